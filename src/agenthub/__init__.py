@@ -1,0 +1,5 @@
+"""agenthub: a real-time WebSocket gateway for AI agents."""
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"

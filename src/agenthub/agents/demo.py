@@ -1,0 +1,163 @@
+"""An offline, deterministic agent, so the gateway can be run, demoed and tested without any model.
+
+It exercises every event type a real provider produces (thinking, tool calls
+with real tool execution, word-by-word text) with realistic pacing, and has
+two switches for tests: ``[long]`` (a 200-word answer, to test cancellation
+and backpressure) and ``[fail]`` (raise mid-turn, to test error handling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from agenthub.agents._shared import find_tool, result_text, run_tool
+from agenthub.agents.tools import CalculatorTool, ClockTool
+from agenthub.core.runtime import AgentEvent, TextDelta, Thinking, Tool, ToolCallResult, ToolCallStart, Turn
+
+__all__ = ["LONG_ANSWER_WORDS", "DemoRuntime", "find_arithmetic", "find_timezone", "wants_time"]
+
+LONG_ANSWER_WORDS = 200
+
+_WORD_OPERATORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), replacement)
+    for pattern, replacement in (
+        (r"\bto the power of\b", "**"),
+        (r"\bmultiplied by\b", "*"),
+        (r"\bdivided by\b", "/"),
+        (r"\btimes\b", "*"),
+        (r"\bplus\b", "+"),
+        (r"\bminus\b", "-"),
+        (r"\bmod(?:ulo)?\b", "%"),
+        (r"(?<=\d)\s*[x×]\s*(?=\d)", " * "),
+        (r"÷", "/"),
+        (r"\^", "**"),
+    )
+)
+_NUM = r"\d+(?:\.\d+)?"
+_OP = r"(?:\*\*|//|[-+*/%])"
+_EXPRESSION = re.compile(rf"[-+(\s]*{_NUM}(?:[\s)]*{_OP}[\s(+-]*{_NUM})+[\s)]*")
+_DATE = re.compile(r"\b\d{4}-\d{1,2}-\d{1,2}\b")
+_TIME_WORDS = re.compile(r"\b(?:time|clock|date)\b", re.IGNORECASE)
+_TIMEZONE = re.compile(r"\b(UTC|[A-Z][A-Za-z_]+/[A-Z][A-Za-z_\-]+(?:/[A-Z][A-Za-z_\-]+)?)\b")
+
+_CLOSING = (
+    "I am the demo agent: I run offline, answer deterministically and stream one word at a "
+    "time so you can watch the gateway deliver every delta."
+)
+_FILLER = (
+    "This long answer exists so that tests and demos can watch a slow stream, interrupt it "
+    "halfway and check that the gateway stops promptly, keeps every client in sync and loses "
+    "no words along the way."
+)
+
+
+def find_arithmetic(message: str) -> str | None:
+    """The longest arithmetic expression in the message (word operators normalised), if any."""
+    text = _DATE.sub(" ", message)  # "2024-01-15" is a date, not 2024 - 1 - 15
+    for pattern, replacement in _WORD_OPERATORS:
+        text = pattern.sub(replacement, text)
+    candidates = [m.group().strip() for m in _EXPRESSION.finditer(text)]
+    if not candidates:
+        return None
+    expr = max(candidates, key=len)
+    # The regex cannot balance parentheses; drop the unmatched ones at the edges.
+    while expr.count("(") > expr.count(")") and expr.startswith("("):
+        expr = expr[1:].lstrip()
+    while expr.count(")") > expr.count("(") and expr.endswith(")"):
+        expr = expr[:-1].rstrip()
+    return expr
+
+
+def wants_time(message: str) -> bool:
+    return _TIME_WORDS.search(message) is not None
+
+
+def find_timezone(message: str) -> str | None:
+    """An IANA-looking zone ("Europe/Paris") or "UTC" mentioned in the message."""
+    m = _TIMEZONE.search(message)
+    return m.group(1) if m else None
+
+
+class DemoRuntime:
+    """A provider that needs no network and answers the same way every time."""
+
+    name: str = "demo"
+
+    def __init__(self, *, word_delay_s: float = 0.02) -> None:
+        if not math.isfinite(word_delay_s) or word_delay_s < 0:
+            raise ValueError(f"word_delay_s must be a finite number >= 0, got {word_delay_s!r}")
+        self.word_delay_s = word_delay_s
+        self._own_tools: tuple[Tool, ...] = (CalculatorTool(), ClockTool())
+
+    def _tool(self, tools: Sequence[Tool], name: str) -> Sequence[Tool]:
+        """Prefer the tool the gateway passed in (it may be instrumented); fall back to ours."""
+        tool = find_tool(tools, name) or find_tool(self._own_tools, name)
+        return (tool,) if tool is not None else ()
+
+    async def run_turn(self, turn: Turn) -> AsyncIterator[AgentEvent]:
+        message = turn.message
+        expression = find_arithmetic(message)
+        clock = wants_time(message)
+
+        for part in self._thinking(expression is not None, clock):
+            yield Thinking(part)
+        if "[fail]" in message:
+            raise RuntimeError("demo failure requested")
+
+        sentences = [f'You said: "{" ".join(message.split())}".']
+        calls: list[tuple[str, Mapping[str, Any]]] = []
+        if expression is not None:
+            calls.append(("calculator", {"expression": expression}))
+        if clock:
+            zone = find_timezone(message)
+            calls.append(("clock", {"timezone": zone} if zone else {}))
+
+        for n, (tool_name, args) in enumerate(calls, start=1):
+            call_id = f"demo-{turn.run_id}-{n}"
+            yield ToolCallStart(tool_call_id=call_id, name=tool_name, args=args)
+            result, is_error = await run_tool(self._tool(turn.tools, tool_name), tool_name, args)
+            yield ToolCallResult(tool_call_id=call_id, name=tool_name, result=result, is_error=is_error)
+            sentences.append(self._tool_sentence(tool_name, args, result, is_error))
+        sentences.append(_CLOSING)
+
+        words = " ".join(sentences).split()
+        if "[long]" in message:
+            filler = itertools.cycle(_FILLER.split())
+            words = (words + [next(filler) for _ in range(LONG_ANSWER_WORDS)])[:LONG_ANSWER_WORDS]
+        last = len(words) - 1
+        for i, word in enumerate(words):
+            if i:
+                await asyncio.sleep(self.word_delay_s)
+            yield TextDelta(word if i == last else word + " ")
+
+    @staticmethod
+    def _thinking(arithmetic: bool, clock: bool) -> list[str]:
+        if arithmetic and clock:
+            plan = (
+                "It asks for arithmetic and for the time, so I will use the calculator and the clock first."
+            )
+        elif arithmetic:
+            plan = "It contains arithmetic, so I will evaluate it with the calculator first."
+        elif clock:
+            plan = "It asks about the time, so I will check the clock first."
+        else:
+            plan = "No tool is needed, so I will answer directly."
+        return ["Reading the message. ", plan]
+
+    @staticmethod
+    def _tool_sentence(tool_name: str, args: Mapping[str, Any], result: Any, is_error: bool) -> str:
+        text = result_text(result, False)
+        if tool_name == "calculator":
+            expression = args["expression"]
+            if is_error:
+                return f"The calculator could not evaluate {expression}: {text}."
+            return f"The calculator says {expression} = {text}."
+        if is_error:
+            return f"The clock failed: {text}."
+        zone = args.get("timezone")
+        return f"The clock says it is now {text}" + (f" in {zone}." if zone else " (UTC).")

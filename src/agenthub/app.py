@@ -1,0 +1,300 @@
+"""The composition root: builds every component from settings and wires them. Wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from .agents import build_runtime
+from .agents.tools import default_tools
+from .config import REDACTED, RESTART_FIELDS, GatewaySettings, is_loopback, merge_patch
+from .core.auth import Authenticator, hash_secret
+from .core.bus import MemoryBus
+from .core.handlers import register_handlers
+from .core.node import Node, NodeLimits
+from .core.runs import RunManager, now_ms
+from .core.runtime import AgentRuntime
+from .core.store import Store
+from .protocol import _json
+from .protocol.errors import ErrorCode, RpcError
+from .protocol.frames import describe_validation_error
+from .storage.sqlite import SqliteStore
+from .web.http import healthz, metrics_handler
+from .web.ws import FrameCounters, native_handler
+
+__all__ = ["ConfigError", "Gateway", "SettingsService"]
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(Exception):
+    """The gateway refuses to start with these settings."""
+
+
+def _deep_merge(*layers: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for layer in layers:
+        out = merge_patch(out, layer)
+    return out
+
+
+def _restore_redacted(new: Any, old: Any) -> Any:
+    """A client echoing ``__REDACTED__`` back means "keep the secret I cannot see"."""
+    if isinstance(new, dict):
+        old_d = old if isinstance(old, dict) else {}
+        out = {}
+        for key, value in new.items():
+            if value == REDACTED:
+                if key in old_d:
+                    out[key] = old_d[key]
+                continue
+            out[key] = _restore_redacted(value, old_d.get(key))
+        return out
+    return new
+
+
+class SettingsService:
+    """Owns the effective settings: defaults < file < stored overrides < env and CLI."""
+
+    def __init__(self, base: dict[str, Any], overrides: dict[str, Any], store: Store) -> None:
+        self.base = base
+        self.overrides = overrides
+        self.store = store
+        self.stored: dict[str, Any] = {}
+        self.settings = self._build({})
+        self.listeners: list[Callable[[GatewaySettings], None]] = []
+
+    def _build(self, stored: dict[str, Any]) -> GatewaySettings:
+        return GatewaySettings.model_validate(_deep_merge(self.base, stored, self.overrides))
+
+    async def load(self) -> None:
+        self.stored = await self.store.get_config()
+        try:
+            self.settings = self._build(self.stored)
+        except ValidationError as exc:
+            log.error("stored config is invalid and was ignored: %s", describe_validation_error(exc))
+
+    def public(self) -> dict[str, Any]:
+        return self.settings.public_dict()
+
+    def parse_raw(self, raw: str) -> dict[str, Any]:
+        try:
+            data = _json.loads(raw)
+        except _json.JSONDecodeError:
+            raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: raw: not valid JSON") from None
+        if not isinstance(data, dict):
+            raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: raw: must be a JSON object")
+        return data
+
+    async def replace(self, config: dict[str, Any]) -> dict[str, Any]:
+        if "token" in config:
+            raise RpcError(
+                ErrorCode.INVALID_REQUEST,
+                "invalid params: token: set the gateway token with --token or AGENTHUB_GATEWAY_TOKEN",
+            )
+        new = _restore_redacted(config, self.stored)
+        try:
+            settings = self._build(new)
+        except ValidationError as exc:
+            raise RpcError(ErrorCode.INVALID_REQUEST, describe_validation_error(exc, "invalid config: ")) from None
+        restart = sorted(k for k in RESTART_FIELDS if getattr(settings, k) != getattr(self.settings, k))
+        await self.store.put_config(new, now_ms())
+        self.stored = new
+        self.settings = settings
+        for listener in self.listeners:
+            listener(settings)
+        return {"ok": True, "config": self.public(), "restartRequired": restart}
+
+    async def patch(self, patch: dict[str, Any]) -> dict[str, Any]:
+        return await self.replace(merge_patch(self.stored, patch))
+
+
+def node_limits(settings: GatewaySettings) -> NodeLimits:
+    lim = settings.limits
+    return NodeLimits(
+        max_payload=lim.max_payload,
+        max_buffered_bytes=lim.max_buffered_bytes,
+        tick_interval_ms=lim.tick_interval_ms,
+        handshake_timeout_ms=lim.handshake_timeout_ms,
+        pre_connect_max_bytes=lim.pre_connect_max_bytes,
+        signature_skew_ms=lim.signature_skew_ms,
+        idempotency_ttl_s=lim.idempotency_ttl_s,
+    )
+
+
+class RuntimeCache:
+    """Builds the configured provider once, and again only when its settings change."""
+
+    def __init__(self, service: SettingsService, factory: Callable[[GatewaySettings], AgentRuntime]) -> None:
+        self.service = service
+        self.factory = factory
+        self._key: str | None = None
+        self._runtime: AgentRuntime | None = None
+
+    def __call__(self) -> AgentRuntime:
+        s = self.service.settings
+        key = _json.dumps_str(
+            [s.provider, s.demo.model_dump(mode="json"), _secret_view(s.openai), _secret_view(s.anthropic)]
+        )
+        if self._runtime is None or key != self._key:
+            self._runtime = self.factory(s)
+            self._key = key
+        return self._runtime
+
+
+def _secret_view(section: Any) -> dict[str, Any]:
+    data: dict[str, Any] = section.model_dump(mode="json")
+    key = getattr(section, "api_key", None)
+    data["api_key"] = hash_secret(key.get_secret_value()) if key is not None else None
+    return data
+
+
+def default_runtime(settings: GatewaySettings) -> AgentRuntime:
+    provider = settings.provider
+    section = settings.openai if provider == "openai" else settings.anthropic
+    key = section.api_key.get_secret_value() if section.api_key is not None else None
+    return build_runtime(
+        provider,
+        base_url=section.base_url,
+        api_key=key,
+        model=section.model,
+        word_delay_s=settings.demo.word_delay_ms / 1000,
+    )
+
+
+class Gateway:
+    """One gateway process: ``async with Gateway(...) as gw: await gw.serve_forever()``."""
+
+    def __init__(
+        self,
+        base: dict[str, Any] | None = None,
+        overrides: dict[str, Any] | None = None,
+        *,
+        runtime_factory: Callable[[GatewaySettings], AgentRuntime] = default_runtime,
+        store: Store | None = None,
+    ) -> None:
+        self.base = base or {}
+        self.overrides = overrides or {}
+        first = GatewaySettings.model_validate(_deep_merge(self.base, self.overrides))
+        if not is_loopback(first.host) and first.token is None:
+            raise ConfigError(f"refusing to bind {first.host} without a token (--token or AGENTHUB_GATEWAY_TOKEN)")
+        data_dir = first.resolved_data_dir
+        self.store: Store = store or SqliteStore(str(Path(data_dir) / "agenthub.db"))
+        self.config = SettingsService(self.base, self.overrides, self.store)
+        self.runtime_factory = runtime_factory
+        self.counters = FrameCounters()
+        self.node: Node | None = None
+        self.runner: web.AppRunner | None = None
+        self.port: int = first.port
+        self._stack = contextlib.AsyncExitStack()
+        self._stopped = asyncio.Event()
+        self._purge: asyncio.Task[None] | None = None
+
+    @property
+    def settings(self) -> GatewaySettings:
+        return self.config.settings
+
+    async def __aenter__(self) -> Gateway:
+        await self._stack.__aenter__()
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        await self.store.open()
+        self._stack.push_async_callback(self.store.close)
+        await self.config.load()
+        s = self.settings
+        failed = await self.store.fail_interrupted_runs("gateway restarted while the run was active", now_ms())
+        if failed:
+            log.warning("marked %d interrupted run(s) as error", failed)
+        await self.store.purge_idempotent(now_ms() - s.limits.idempotency_ttl_s * 1000)
+        bus = MemoryBus(s.limits.history_per_stream, s.limits.max_streams)
+        runtime = RuntimeCache(self.config, self.runtime_factory)
+        tools = default_tools()
+        runs = RunManager(
+            bus,
+            self.store,
+            runtime,
+            lambda run: tools,
+            chat_delta_interval_ms=s.limits.chat_delta_interval_ms,
+            run_timeout_s=s.limits.run_timeout_s,
+        )
+        token_hash = hash_secret(s.token.get_secret_value()) if s.token is not None else None
+        node = Node(
+            bus=bus,
+            store=self.store,
+            runs=runs,
+            auth=Authenticator(self.store, token_hash),
+            limits=node_limits(s),
+            provider_name=lambda: self.settings.provider,
+        )
+        self.node = node
+        register_handlers(node, self.config)
+        self.config.listeners.append(lambda new: self._apply(new))
+        node.start()
+        self._stack.push_async_callback(node.shutdown)
+
+        app = web.Application(client_max_size=s.limits.max_payload)
+        app.router.add_get("/healthz", healthz(node))
+        app.router.add_get("/metrics", metrics_handler(node, self.counters))
+        app.router.add_get("/", self._root(node))
+        self.app = app
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await self.runner.setup()
+        self._stack.push_async_callback(self.runner.cleanup)
+        site = web.TCPSite(self.runner, s.host, s.port, reuse_address=True, backlog=4096)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        self._purge = asyncio.get_running_loop().create_task(self._purge_loop())
+        self._stack.callback(self._purge.cancel)
+        log.info(
+            "agenthub gateway listening on ws://%s:%d (provider=%s, auth=%s, data=%s)",
+            s.host, self.port, s.provider, node.auth.auth_mode, s.resolved_data_dir,
+        )
+
+    def _root(self, node: Node) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        ws_handler = native_handler(node, self.counters)
+
+        async def root(request: web.Request) -> web.StreamResponse:
+            if request.headers.get("Upgrade", "").lower() == "websocket":
+                return await ws_handler(request)
+            return web.Response(text="agenthub gateway: connect a WebSocket client to this URL\n")
+
+        return root
+
+    def _apply(self, settings: GatewaySettings) -> None:
+        """Apply settings that can change at run time; the rest wait for a restart."""
+        node = self.node
+        if node is None:
+            return
+        node.limits = node_limits(settings)
+        node.runs.chat_delta_interval_ms = settings.limits.chat_delta_interval_ms
+        node.runs.run_timeout_s = settings.limits.run_timeout_s
+        node.health_changed()
+
+    async def _purge_loop(self) -> None:
+        while True:
+            await asyncio.sleep(300)
+            ttl = self.settings.limits.idempotency_ttl_s
+            with contextlib.suppress(Exception):
+                await self.store.purge_idempotent(now_ms() - ttl * 1000)
+
+    async def serve_forever(self, stop: asyncio.Event) -> None:
+        await stop.wait()

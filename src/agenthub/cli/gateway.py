@@ -1,0 +1,96 @@
+"""``agenthub gateway``: run the gateway in the foreground until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..config import load_file
+from ..log import configure
+
+__all__ = ["add_parser", "overrides_from_args"]
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("gateway", help="run the gateway")
+    p.add_argument("--host", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 18789; 0 picks a free one)")
+    p.add_argument("--data-dir", help="state directory (default ~/.agenthub)")
+    p.add_argument("--token", help="shared token (or AGENTHUB_GATEWAY_TOKEN)")
+    p.add_argument("--config", help="config file (JSON or TOML)")
+    p.add_argument("--provider", choices=["demo", "openai", "anthropic"])
+    p.add_argument("--log-format", choices=["text", "json"])
+    p.add_argument("--log-level", default=None)
+    p.set_defaults(func=run)
+
+
+def overrides_from_args(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    """Env and CLI settings, the top layer of the config."""
+    out: dict[str, Any] = {}
+    token = args.token or env.get("AGENTHUB_GATEWAY_TOKEN")
+    if token:
+        out["token"] = token
+    for key in ("host", "port", "data_dir", "provider", "log_format", "log_level"):
+        value = getattr(args, key, None)
+        if value is not None:
+            out[key] = value
+    openai: dict[str, Any] = {}
+    anthropic: dict[str, Any] = {}
+    for env_key, section, field in (
+        ("OPENAI_API_KEY", openai, "api_key"),
+        ("OPENAI_BASE_URL", openai, "base_url"),
+        ("AGENTHUB_OPENAI_MODEL", openai, "model"),
+        ("ANTHROPIC_API_KEY", anthropic, "api_key"),
+        ("ANTHROPIC_BASE_URL", anthropic, "base_url"),
+        ("AGENTHUB_ANTHROPIC_MODEL", anthropic, "model"),
+    ):
+        if env.get(env_key):
+            section[field] = env[env_key]
+    if openai:
+        out["openai"] = openai
+    if anthropic:
+        out["anthropic"] = anthropic
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..app import ConfigError, Gateway
+
+    base = load_file(Path(args.config)) if args.config else {}
+    overrides = overrides_from_args(args, dict(os.environ))
+    configure(overrides.get("log_format", base.get("log_format", "text")),
+              overrides.get("log_level", base.get("log_level", "INFO")))
+
+    async def serve() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            async with Gateway(base, overrides) as gw:
+                print(f"agenthub gateway ready on ws://{gw.settings.host}:{gw.port}", flush=True)
+                await stop.wait()
+                log.info("stopping")
+        except ConfigError as exc:
+            print(f"agenthub: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"agenthub: cannot start: {exc}", file=sys.stderr)
+            return 1
+        log.info("stopped")
+        return 0
+
+    try:
+        import uvloop
+
+        return uvloop.run(serve())
+    except ImportError:  # pragma: no cover - uvloop is a Linux/macOS dependency
+        return asyncio.run(serve())

@@ -1,0 +1,31 @@
+"""The ``agenthub`` command: argparse sub-commands, each in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import call, gateway, protocol
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agenthub", description="A real-time gateway for AI agents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    gateway.add_parser(sub)
+    call.add_parser(sub)
+    protocol.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Settings: every limit is a named setting with a default.
+
+Precedence, lowest first: defaults, the ``--config`` file (JSON or TOML), the
+overrides stored by ``config.set``/``config.patch``, then environment and CLI
+flags. Secrets are ``SecretStr`` so they never reach a log or ``config.get``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from .protocol import _json
+
+__all__ = [
+    "AnthropicSettings",
+    "DemoSettings",
+    "GatewaySettings",
+    "Limits",
+    "OpenAISettings",
+    "REDACTED",
+    "is_loopback",
+    "load_file",
+    "merge_patch",
+    "redact",
+]
+
+REDACTED = "__REDACTED__"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Limits(_Section):
+    max_payload: int = Field(1024 * 1024, ge=1024, description="largest frame after connect (bytes)")
+    max_buffered_bytes: int = Field(
+        4 * 1024 * 1024, ge=4096, description="per-connection send buffer before 'slow consumer' close"
+    )
+    pre_connect_max_bytes: int = Field(64 * 1024, ge=1024, description="largest frame before connect")
+    handshake_timeout_ms: int = Field(10_000, ge=100, description="time allowed to send connect")
+    tick_interval_ms: int = Field(15_000, ge=100, description="tick event period")
+    signature_skew_ms: int = Field(120_000, ge=1000, description="allowed device signedAt skew")
+    history_per_stream: int = Field(10_000, ge=10, description="events kept per run stream for replay")
+    max_streams: int = Field(2_000, ge=10, description="run streams kept for replay")
+    idempotency_ttl_s: int = Field(600, ge=1, description="how long idempotency keys replay")
+    chat_delta_interval_ms: int = Field(150, ge=0, description="min spacing of chat delta events")
+    run_timeout_s: int = Field(600, ge=1, description="a run is failed after this long")
+
+
+class DemoSettings(_Section):
+    word_delay_ms: int = Field(20, ge=0, le=10_000)
+
+
+class OpenAISettings(_Section):
+    base_url: str = "https://api.openai.com/v1"
+    api_key: SecretStr | None = None
+    model: str = "gpt-4o-mini"
+
+
+class AnthropicSettings(_Section):
+    base_url: str = "https://api.anthropic.com"
+    api_key: SecretStr | None = None
+    model: str = "claude-sonnet-4-5"
+
+
+class GatewaySettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(18789, ge=0, le=65535)
+    data_dir: Path = Path("~/.agenthub")
+    token: SecretStr | None = None
+    provider: Literal["demo", "openai", "anthropic"] = "demo"
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    limits: Limits = Field(default_factory=Limits)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser()
+
+    @property
+    def auth_mode(self) -> str:
+        return "token" if self.token is not None else "none"
+
+    def public_dict(self) -> dict[str, Any]:
+        """The config with every secret replaced by ``REDACTED`` (for config.get and logs)."""
+        return redact(self.model_dump(mode="json"), self)
+
+
+# Restart-only fields: config.set may store them, but they apply at next start.
+RESTART_FIELDS = frozenset({"host", "port", "data_dir", "log_format", "log_level"})
+
+
+def redact(data: dict[str, Any], settings: GatewaySettings) -> dict[str, Any]:
+    out = dict(data)
+    if settings.token is not None:
+        out["token"] = REDACTED
+    for section in ("openai", "anthropic"):
+        sec = dict(out.get(section) or {})
+        if sec.get("api_key"):
+            sec["api_key"] = REDACTED
+        out[section] = sec
+    return out
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    """Read a JSON or TOML config file into a plain dict."""
+    text = path.read_text()
+    if path.suffix == ".toml":
+        return tomllib.loads(text)
+    data = _json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: config must be an object")
+    return data
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,211 @@
+"""The gateway node: wires hub, bus, store, runs and auth, and owns presence and ticks.
+
+Dialects and the socket edge talk to the node through its public methods:
+``open_connection``, ``authenticate``, ``close_connection``, ``dispatch`` and
+``shutdown``. The node knows no dialect and no provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .. import __version__
+from ..protocol.errors import CloseCode, ErrorCode, HandshakeError
+from ..protocol.handshake import Accepted
+from ..protocol.methods import EVENT_SCOPES
+from .auth import Authenticator
+from .bus import EventBus
+from .connection import Connection, ConnState, Principal
+from .hub import Hub
+from .rpc import Call, Dispatcher
+from .runs import RunManager, now_ms
+from .store import Store
+
+__all__ = ["Node", "NodeLimits"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class NodeLimits:
+    """The limits the node applies; refreshed from settings on config change."""
+
+    max_payload: int = 1024 * 1024
+    max_buffered_bytes: int = 4 * 1024 * 1024
+    tick_interval_ms: int = 15_000
+    handshake_timeout_ms: int = 10_000
+    pre_connect_max_bytes: int = 64 * 1024
+    signature_skew_ms: int = 120_000
+    idempotency_ttl_s: int = 600
+
+
+class Node:
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        store: Store,
+        runs: RunManager,
+        auth: Authenticator,
+        limits: NodeLimits,
+        provider_name: Callable[[], str],
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.runs = runs
+        self.auth = auth
+        self.limits = limits
+        self.provider_name = provider_name
+        self.hub = Hub()
+        self.dispatcher = Dispatcher()
+        self.connections: dict[str, Connection] = {}
+        self.started_ms = now_ms()
+        self.presence_version = 0
+        self.health_version = 0
+        self.host = socket.gethostname()
+        self.dropped_closed = 0  # drops counted on connections that have since closed
+        self._tick: asyncio.TimerHandle | None = None
+        self._unlisten = bus.add_listener(self.hub)
+        self.stopping = False
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> None:
+        self._schedule_tick()
+
+    def _schedule_tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tick = loop.call_later(self.limits.tick_interval_ms / 1000, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self.hub.broadcast("tick", {"ts": now_ms()}, droppable=True)
+        self._schedule_tick()
+
+    async def shutdown(self, reason: str = "gateway stopping", restart_expected_ms: int | None = None) -> None:
+        """Tell every client, stop runs, close sockets; the store is closed by the app."""
+        self.stopping = True
+        if self._tick is not None:
+            self._tick.cancel()
+        payload: dict[str, Any] = {"reason": reason}
+        if restart_expected_ms is not None:
+            payload["restartExpectedMs"] = restart_expected_ms
+        self.hub.broadcast("shutdown", payload)
+        await self.runs.shutdown()
+        for conn in list(self.connections.values()):
+            conn.close(CloseCode.SERVICE_RESTART, "gateway restarting")
+        self._unlisten()
+
+    # -- connections -----------------------------------------------------------
+    def new_conn_id(self) -> str:
+        return secrets.token_hex(8)
+
+    def open_connection(self, conn: Connection) -> None:
+        self.connections[conn.conn_id] = conn
+
+    async def authenticate(self, conn: Connection, accepted: Accepted) -> Principal:
+        """Run auth for a validated connect; on success the connection is OPEN."""
+        principal = await self.auth.authenticate(accepted, conn.remote_ip, now_ms())
+        if conn.state is not ConnState.AWAITING_CONNECT:
+            raise HandshakeError(ErrorCode.UNAVAILABLE, "connection closed during connect")
+        conn.principal = principal
+        conn.state = ConnState.OPEN
+        conn.connected_at_ms = now_ms()
+        return principal
+
+    def announce(self, conn: Connection) -> None:
+        """Broadcast presence after the hello-ok has been written."""
+        self._presence_changed()
+
+    def close_connection(self, conn: Connection) -> None:
+        was_open = conn.principal is not None and conn.state is not ConnState.AWAITING_CONNECT
+        conn.state = ConnState.CLOSED
+        self.dropped_closed += conn.dropped
+        if self.connections.pop(conn.conn_id, None) is not None and was_open and not self.stopping:
+            self._presence_changed()
+
+    def _presence_changed(self) -> None:
+        self.presence_version += 1
+        self.hub.broadcast(
+            "presence",
+            {"presence": self.presence()},
+            state_version=self.state_version(),
+        )
+
+    def state_version(self) -> dict[str, int]:
+        return {"presence": self.presence_version, "health": self.health_version}
+
+    def health_changed(self) -> None:
+        self.health_version += 1
+        self.hub.broadcast("health", self.health(), state_version=self.state_version())
+
+    # -- snapshots -------------------------------------------------------------
+    def presence(self) -> list[dict[str, Any]]:
+        entries = []
+        for conn in self.connections.values():
+            p = conn.principal
+            if p is None or conn.state is not ConnState.OPEN:
+                continue
+            entry: dict[str, Any] = {
+                "host": p.display_name or p.client_id,
+                "ip": conn.remote_ip or "unknown",
+                "version": p.client_version,
+                "platform": p.platform,
+                "mode": p.client_mode,
+                "reason": "connect",
+                "ts": conn.connected_at_ms,
+                "roles": [p.role],
+                "scopes": sorted(p.scopes),
+                "instanceId": p.instance_id or conn.conn_id,
+            }
+            if p.device_family:
+                entry["deviceFamily"] = p.device_family
+            if p.device_id:
+                entry["deviceId"] = p.device_id
+            if p.commands:
+                entry["tags"] = list(p.commands)
+            entries.append(entry)
+        return entries
+
+    def health(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        return {
+            "ok": True,
+            "ts": now_ms(),
+            "durationMs": int((time.perf_counter() - started) * 1000),
+            "heartbeatSeconds": max(1, self.limits.tick_interval_ms // 1000),
+            "defaultAgentId": "main",
+        }
+
+    def hello(self, conn: Connection, accepted: Accepted) -> dict[str, Any]:
+        principal = conn.principal
+        assert principal is not None
+        return {
+            "type": "hello-ok",
+            "protocol": accepted.protocol,
+            "server": {"version": __version__, "connId": conn.conn_id},
+            "features": {"methods": self.dispatcher.methods(), "events": sorted(EVENT_SCOPES)},
+            "snapshot": {
+                "presence": self.presence(),
+                "health": self.health(),
+                "stateVersion": self.state_version(),
+                "uptimeMs": now_ms() - self.started_ms,
+                "authMode": self.auth.auth_mode,
+            },
+            "auth": {"role": principal.role, "scopes": sorted(principal.scopes)},
+            "policy": {
+                "maxPayload": self.limits.max_payload,
+                "maxBufferedBytes": self.limits.max_buffered_bytes,
+                "tickIntervalMs": self.limits.tick_interval_ms,
+            },
+        }
+
+    # -- requests --------------------------------------------------------------
+    async def dispatch(self, call: Call, params: Any) -> tuple[bool, Any]:
+        return await self.dispatcher.dispatch(call, params)
+

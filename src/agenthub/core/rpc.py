@@ -1,0 +1,96 @@
+"""Method dispatch: one handler shape, wrapped by a pipeline built once at startup.
+
+Every handler is ``async (call, params) -> payload``. The pipeline, outermost
+first: unknown method, role, scope, params validation, idempotency, handler.
+Handlers raise ``RpcError``; only ``Dispatcher.dispatch`` turns exceptions into
+error shapes, and an unexpected exception reaches the client as UNAVAILABLE
+with no detail (the traceback goes to the log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..protocol.errors import ErrorCode, RpcError
+from ..protocol.frames import describe_validation_error
+from ..protocol.methods import METHODS, MethodSpec
+from .connection import Connection
+
+__all__ = ["Call", "Dispatcher", "Handler"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Call:
+    """One request in flight: who asked, and how to answer again later."""
+
+    conn: Connection
+    request_id: str
+    method: str
+    late_reply: Callable[[Any], None] = field(default=lambda payload: None)
+    late_error: Callable[[RpcError], None] = field(default=lambda err: None)
+
+
+Handler = Callable[[Call, Any], Awaitable[Any]]
+
+
+class Dispatcher:
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+        self.idempotency: Callable[[Call, Any, Handler], Awaitable[Any]] | None = None
+
+    def register(self, method: str, handler: Handler) -> None:
+        if method not in METHODS:
+            raise AssertionError(f"{method} is not in protocol.methods.METHODS")
+        self._handlers[method] = handler
+
+    def methods(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def check(self, call: Call, params: Any) -> tuple[MethodSpec, BaseModel, Handler]:
+        """Authorize and validate a call without running it."""
+        spec = METHODS.get(call.method)
+        handler = self._handlers.get(call.method)
+        if spec is None or handler is None:
+            raise RpcError(ErrorCode.INVALID_REQUEST, f"unknown method: {call.method}")
+        principal = call.conn.principal
+        role = principal.role if principal else ""
+        if role != spec.role:
+            raise RpcError(
+                ErrorCode.FORBIDDEN,
+                f"{call.method} is not allowed for role {role or 'unknown'}",
+                details={"requiredRole": spec.role},
+            )
+        if not call.conn.has_scope(spec.scope):
+            raise RpcError(
+                ErrorCode.FORBIDDEN, f"missing scope: {spec.scope}", details={"missingScope": spec.scope}
+            )
+        try:
+            model = spec.params.model_validate(params if params is not None else {})
+        except ValidationError as exc:
+            raise RpcError(ErrorCode.INVALID_REQUEST, describe_validation_error(exc, "invalid params: ")) from None
+        return spec, model, handler
+
+    async def dispatch(self, call: Call, params: Any) -> tuple[bool, Any]:
+        """Run one call; returns ``(ok, payload)`` or ``(False, error shape)``."""
+        try:
+            _, model, handler = self.check(call, params)
+            if self.idempotency is not None and hasattr(model, "idempotencyKey"):
+                result = await self.idempotency(call, model, handler)
+            else:
+                result = await handler(call, model)
+            return True, result
+        except RpcError as exc:
+            return False, exc.to_shape()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("method %s failed", call.method)
+            return False, RpcError(ErrorCode.UNAVAILABLE, "internal error", retryable=True).to_shape()

@@ -1,0 +1,110 @@
+"""The Store protocol: everything the gateway keeps across restarts.
+
+``storage.sqlite.SqliteStore`` is the default implementation; the core only
+ever sees this interface, so PostgreSQL is a URL away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["DeviceRecord", "MessageRecord", "RunRecord", "SessionRecord", "Store"]
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    key: str
+    created_ms: int
+    updated_ms: int
+    message_count: int = 0
+    last_run_id: str | None = None
+
+
+@dataclass(slots=True)
+class MessageRecord:
+    session_key: str
+    role: str
+    text: str
+    ts_ms: int
+    run_id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class RunRecord:
+    run_id: str
+    session_key: str
+    status: str
+    created_ms: int
+    started_ms: int | None = None
+    ended_ms: int | None = None
+    error: str | None = None
+    summary: str | None = None
+    origin: str = ""
+
+
+@dataclass(slots=True)
+class DeviceRecord:
+    device_id: str
+    public_key: str
+    role: str
+    scopes: list[str]
+    display_name: str | None
+    platform: str | None
+    client_id: str | None
+    created_ms: int
+    last_seen_ms: int
+    status: str = "paired"
+    token_hash: str | None = None
+    token_issued_ms: int | None = None
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    # sessions and transcripts
+    async def ensure_session(self, key: str, now_ms: int) -> SessionRecord: ...
+
+    async def get_session(self, key: str) -> SessionRecord | None: ...
+
+    async def list_sessions(self, limit: int) -> list[SessionRecord]: ...
+
+    async def reset_session(self, key: str, now_ms: int) -> bool: ...
+
+    async def delete_session(self, key: str) -> bool: ...
+
+    async def append_message(self, msg: MessageRecord) -> int: ...
+
+    async def history(self, session_key: str, limit: int) -> list[MessageRecord]: ...
+
+    # runs
+    async def put_run(self, run: RunRecord) -> None: ...
+
+    async def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    async def fail_interrupted_runs(self, reason: str, now_ms: int) -> int: ...
+
+    async def count_runs_by_status(self) -> dict[str, int]: ...
+
+    # devices
+    async def get_device(self, device_id: str) -> DeviceRecord | None: ...
+
+    async def put_device(self, device: DeviceRecord) -> None: ...
+
+    async def list_devices(self) -> list[DeviceRecord]: ...
+
+    # idempotency
+    async def get_idempotent(self, key: str, not_before_ms: int) -> tuple[str, Any] | None: ...
+
+    async def put_idempotent(self, key: str, method: str, response: Any, now_ms: int) -> None: ...
+
+    async def purge_idempotent(self, before_ms: int) -> int: ...
+
+    # config overrides (config.set / config.patch)
+    async def get_config(self) -> dict[str, Any]: ...
+
+    async def put_config(self, config: dict[str, Any], now_ms: int) -> None: ...

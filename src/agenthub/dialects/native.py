@@ -1,0 +1,153 @@
+"""The native dialect: OpenClaw's gateway protocol (seed 001) over one WebSocket.
+
+It is the thinnest dialect, because core events already use its payload
+shapes: this module runs the handshake, turns request frames into core calls,
+and encodes events once per publication for every native client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ..core.bus import Publication
+from ..core.connection import Connection, ConnState
+from ..core.node import Node
+from ..core.rpc import Call
+from ..core.runs import now_ms
+from ..protocol.errors import CloseCode, ErrorCode, FrameError, HandshakeError, RpcError
+from ..protocol.frames import (
+    RequestFrame,
+    decode,
+    encode_error,
+    encode_response,
+    event_prefix,
+    finish_event,
+)
+from ..protocol.handshake import HandshakeLimits, ServerHandshake
+from ..protocol.methods import EVENT_SCOPES
+
+__all__ = ["NATIVE", "NativeSession"]
+
+log = logging.getLogger(__name__)
+
+NATIVE = "native"
+# Methods that may wait a long time run as their own task, so the socket keeps reading.
+DETACHED = frozenset({"agent.wait"})
+
+
+class NativeSession:
+    """One native client: handshake, then requests in, events out."""
+
+    __slots__ = ("_deadline", "_tasks", "conn", "handshake", "node")
+
+    def __init__(self, node: Node, conn: Connection) -> None:
+        self.node = node
+        self.conn = conn
+        limits = node.limits
+        self.handshake = ServerHandshake(
+            now_ms(),
+            HandshakeLimits(limits.pre_connect_max_bytes, limits.signature_skew_ms),
+        )
+        self._deadline: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def open(self) -> None:
+        """Register, send the challenge, and start the connect deadline."""
+        self.node.open_connection(self.conn)
+        # The challenge precedes the session's event numbering, so it carries no seq.
+        self.conn.send(event_prefix("connect.challenge", self.handshake.challenge()) + b"}")
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(self.node.limits.handshake_timeout_ms / 1000, self._connect_timeout)
+
+    def _connect_timeout(self) -> None:
+        if self.conn.state is ConnState.AWAITING_CONNECT:
+            self.conn.close(CloseCode.POLICY_VIOLATION, "connect timeout")
+
+    def closed(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        for task in self._tasks:
+            task.cancel()
+        self.node.hub.remove(self)
+        self.node.close_connection(self.conn)
+
+    async def receive(self, data: str | bytes) -> None:
+        """Handle one inbound text frame."""
+        if self.conn.state is ConnState.AWAITING_CONNECT:
+            await self._receive_connect(data)
+        elif self.conn.state is ConnState.OPEN:
+            await self._receive_request(data)
+
+    async def _receive_connect(self, data: str | bytes) -> None:
+        try:
+            accepted = self.handshake.receive_connect(data, now_ms())
+            await self.node.authenticate(self.conn, accepted)
+        except HandshakeError as exc:
+            if exc.request_id is not None:
+                shape = RpcError(exc.code, exc.message, details=exc.details).to_shape()
+                self.conn.send(encode_error(exc.request_id, shape))
+            self.conn.close(exc.close_code, exc.message[:120])
+            return
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self.conn.send(encode_response(accepted.request_id, self.node.hello(self.conn, accepted)))
+        self.node.hub.add(self)
+        self.node.announce(self.conn)
+
+    async def _receive_request(self, data: str | bytes) -> None:
+        try:
+            frame = decode(data)
+        except FrameError as exc:
+            if exc.request_id is None:
+                self.conn.close(CloseCode.POLICY_VIOLATION, exc.reason[:120])
+                return
+            self._send_error(exc.request_id, RpcError(ErrorCode.INVALID_REQUEST, exc.reason))
+            return
+        if not isinstance(frame, RequestFrame):
+            self.conn.close(CloseCode.POLICY_VIOLATION, "clients send only req frames")
+            return
+        if frame.method == "connect":
+            self._send_error(frame.id, RpcError(ErrorCode.INVALID_REQUEST, "already connected"))
+            return
+        call = Call(
+            self.conn,
+            frame.id,
+            frame.method,
+            late_reply=lambda payload, rid=frame.id: self._send_result(rid, payload),
+            late_error=lambda err, rid=frame.id: self._send_error(rid, err),
+        )
+        if frame.method in DETACHED:
+            task = asyncio.get_running_loop().create_task(self._run(call, frame.params))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            await self._run(call, frame.params)
+
+    async def _run(self, call: Call, params: Any) -> None:
+        ok, payload = await self.node.dispatch(call, params)
+        if ok:
+            self._send_result(call.request_id, payload)
+        else:
+            self.conn.send(encode_error(call.request_id, payload))
+
+    def _send_result(self, request_id: str, payload: Any) -> None:
+        self.conn.send(encode_response(request_id, payload))
+
+    def _send_error(self, request_id: str, err: RpcError) -> None:
+        self.conn.send(encode_error(request_id, err.to_shape()))
+
+    def deliver(self, pub: Publication) -> None:
+        conn = self.conn
+        if conn.state is not ConnState.OPEN:
+            return
+        if pub.event not in EVENT_SCOPES or not conn.has_scope(EVENT_SCOPES[pub.event]):
+            return
+        prefix = pub.encoded.get(NATIVE)
+        if prefix is None:
+            prefix = pub.encoded[NATIVE] = event_prefix(pub.event, pub.payload, pub.state_version)
+        seq = conn.next_seq(pub.droppable, len(prefix))
+        if seq is not None:
+            conn.send(finish_event(prefix, seq))
+

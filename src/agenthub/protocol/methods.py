@@ -1,0 +1,228 @@
+"""Params models for every method, and THE table of methods, roles and scopes.
+
+The table is the single place that says who may call what (default deny: a
+method not listed does not exist). Event families have their own scope table,
+so a connection only receives what it could have asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ADMIN",
+    "APPROVALS",
+    "EVENT_SCOPES",
+    "METHODS",
+    "PAIRING",
+    "READ",
+    "SCOPES",
+    "WRITE",
+    "AgentParams",
+    "AgentReplayParams",
+    "AgentWaitParams",
+    "AuthParams",
+    "ChatAbortParams",
+    "ChatHistoryParams",
+    "ChatSendParams",
+    "ClientInfo",
+    "ConfigGetParams",
+    "ConfigPatchParams",
+    "ConfigSetParams",
+    "ConnectParams",
+    "DeviceParams",
+    "EmptyParams",
+    "MethodSpec",
+    "SendParams",
+    "SessionKeyParams",
+    "SessionsListParams",
+    "expand_scopes",
+]
+
+READ = "operator.read"
+WRITE = "operator.write"
+ADMIN = "operator.admin"
+APPROVALS = "operator.approvals"
+PAIRING = "operator.pairing"
+SCOPES: tuple[str, ...] = (READ, WRITE, ADMIN, APPROVALS, PAIRING)
+
+NonEmpty = Annotated[str, Field(min_length=1, max_length=4096)]
+Key = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+def expand_scopes(scopes: list[str] | tuple[str, ...] | frozenset[str]) -> frozenset[str]:
+    """Admin implies every scope; write implies read."""
+    held = set(scopes)
+    if ADMIN in held:
+        held.update(SCOPES)
+    if WRITE in held:
+        held.add(READ)
+    return frozenset(held)
+
+
+class _Params(BaseModel):
+    # Unknown fields are ignored rather than refused: OpenClaw clients send
+    # optional fields (agentId, thinking, ...) that agenthub does not use.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClientInfo(_Closed):
+    id: NonEmpty
+    version: NonEmpty
+    platform: NonEmpty
+    mode: NonEmpty
+    displayName: NonEmpty | None = None
+    deviceFamily: NonEmpty | None = None
+    modelIdentifier: NonEmpty | None = None
+    timeZone: Annotated[str, Field(max_length=64)] | None = None
+    buildId: Annotated[str, Field(max_length=96)] | None = None
+    instanceId: NonEmpty | None = None
+
+
+class AuthParams(_Closed):
+    token: Annotated[str, Field(max_length=4096)] | None = None
+    deviceToken: Annotated[str, Field(max_length=4096)] | None = None
+    password: Annotated[str, Field(max_length=4096)] | None = None
+    bootstrapToken: Annotated[str, Field(max_length=4096)] | None = None
+
+
+class DeviceParams(_Closed):
+    id: NonEmpty
+    publicKey: NonEmpty
+    signature: NonEmpty
+    signedAt: Annotated[int, Field(ge=0)]
+    nonce: NonEmpty
+
+
+class ConnectParams(_Params):
+    minProtocol: Annotated[int, Field(ge=1)]
+    maxProtocol: Annotated[int, Field(ge=1)]
+    client: ClientInfo
+    role: Literal["operator", "node"] = "operator"
+    scopes: Annotated[list[NonEmpty], Field(max_length=64)] = []
+    caps: Annotated[list[NonEmpty], Field(max_length=256)] = []
+    commands: Annotated[list[NonEmpty], Field(max_length=1024)] | None = None
+    permissions: dict[str, bool] | None = None
+    auth: AuthParams | None = None
+    device: DeviceParams | None = None
+    locale: Annotated[str, Field(max_length=64)] | None = None
+    userAgent: Annotated[str, Field(max_length=512)] | None = None
+
+
+class EmptyParams(_Params):
+    pass
+
+
+class AgentParams(_Params):
+    message: Annotated[str, Field(min_length=1, max_length=200_000)]
+    idempotencyKey: Key
+    sessionKey: Key | None = None
+    timeout: Annotated[int, Field(ge=0)] | None = None
+
+
+class AgentWaitParams(_Params):
+    runId: Key
+    timeoutMs: Annotated[int, Field(ge=0, le=3_600_000)] = 30_000
+
+
+class AgentReplayParams(_Params):
+    runId: Key
+    afterSeq: Annotated[int, Field(ge=0)] = 0
+    epoch: Annotated[str, Field(max_length=64)] | None = None
+
+
+class ChatSendParams(_Params):
+    sessionKey: Key
+    message: Annotated[str, Field(max_length=200_000)]
+    idempotencyKey: Key
+    timeoutMs: Annotated[int, Field(ge=0)] | None = None
+
+
+class ChatHistoryParams(_Params):
+    sessionKey: Key
+    limit: Annotated[int, Field(ge=1, le=1000)] = 200
+
+
+class ChatAbortParams(_Params):
+    sessionKey: Key
+    runId: Key | None = None
+
+
+class SessionsListParams(_Params):
+    limit: Annotated[int, Field(ge=1, le=10_000)] = 500
+
+
+class SessionKeyParams(_Params):
+    key: Key
+
+
+class SendParams(_Params):
+    message: Annotated[str, Field(min_length=1, max_length=200_000)]
+    idempotencyKey: Key
+    sessionKey: Key | None = None
+    to: Key | None = None
+    channel: Key | None = None
+
+
+class ConfigGetParams(_Params):
+    pass
+
+
+class ConfigSetParams(_Params):
+    config: dict[str, Any] | None = None
+    raw: Annotated[str, Field(max_length=1_000_000)] | None = None
+    baseHash: str | None = None
+
+
+class ConfigPatchParams(_Params):
+    patch: dict[str, Any] | None = None
+    raw: Annotated[str, Field(max_length=1_000_000)] | None = None
+    baseHash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MethodSpec:
+    """A method's params model, the role that may call it, and the scope it needs."""
+
+    params: type[BaseModel]
+    scope: str | None
+    role: Literal["operator", "node"] = "operator"
+    summary: str = ""
+
+
+METHODS: dict[str, MethodSpec] = {
+    "health": MethodSpec(EmptyParams, None, summary="liveness and component health"),
+    "status": MethodSpec(EmptyParams, READ, summary="runs, sessions, connections, uptime"),
+    "system-presence": MethodSpec(EmptyParams, READ, summary="who is connected"),
+    "agent": MethodSpec(AgentParams, WRITE, summary="run one agent turn; two responses"),
+    "agent.wait": MethodSpec(AgentWaitParams, WRITE, summary="wait for a run to end"),
+    "agent.replay": MethodSpec(AgentReplayParams, READ, summary="missed events of a run"),
+    "chat.send": MethodSpec(ChatSendParams, WRITE, summary="send a chat message to a session"),
+    "chat.history": MethodSpec(ChatHistoryParams, READ, summary="a session's transcript"),
+    "chat.abort": MethodSpec(ChatAbortParams, WRITE, summary="abort a session's run"),
+    "send": MethodSpec(SendParams, WRITE, summary="post an outbound message to a session"),
+    "sessions.list": MethodSpec(SessionsListParams, READ, summary="known sessions"),
+    "sessions.reset": MethodSpec(SessionKeyParams, ADMIN, summary="clear a session's transcript"),
+    "sessions.delete": MethodSpec(SessionKeyParams, ADMIN, summary="delete a session"),
+    "config.get": MethodSpec(ConfigGetParams, READ, summary="effective config, secrets redacted"),
+    "config.set": MethodSpec(ConfigSetParams, ADMIN, summary="replace the stored config"),
+    "config.patch": MethodSpec(ConfigPatchParams, ADMIN, summary="merge-patch the stored config"),
+}
+
+# Event families and the scope a connection needs to receive them (None: everyone).
+EVENT_SCOPES: dict[str, str | None] = {
+    "connect.challenge": None,
+    "tick": None,
+    "shutdown": None,
+    "presence": READ,
+    "health": READ,
+    "agent": READ,
+    "chat": READ,
+}

@@ -1,0 +1,59 @@
+"""Plain HTTP on the gateway's port: liveness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .. import __version__
+from ..core.node import Node
+from ..protocol import _json
+from .ws import FrameCounters
+
+__all__ = ["GatewayCollector", "healthz", "metrics_handler"]
+
+
+class GatewayCollector(Collector):
+    """Reads the node's counters at scrape time, so the hot path only bumps integers."""
+
+    def __init__(self, node: Node, counters: FrameCounters) -> None:
+        self.node = node
+        self.counters = counters
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        node = self.node
+        yield GaugeMetricFamily("agenthub_connections", "Open client connections", value=len(node.connections))
+        yield CounterMetricFamily("agenthub_frames_in", "Frames received", value=self.counters.frames_in)
+        yield CounterMetricFamily("agenthub_frames_out", "Frames sent", value=self.counters.frames_out)
+        yield CounterMetricFamily("agenthub_bytes_out", "Payload bytes sent", value=self.counters.bytes_out)
+        runs = CounterMetricFamily("agenthub_runs", "Runs by state since start", labels=["state"])
+        for state, n in sorted(node.runs.totals.items()):
+            runs.add_metric([state], n)
+        yield runs
+        yield GaugeMetricFamily("agenthub_runs_active", "Runs queued or running", value=len(node.runs.runs))
+        drops = sum(c.dropped for c in node.connections.values()) + node.dropped_closed
+        yield CounterMetricFamily("agenthub_queue_drops", "Droppable events skipped for slow consumers",
+                                  value=drops)
+
+
+def metrics_handler(node: Node, counters: FrameCounters) -> web.Handler:
+    registry = CollectorRegistry()
+    registry.register(GatewayCollector(node, counters))
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8",
+                            headers={"X-Prometheus-Format": "0.0.4"})
+
+    return metrics
+
+
+def healthz(node: Node) -> web.Handler:
+    async def handle(request: web.Request) -> web.Response:
+        body = {"ok": True, "version": __version__, "connections": len(node.connections)}
+        return web.Response(body=_json.dumps(body), content_type="application/json")
+
+    return handle

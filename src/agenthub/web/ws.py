@@ -1,0 +1,104 @@
+"""aiohttp glue: adapts a server WebSocket to ``core.connection.Transport``.
+
+Server-to-client frames are unmasked, so a frame is just a header plus the
+payload: ``write`` builds the header and hands the bytes to the asyncio
+transport without awaiting. Nothing else in agenthub knows which server
+library carries the bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from dataclasses import dataclass
+
+from aiohttp import WSMsgType, web
+
+from ..core.connection import Connection
+from ..core.node import Node
+from ..dialects.native import NativeSession
+
+__all__ = ["AiohttpTransport", "FrameCounters", "native_handler", "text_frame"]
+
+log = logging.getLogger(__name__)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, unfragmented WebSocket text frame (RFC 6455 5.2)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
+@dataclass(slots=True)
+class FrameCounters:
+    frames_in: int = 0
+    frames_out: int = 0
+    bytes_out: int = 0
+
+
+class AiohttpTransport:
+    __slots__ = ("_closing", "_counters", "_transport", "_ws")
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, counters: FrameCounters) -> None:
+        self._ws = ws
+        self._transport = transport
+        self._counters = counters
+        self._closing = False
+
+    def write(self, data: bytes) -> None:
+        transport = self._transport
+        if self._closing or transport.is_closing():
+            return
+        transport.write(text_frame(data))
+        self._counters.frames_out += 1
+        self._counters.bytes_out += len(data)
+
+    def buffered(self) -> int:
+        return self._transport.get_write_buffer_size()
+
+    def close(self, code: int, reason: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        asyncio.get_running_loop().create_task(self._ws.close(code=code, message=reason.encode()[:123]))
+
+
+async def run_socket(ws: web.WebSocketResponse, session: NativeSession, counters: FrameCounters) -> None:
+    """Read frames until the socket ends; each text frame goes to the session in order."""
+    try:
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+                counters.frames_in += 1
+                await session.receive(msg.data)
+            elif msg.type is WSMsgType.ERROR:
+                break
+    finally:
+        session.closed()
+
+
+def native_handler(node: Node, counters: FrameCounters) -> web.Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(
+            max_msg_size=node.limits.max_payload, compress=False, autoping=True, timeout=5.0
+        )
+        await ws.prepare(request)
+        transport = request.transport
+        if transport is None:  # pragma: no cover - the peer vanished during the upgrade
+            return ws
+        conn = Connection(
+            node.new_conn_id(),
+            AiohttpTransport(ws, transport, counters),  # type: ignore[arg-type]
+            request.remote or "",
+            node.limits.max_buffered_bytes,
+        )
+        session = NativeSession(node, conn)
+        session.open()
+        await run_socket(ws, session, counters)
+        return ws
+
+    return handle

@@ -1,0 +1,374 @@
+"""The behaviour every ``Store`` implementation must have, as a reusable test mixin.
+
+Use it by subclassing in a ``Test*`` class and providing a ``store_factory``
+fixture: a zero-argument callable returning a new, *unopened* store::
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture
+        def store_factory(self, tmp_path: Path) -> StoreFactory:
+            return lambda: MyStore(tmp_path / "db")
+
+The mixin opens the store before each test and closes it after, so each test
+starts from an empty store. Persistence across restarts is not part of the
+contract (an in-memory store is a valid ``Store``); backends test that themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from agenthub.core.store import DeviceRecord, MessageRecord, RunRecord, SessionRecord, Store
+
+__all__ = ["StoreContract", "StoreFactory", "make_device", "make_run", "msg"]
+
+StoreFactory = Callable[[], Store]
+
+UNICODE_META: dict[str, Any] = {
+    "lang": "日本語",
+    "emoji": "🦜🚀",
+    "accents": "café naïve Ærøskøbing",
+    "rtl": "مرحبا",
+    "escapes": 'quote " backslash \\ newline \n tab \t nul-free',
+    "nested": {"list": [1, 2.5, None, True, False, "ß"], "empty": {}, "deep": {"x": [[]]}},
+    "big": 2**53,
+}
+
+
+def make_run(run_id: str = "run-1", **overrides: Any) -> RunRecord:
+    fields: dict[str, Any] = {
+        "run_id": run_id,
+        "session_key": "main",
+        "status": "queued",
+        "created_ms": 1_000,
+    }
+    fields.update(overrides)
+    return RunRecord(**fields)
+
+
+def make_device(device_id: str = "dev-1", **overrides: Any) -> DeviceRecord:
+    fields: dict[str, Any] = {
+        "device_id": device_id,
+        "public_key": "pk-" + device_id,
+        "role": "operator",
+        "scopes": ["operator.read", "operator.write"],
+        "display_name": "Laptop",
+        "platform": "linux",
+        "client_id": "cli",
+        "created_ms": 1_000,
+        "last_seen_ms": 2_000,
+    }
+    fields.update(overrides)
+    return DeviceRecord(**fields)
+
+
+def msg(
+    session_key: str,
+    text: str,
+    ts_ms: int,
+    *,
+    role: str = "user",
+    run_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> MessageRecord:
+    return MessageRecord(
+        session_key=session_key, role=role, text=text, ts_ms=ts_ms, run_id=run_id, meta=meta or {}
+    )
+
+
+class StoreContract:
+    """Async tests any ``Store`` must pass; requires a ``store_factory`` fixture."""
+
+    @pytest.fixture
+    async def store(self, store_factory: StoreFactory) -> AsyncIterator[Store]:
+        store = store_factory()
+        await store.open()
+        try:
+            yield store
+        finally:
+            await store.close()
+
+    # sessions
+
+    async def test_get_unknown_session_is_none(self, store: Store) -> None:
+        assert await store.get_session("nope") is None
+
+    async def test_ensure_session_creates(self, store: Store) -> None:
+        created = await store.ensure_session("main", 1_000)
+        assert created == SessionRecord(key="main", created_ms=1_000, updated_ms=1_000, message_count=0)
+        assert await store.get_session("main") == created
+
+    async def test_ensure_session_returns_existing_without_bumping(self, store: Store) -> None:
+        await store.ensure_session("main", 1_000)
+        await store.append_message(msg("main", "hi", 1_500, run_id="r1"))
+        again = await store.ensure_session("main", 9_999)
+        assert again == SessionRecord(
+            key="main", created_ms=1_000, updated_ms=1_500, message_count=1, last_run_id="r1"
+        )
+        assert await store.get_session("main") == again
+
+    async def test_list_sessions_empty(self, store: Store) -> None:
+        assert await store.list_sessions(10) == []
+
+    async def test_list_sessions_most_recent_first_with_limit(self, store: Store) -> None:
+        for i, key in enumerate(["a", "b", "c", "d"]):
+            await store.ensure_session(key, 1_000 + i)
+        await store.append_message(msg("b", "bump", 5_000))
+        listed = await store.list_sessions(10)
+        assert [s.key for s in listed] == ["b", "d", "c", "a"]
+        limited = await store.list_sessions(2)
+        assert [s.key for s in limited] == ["b", "d"]
+        assert await store.list_sessions(0) == []
+
+    async def test_reset_unknown_session(self, store: Store) -> None:
+        assert await store.reset_session("nope", 1_000) is False
+        assert await store.get_session("nope") is None
+
+    async def test_reset_session_clears_transcript_keeps_session(self, store: Store) -> None:
+        for i in range(3):
+            await store.append_message(msg("main", f"m{i}", 1_000 + i))
+        await store.append_message(msg("other", "keep me", 1_100))
+        assert await store.reset_session("main", 2_000) is True
+        session = await store.get_session("main")
+        assert session is not None
+        assert (session.created_ms, session.updated_ms, session.message_count) == (1_000, 2_000, 0)
+        assert await store.history("main", 10) == []
+        assert [m.text for m in await store.history("other", 10)] == ["keep me"]
+        # the session stays usable
+        await store.append_message(msg("main", "fresh", 3_000))
+        assert [m.text for m in await store.history("main", 10)] == ["fresh"]
+        session = await store.get_session("main")
+        assert session is not None and session.message_count == 1
+
+    async def test_delete_unknown_session(self, store: Store) -> None:
+        assert await store.delete_session("nope") is False
+
+    async def test_delete_session_removes_session_and_transcript(self, store: Store) -> None:
+        await store.append_message(msg("main", "bye", 1_000))
+        await store.append_message(msg("other", "stay", 1_001))
+        assert await store.delete_session("main") is True
+        assert await store.get_session("main") is None
+        assert await store.history("main", 10) == []
+        assert [s.key for s in await store.list_sessions(10)] == ["other"]
+        assert [m.text for m in await store.history("other", 10)] == ["stay"]
+        assert await store.delete_session("main") is False
+        # the key can be reused from scratch
+        recreated = await store.ensure_session("main", 5_000)
+        assert (recreated.created_ms, recreated.message_count) == (5_000, 0)
+        assert await store.history("main", 10) == []
+
+    # transcripts
+
+    async def test_append_creates_missing_session(self, store: Store) -> None:
+        await store.append_message(msg("new", "hello", 1_234))
+        session = await store.get_session("new")
+        assert session == SessionRecord(key="new", created_ms=1_234, updated_ms=1_234, message_count=1)
+
+    async def test_append_bumps_session(self, store: Store) -> None:
+        await store.ensure_session("main", 1_000)
+        await store.append_message(msg("main", "one", 2_000, run_id="r1"))
+        await store.append_message(msg("main", "two", 3_000, role="assistant", run_id="r2"))
+        session = await store.get_session("main")
+        assert session == SessionRecord(
+            key="main", created_ms=1_000, updated_ms=3_000, message_count=2, last_run_id="r2"
+        )
+
+    async def test_append_returns_increasing_ids(self, store: Store) -> None:
+        ids = [await store.append_message(msg("s" + str(i % 2), f"m{i}", 1_000 + i)) for i in range(6)]
+        assert all(isinstance(i, int) for i in ids)
+        assert ids == sorted(ids)
+        assert len(set(ids)) == len(ids)
+
+    async def test_history_unknown_session_and_zero_limit(self, store: Store) -> None:
+        assert await store.history("nope", 10) == []
+        await store.append_message(msg("main", "x", 1_000))
+        assert await store.history("main", 0) == []
+
+    async def test_history_returns_last_n_chronologically(self, store: Store) -> None:
+        for i in range(10):
+            await store.append_message(msg("main", f"m{i}", 1_000 + i))
+            await store.append_message(msg("noise", f"n{i}", 1_000 + i))
+        last3 = await store.history("main", 3)
+        assert [m.text for m in last3] == ["m7", "m8", "m9"]
+        everything = await store.history("main", 100)
+        assert [m.text for m in everything] == [f"m{i}" for i in range(10)]
+        assert all(m.session_key == "main" for m in everything)
+
+    async def test_history_orders_by_insertion_even_with_equal_timestamps(self, store: Store) -> None:
+        for i in range(5):
+            await store.append_message(msg("main", f"m{i}", 1_000))
+        assert [m.text for m in await store.history("main", 5)] == [f"m{i}" for i in range(5)]
+
+    async def test_message_round_trip(self, store: Store) -> None:
+        original = MessageRecord(
+            session_key="main",
+            role="assistant",
+            text="Grüße 👋 — «multi\nline»",
+            ts_ms=1_700_000_000_123,
+            run_id="run-ü",
+            meta=UNICODE_META,
+        )
+        new_id = await store.append_message(original)
+        (loaded,) = await store.history("main", 1)
+        assert loaded.id == new_id
+        assert loaded == MessageRecord(
+            session_key="main",
+            role="assistant",
+            text="Grüße 👋 — «multi\nline»",
+            ts_ms=1_700_000_000_123,
+            run_id="run-ü",
+            meta=UNICODE_META,
+            id=new_id,
+        )
+
+    async def test_message_defaults_round_trip(self, store: Store) -> None:
+        await store.append_message(msg("main", "", 1))
+        (loaded,) = await store.history("main", 1)
+        assert (loaded.text, loaded.run_id, loaded.meta) == ("", None, {})
+
+    # runs
+
+    async def test_get_unknown_run_is_none(self, store: Store) -> None:
+        assert await store.get_run("nope") is None
+
+    async def test_put_and_get_run(self, store: Store) -> None:
+        run = make_run(
+            "r1",
+            status="ok",
+            started_ms=1_100,
+            ended_ms=1_900,
+            summary="done ✓",
+            origin="ws:cli",
+        )
+        await store.put_run(run)
+        assert await store.get_run("r1") == run
+
+    async def test_put_run_upserts_every_field(self, store: Store) -> None:
+        await store.put_run(make_run("r1", status="error", ended_ms=5, error="boom", summary="s"))
+        replacement = make_run("r1", status="running", started_ms=7, origin="http")
+        await store.put_run(replacement)
+        assert await store.get_run("r1") == replacement
+        assert await store.count_runs_by_status() == {"running": 1}
+
+    async def test_fail_interrupted_runs(self, store: Store) -> None:
+        await store.put_run(make_run("queued", status="queued"))
+        await store.put_run(make_run("running", status="running", started_ms=1_100))
+        finished = make_run("ok", status="ok", started_ms=1_100, ended_ms=1_200)
+        failed = make_run("err", status="error", ended_ms=1_300, error="earlier")
+        aborted = make_run("aborted", status="aborted", ended_ms=1_400)
+        for run in (finished, failed, aborted):
+            await store.put_run(run)
+
+        assert await store.fail_interrupted_runs("gateway restarted", 9_000) == 2
+
+        for run_id in ("queued", "running"):
+            interrupted = await store.get_run(run_id)
+            assert interrupted is not None
+            assert (interrupted.status, interrupted.error, interrupted.ended_ms) == (
+                "error",
+                "gateway restarted",
+                9_000,
+            )
+        running = await store.get_run("running")
+        assert running is not None and running.started_ms == 1_100
+        assert await store.get_run("ok") == finished
+        assert await store.get_run("err") == failed
+        assert await store.get_run("aborted") == aborted
+        assert await store.fail_interrupted_runs("again", 10_000) == 0
+
+    async def test_count_runs_by_status(self, store: Store) -> None:
+        assert await store.count_runs_by_status() == {}
+        for i, status in enumerate(["ok", "ok", "error", "running", "ok"]):
+            await store.put_run(make_run(f"r{i}", status=status))
+        assert await store.count_runs_by_status() == {"ok": 3, "error": 1, "running": 1}
+
+    # devices
+
+    async def test_get_unknown_device_and_empty_list(self, store: Store) -> None:
+        assert await store.get_device("nope") is None
+        assert await store.list_devices() == []
+
+    async def test_put_and_get_device(self, store: Store) -> None:
+        device = make_device(
+            "d1",
+            scopes=["z.last", "a.first", "ünïcode"],
+            display_name="Zoë's phone 📱",
+            token_hash="h",
+            token_issued_ms=3_000,
+        )
+        await store.put_device(device)
+        assert await store.get_device("d1") == device
+
+    async def test_device_optional_fields_and_empty_scopes(self, store: Store) -> None:
+        device = make_device("d1", scopes=[], display_name=None, platform=None, client_id=None)
+        await store.put_device(device)
+        assert await store.get_device("d1") == device
+
+    async def test_put_device_upserts(self, store: Store) -> None:
+        await store.put_device(make_device("d1", token_hash="old", token_issued_ms=1))
+        replacement = make_device(
+            "d1", scopes=["node"], role="node", status="revoked", last_seen_ms=9_000, token_hash=None
+        )
+        await store.put_device(replacement)
+        assert await store.get_device("d1") == replacement
+        assert await store.list_devices() == [replacement]
+
+    async def test_list_devices(self, store: Store) -> None:
+        devices = [make_device(f"d{i}", created_ms=1_000 + i) for i in range(3)]
+        for device in reversed(devices):
+            await store.put_device(device)
+        listed = await store.list_devices()
+        assert sorted(listed, key=lambda d: d.device_id) == devices
+
+    # idempotency
+
+    async def test_get_unknown_idempotent(self, store: Store) -> None:
+        assert await store.get_idempotent("nope", 0) is None
+
+    async def test_idempotent_round_trip(self, store: Store) -> None:
+        response = {"ok": True, "payload": {"runId": "r1", "text": "héllo 🌍", "n": [1, 2, 3]}}
+        await store.put_idempotent("k1", "chat.send", response, 1_000)
+        assert await store.get_idempotent("k1", 0) == ("chat.send", response)
+
+    @pytest.mark.parametrize("response", [None, 0, "text", [1, "two"], {"a": None}])
+    async def test_idempotent_any_json_response(self, store: Store, response: Any) -> None:
+        await store.put_idempotent("k", "m", response, 1_000)
+        assert await store.get_idempotent("k", 1_000) == ("m", response)
+
+    async def test_idempotent_ttl_boundary(self, store: Store) -> None:
+        await store.put_idempotent("k1", "m", {"v": 1}, 1_000)
+        assert await store.get_idempotent("k1", 999) == ("m", {"v": 1})
+        assert await store.get_idempotent("k1", 1_000) == ("m", {"v": 1})
+        assert await store.get_idempotent("k1", 1_001) is None
+
+    async def test_put_idempotent_replaces(self, store: Store) -> None:
+        await store.put_idempotent("k1", "old.method", {"v": 1}, 1_000)
+        await store.put_idempotent("k1", "new.method", {"v": 2}, 2_000)
+        assert await store.get_idempotent("k1", 2_000) == ("new.method", {"v": 2})
+
+    async def test_purge_idempotent(self, store: Store) -> None:
+        for i, ts in enumerate([1_000, 1_999, 2_000, 3_000]):
+            await store.put_idempotent(f"k{i}", "m", i, ts)
+        assert await store.purge_idempotent(2_000) == 2
+        assert await store.get_idempotent("k0", 0) is None
+        assert await store.get_idempotent("k1", 0) is None
+        assert await store.get_idempotent("k2", 0) == ("m", 2)
+        assert await store.get_idempotent("k3", 0) == ("m", 3)
+        assert await store.purge_idempotent(2_000) == 0
+
+    # config
+
+    async def test_config_empty_by_default(self, store: Store) -> None:
+        assert await store.get_config() == {}
+
+    async def test_config_round_trip_and_replace(self, store: Store) -> None:
+        first = {"agents": {"default": {"model": "gpt", "temperature": 0.5}}, "name": "ハブ", "x": [1, None]}
+        await store.put_config(first, 1_000)
+        assert await store.get_config() == first
+        second = {"name": "other"}
+        await store.put_config(second, 2_000)
+        assert await store.get_config() == second  # replaced, not merged
+        await store.put_config({}, 3_000)
+        assert await store.get_config() == {}

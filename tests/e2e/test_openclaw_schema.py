@@ -1,0 +1,96 @@
+"""The frames agenthub sends validate against OpenClaw's published protocol schema.
+
+The schema comes from the npm package ``@openclaw/gateway-protocol`` (installed
+by ``make test`` into tests/npm). One documented extension: agent events carry
+``sessionKey`` (the issue requires it, and OpenClaw's own gateway adds it when
+it broadcasts), so it is checked here and then removed before validation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from ..conftest import GatewayProc, RawClient
+
+SCHEMA_PATH = Path(__file__).parents[1] / "npm/node_modules/@openclaw/gateway-protocol/protocol.schema.json"
+
+
+@pytest.fixture(scope="module")
+def openclaw() -> dict[str, Any]:
+    if not SCHEMA_PATH.exists():
+        pytest.fail(f"{SCHEMA_PATH} missing: run `make test` (it installs tests/npm)")
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    return schema
+
+
+def validator(schema: dict[str, Any], name: str) -> Draft202012Validator:
+    sub = {"$ref": f"#/definitions/{name}", "definitions": schema["definitions"]}
+    return Draft202012Validator(sub)
+
+
+def assert_valid(schema: dict[str, Any], name: str, instance: Any) -> None:
+    errors = sorted(validator(schema, name).iter_errors(instance), key=lambda e: list(e.path))
+    assert not errors, f"{name}: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
+
+
+async def test_frames_match_openclaw_schema(gateway: GatewayProc, openclaw: dict[str, Any]) -> None:
+    async with RawClient.open(gateway.url) as c:
+        assert_valid(openclaw, "GatewayFrame", c.challenge)
+        res = await c.connect()
+        assert_valid(openclaw, "GatewayFrame", res)
+        assert_valid(openclaw, "HelloOk", res["payload"])
+        health = await c.call("health")
+        assert_valid(openclaw, "GatewayFrame", health)
+        err = await c.call("no.such.method")
+        assert_valid(openclaw, "GatewayFrame", err)
+        assert_valid(openclaw, "ErrorShape", err["error"])
+
+        rid = await c.request("agent", {"message": "what is 6*7", "idempotencyKey": "schema-run-1"})
+        first = await c.response(rid)
+        assert_valid(openclaw, "GatewayFrame", first)
+        final = await c.response(rid, timeout=30)
+        assert_valid(openclaw, "GatewayFrame", final)
+        assert final["payload"]["status"] == "ok"
+
+    kinds: dict[str, int] = {}
+    for frame in c.events:
+        assert_valid(openclaw, "GatewayFrame", frame)
+        payload = frame["payload"]
+        if frame["event"] == "agent":
+            assert payload.pop("sessionKey") == "main"
+            assert_valid(openclaw, "AgentEvent", payload)
+            kinds[payload["stream"]] = kinds.get(payload["stream"], 0) + 1
+        elif frame["event"] == "chat":
+            assert_valid(openclaw, "ChatEvent", payload)
+            kinds["chat." + payload["state"]] = kinds.get("chat." + payload["state"], 0) + 1
+        elif frame["event"] == "presence":
+            for entry in payload["presence"]:
+                assert_valid(openclaw, "PresenceEntry", entry)
+    assert {"lifecycle", "thinking", "tool", "assistant", "chat.delta", "chat.final"} <= set(kinds)
+
+
+async def test_aborted_and_error_chat_events_match(gateway: GatewayProc, openclaw: dict[str, Any]) -> None:
+    async with RawClient.open(gateway.url) as c:
+        await c.connect()
+        rid = await c.request("agent", {"message": "[long] tell me", "idempotencyKey": "schema-abort"})
+        await c.response(rid)
+        await c.until(lambda f: f.get("event") == "agent" and f["payload"]["stream"] == "assistant")
+        await c.call("chat.abort", {"sessionKey": "main"})
+        aborted = await c.until(lambda f: f.get("event") == "chat" and f["payload"]["state"] == "aborted")
+        assert_valid(openclaw, "ChatEvent", aborted["payload"])
+
+        rid = await c.request("agent", {"message": "[fail] now", "idempotencyKey": "schema-fail"})
+        await c.response(rid)
+        errored = await c.until(lambda f: f.get("event") == "chat" and f["payload"]["state"] == "error")
+        assert_valid(openclaw, "ChatEvent", errored["payload"])
+        lifecycle = [f["payload"] for f in c.events if f.get("event") == "agent"
+                     and f["payload"]["runId"] == "schema-fail" and f["payload"]["stream"] == "lifecycle"]
+        for p in lifecycle:
+            p.pop("sessionKey")
+            assert_valid(openclaw, "AgentEvent", p)
+        assert lifecycle[-1]["data"]["phase"] == "error"
