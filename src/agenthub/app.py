@@ -274,7 +274,8 @@ class Gateway:
 
         async def root(request: web.Request) -> web.StreamResponse:
             if request.headers.get("Upgrade", "").lower() == "websocket":
-                return await ws_handler(request)
+                response: web.StreamResponse = await ws_handler(request)
+                return response
             return web.Response(text="agenthub gateway: connect a WebSocket client to this URL\n")
 
         return root

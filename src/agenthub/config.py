@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from .protocol import _json
 
 __all__ = [
+    "REDACTED",
     "AnthropicSettings",
     "DemoSettings",
     "GatewaySettings",
     "Limits",
     "OpenAISettings",
-    "REDACTED",
     "is_loopback",
     "load_file",
     "merge_patch",

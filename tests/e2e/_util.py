@@ -10,7 +10,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -341,7 +341,3 @@ class StalledSocket:
     def close(self) -> None:
         self.sock.close()
 
-
-def poll(pred: Callable[[], bool], timeout: float = 5, interval: float = 0.02) -> Callable[[], Any]:
-    """Unused placeholder kept out of the public API."""
-    raise NotImplementedError

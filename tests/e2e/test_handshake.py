@@ -147,7 +147,7 @@ async def test_handshake_timeout(make_gateway: Any) -> None:
         assert time.monotonic() - started < 4
 
 
-async def test_refuses_public_bind_without_token(tmp_path: Any) -> None:
+def test_refuses_public_bind_without_token(tmp_path: Any) -> None:
     import subprocess
     import sys
 

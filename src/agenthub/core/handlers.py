@@ -26,11 +26,11 @@ from ..protocol.methods import (
 )
 from .bus import ReplayGap
 from .node import Node
-from .rpc import Call
+from .rpc import Call, Handler
 from .runs import Run, now_ms, run_stream
 from .store import MessageRecord
 
-__all__ = ["ConfigService", "DEFAULT_SESSION", "register_handlers"]
+__all__ = ["DEFAULT_SESSION", "ConfigService", "register_handlers"]
 
 DEFAULT_SESSION = "main"
 
@@ -65,7 +65,7 @@ def _message_view(m: MessageRecord) -> dict[str, Any]:
     return out
 
 
-def register_handlers(node: Node, config: ConfigService) -> None:  # noqa: C901 - a flat table of closures
+def register_handlers(node: Node, config: ConfigService) -> None:
     runs = node.runs
     store = node.store
     d = node.dispatcher
@@ -269,7 +269,7 @@ def register_handlers(node: Node, config: ConfigService) -> None:  # noqa: C901 
             raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: patch: provide patch or raw")
         return await config.patch(patch)
 
-    for name, handler in {
+    handlers: dict[str, Handler] = {
         "health": health,
         "status": status,
         "system-presence": system_presence,
@@ -286,7 +286,8 @@ def register_handlers(node: Node, config: ConfigService) -> None:  # noqa: C901 
         "config.get": config_get,
         "config.set": config_set,
         "config.patch": config_patch,
-    }.items():
+    }
+    for name, handler in handlers.items():
         d.register(name, handler)
 
 

@@ -111,12 +111,13 @@ class NativeSession:
         if frame.method == "connect":
             self._send_error(frame.id, RpcError(ErrorCode.INVALID_REQUEST, "already connected"))
             return
+        rid = frame.id
         call = Call(
             self.conn,
-            frame.id,
+            rid,
             frame.method,
-            late_reply=lambda payload, rid=frame.id: self._send_result(rid, payload),
-            late_error=lambda err, rid=frame.id: self._send_error(rid, err),
+            late_reply=lambda payload: self._send_result(rid, payload),
+            late_error=lambda err: self._send_error(rid, err),
         )
         if frame.method in DETACHED:
             task = asyncio.get_running_loop().create_task(self._run(call, frame.params))

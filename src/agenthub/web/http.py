@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -40,7 +41,7 @@ class GatewayCollector(Collector):
                                   value=drops)
 
 
-def metrics_handler(node: Node, counters: FrameCounters) -> web.Handler:
+def metrics_handler(node: Node, counters: FrameCounters) -> Handler:
     registry = CollectorRegistry()
     registry.register(GatewayCollector(node, counters))
 
@@ -51,7 +52,7 @@ def metrics_handler(node: Node, counters: FrameCounters) -> web.Handler:
     return metrics
 
 
-def healthz(node: Node) -> web.Handler:
+def healthz(node: Node) -> Handler:
     async def handle(request: web.Request) -> web.Response:
         body = {"ok": True, "version": __version__, "connections": len(node.connections)}
         return web.Response(body=_json.dumps(body), content_type="application/json")

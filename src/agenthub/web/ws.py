@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
+from aiohttp.typedefs import Handler
 
 from ..core.connection import Connection
 from ..core.node import Node
@@ -81,7 +82,7 @@ async def run_socket(ws: web.WebSocketResponse, session: NativeSession, counters
         session.closed()
 
 
-def native_handler(node: Node, counters: FrameCounters) -> web.Handler:
+def native_handler(node: Node, counters: FrameCounters) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
             max_msg_size=node.limits.max_payload, compress=False, autoping=True, timeout=5.0
@@ -92,7 +93,7 @@ def native_handler(node: Node, counters: FrameCounters) -> web.Handler:
             return ws
         conn = Connection(
             node.new_conn_id(),
-            AiohttpTransport(ws, transport, counters),  # type: ignore[arg-type]
+            AiohttpTransport(ws, transport, counters),
             request.remote or "",
             node.limits.max_buffered_bytes,
         )
