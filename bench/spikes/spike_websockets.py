@@ -35,9 +35,7 @@ async def handler(ws: ServerConnection) -> None:
 
 
 async def main(port: int) -> None:
-    async with serve(
-        handler, "127.0.0.1", port, compression=None, ping_interval=None, backlog=2048
-    ) as server:
+    async with serve(handler, "127.0.0.1", port, compression=None, ping_interval=None, backlog=2048) as server:
         await server.serve_forever()
 
 

@@ -27,7 +27,11 @@ from .protocol.errors import ErrorCode, RpcError
 from .protocol.frames import describe_validation_error
 from .storage.sqlite import SqliteStore
 from .web.http import healthz, metrics_handler
+from .web.edge import Edge
 from .web.ws import FrameCounters, native_handler
+
+# Edge modules mounted on the gateway, in order: each is ``mount(edge: Edge) -> None``.
+MOUNTS: list[Callable[[Edge], None]] = []
 
 __all__ = ["ConfigError", "Gateway", "SettingsService"]
 
@@ -191,6 +195,7 @@ class Gateway:
         self.runtime_factory = runtime_factory
         self.counters = FrameCounters()
         self.node: Node | None = None
+        self.edge: Edge | None = None
         self.runner: web.AppRunner | None = None
         self.port: int = first.port
         self._stack = contextlib.AsyncExitStack()
@@ -246,28 +251,38 @@ class Gateway:
         register_handlers(node, self.config)
         self.config.listeners.append(lambda new: self._apply(new))
         node.start()
-        self._stack.push_async_callback(node.shutdown)
 
         app = web.Application(client_max_size=s.limits.max_payload)
         app.router.add_get("/healthz", healthz(node))
         app.router.add_get("/metrics", metrics_handler(node, self.counters))
+        self.edge = Edge(node, self.store, s, self.config, self.counters, app)
+        for mount in MOUNTS:
+            mount(self.edge)
         app.router.add_get("/", self._root(node))
         self.app = app
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
-        await self.runner.setup()
-        self._stack.push_async_callback(self.runner.cleanup)
-        site = web.TCPSite(self.runner, s.host, s.port, reuse_address=True, backlog=4096)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        self.runner = await self._serve(app, s.host, s.port, "main")
+        self.port = self.edge.bound["main"]
+        for extra in self.edge.listeners:
+            await self._serve(extra.app, extra.host, extra.port, extra.name)
+        # Registered last so it runs first on exit: clients hear "shutdown" before sockets close.
+        self._stack.push_async_callback(node.shutdown)
         self._purge = asyncio.get_running_loop().create_task(self._purge_loop())
         self._stack.callback(self._purge.cancel)
         log.info(
             "agenthub gateway listening on ws://%s:%d (provider=%s, auth=%s, data=%s)",
             s.host, self.port, s.provider, node.auth.auth_mode, s.resolved_data_dir,
         )
+
+    async def _serve(self, app: web.Application, host: str, port: int, name: str) -> web.AppRunner:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await runner.setup()
+        self._stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, host, port, reuse_address=True, backlog=4096)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []
+        assert self.edge is not None
+        self.edge.bound[name] = sockets[0].getsockname()[1] if sockets else port
+        return runner
 
     def _root(self, node: Node) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         ws_handler = native_handler(node, self.counters)

@@ -100,6 +100,20 @@ class Client(RawClient):
                         self.stash.remove(frame)
                     return frame
 
+    def time_of(self, frame: dict[str, Any]) -> float:
+        """Monotonic arrival time of a frame this client received."""
+        for f, t in zip(self.frames, self.recv_times, strict=True):
+            if f is frame:
+                return t
+        raise AssertionError(f"frame not received by this client: {frame}")
+
+    def index_of(self, frame: dict[str, Any]) -> int:
+        """Arrival position of a frame this client received."""
+        for i, f in enumerate(self.frames):
+            if f is frame:
+                return i
+        raise AssertionError(f"frame not received by this client: {frame}")
+
     def event_seqs(self) -> list[int]:
         """Connection-level ``seq`` of every event received (the challenge has none)."""
         return [f["seq"] for f in self.frames if f.get("type") == "event" and "seq" in f]
@@ -165,18 +179,21 @@ def _run_frames(c: Client, run_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def _is_end(frame: dict[str, Any], run_id: str) -> bool:
+    payload = frame.get("payload") or {}
+    return frame.get("event") == "chat" and payload.get("runId") == run_id and payload.get("state") in TERMINAL_CHAT
+
+
 async def collect_run(c: Client, run_id: str, rid: str | None = None, timeout: float = 30) -> RunLog:
     """Read until the run's terminal ``chat`` event (and, with ``rid``, its final ``res``)."""
     log = RunLog(run_id)
-
-    def ended() -> bool:
-        return any(f["event"] == "chat" and f["payload"]["state"] in TERMINAL_CHAT for f in _run_frames(c, run_id))
-
+    ended = any(_is_end(f, run_id) for f in c.events)
     async with asyncio.timeout(timeout):
-        while not ended():
+        while not ended:
             frame = await c.recv(timeout)
             if frame.get("type") == "event":
                 c.events.append(frame)
+                ended = _is_end(frame, run_id)
         if rid is not None:
             res = await c.response(rid, timeout)
             assert res["ok"], res
@@ -325,12 +342,22 @@ class StalledSocket:
                     assert res["ok"], res
                     return res
 
-    async def read_all(self, timeout: float = 20) -> tuple[list[dict[str, Any]], tuple[int | None, str] | None]:
-        """Read everything left: (text frames in order, close (code, reason) or None at bare EOF)."""
+    async def read_all(
+        self, timeout: float = 20, idle: float | None = None
+    ) -> tuple[list[dict[str, Any]], tuple[int | None, str] | None]:
+        """Read everything: (text frames in order, close (code, reason)).
+
+        The close is None at a bare EOF, or when ``idle`` seconds pass with no
+        frame (the gateway kept the connection open).
+        """
         frames: list[dict[str, Any]] = []
         async with asyncio.timeout(timeout):
             while True:
-                frame = await self.read_frame()
+                try:
+                    async with asyncio.timeout(idle):
+                        frame = await self.read_frame()
+                except TimeoutError:
+                    return frames, None
                 if frame is None:
                     return frames, None
                 if frame.opcode == 0x8:

@@ -1,0 +1,41 @@
+"""What an edge module (a dialect's routes, the UI, REST) gets to mount itself.
+
+``app.py`` builds one ``Edge`` and calls each module's ``mount(edge)``; a module
+adds routes to ``edge.app`` (the main listener) or adds its own listener to
+``edge.listeners`` (e.g. ``--agentbox-port``). Modules never import ``app``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from ..core.node import Node
+from ..core.store import Store
+from .ws import FrameCounters
+
+__all__ = ["Edge", "Listener"]
+
+
+@dataclass(slots=True)
+class Listener:
+    """An extra port served by its own aiohttp application."""
+
+    app: web.Application
+    host: str
+    port: int
+    name: str
+
+
+@dataclass(slots=True)
+class Edge:
+    node: Node
+    store: Store
+    settings: Any  # agenthub.config.GatewaySettings (typed loosely: web never imports config)
+    config: Any  # core.handlers.ConfigService
+    counters: FrameCounters
+    app: web.Application
+    listeners: list[Listener] = field(default_factory=list)
+    bound: dict[str, int] = field(default_factory=dict)  # listener name -> port actually bound

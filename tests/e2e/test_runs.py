@@ -1,0 +1,412 @@
+"""Agent runs end to end: streaming, abort, idempotency, restarts, observers and replay.
+
+Every test talks to a real gateway subprocess over real sockets (see
+``tests/conftest.py``); the demo provider makes the answers deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from ..conftest import GatewayProc
+from ._util import (
+    Client,
+    RunLog,
+    assert_contiguous,
+    assert_cumulative,
+    collect_run,
+    expected_answer,
+    start_agent,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+DROPPABLE_AGENT_STREAMS = ("assistant", "thinking")
+
+
+def user_and_assistant(history: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    return [(m["role"], m["content"][0]["text"], m.get("runId")) for m in history["messages"]]
+
+
+# -- 1. streaming ----------------------------------------------------------------------
+
+
+async def test_agent_streams_in_order_with_cumulative_text(gateway: GatewayProc) -> None:
+    message = "[long] what is 2+2"
+    async with Client.open_connected(gateway.url) as c:
+        before = time.time_ns() // 1_000_000
+        rid, accepted = await start_agent(c, message, "stream-1")
+        after = time.time_ns() // 1_000_000
+        assert set(accepted) == {"runId", "status", "acceptedAt"}
+        assert accepted["runId"] == "stream-1"
+        assert accepted["status"] == "accepted"
+        assert before <= accepted["acceptedAt"] <= after
+
+        run = await collect_run(c, "stream-1", rid)
+
+    payloads = run.payloads
+    assert all(p["runId"] == "stream-1" and p["sessionKey"] == "main" for p in payloads)
+    assert_contiguous(run.run_seqs)  # agent and chat share the run's numbering, from 1, no gap
+
+    agent = run.agent
+    kinds = [(p["stream"], p["data"].get("phase")) for p in agent]
+    assert kinds[0] == ("lifecycle", "start")
+    assert kinds[-1] == ("lifecycle", "end")
+    assert [k for k in kinds if k[0] == "lifecycle"] == [("lifecycle", "start"), ("lifecycle", "end")]
+    first_thinking = kinds.index(("thinking", None))
+    tool_start = kinds.index(("tool", "start"))
+    tool_result = kinds.index(("tool", "result"))
+    first_assistant = kinds.index(("assistant", None))
+    assert 0 < first_thinking < tool_start < tool_result < first_assistant
+    assert all(k == ("assistant", None) for k in kinds[first_assistant:-1])
+    start, result = agent[tool_start]["data"], agent[tool_result]["data"]
+    assert start["name"] == result["name"] == "calculator"
+    assert start["args"] == {"expression": "2+2"}
+    assert start["toolCallId"] == result["toolCallId"]
+    assert result["result"] == 4 and result["isError"] is False
+    assert all(isinstance(p["ts"], int) for p in agent)
+
+    text = assert_cumulative(agent)
+    assert text.startswith('You said: "[long] what is 2+2". The calculator says 2+2 = 4.')
+    assert len(text.split()) == 200
+
+    final = run.terminal
+    assert final["state"] == "final" and final["stopReason"] == "stop"
+    assert final["message"]["role"] == "assistant"
+    assert final["message"]["content"][0]["text"] == text
+    assert run.frames[-1]["payload"] is final  # nothing of the run after the final
+    agent_end = next(f for f in run.frames if f["event"] == "agent" and f["payload"]["data"].get("phase") == "end")
+    assert run.frames.index(agent_end) < run.frames.index(run.frames[-1])
+
+    # chat deltas: the full text so far plus the new part, at most one per 150 ms
+    deltas = [f for f in run.frames if f["event"] == "chat" and f["payload"]["state"] == "delta"]
+    assert len(deltas) >= 3, "a 200-word answer at 5 ms a word spans several delta intervals"
+    sent = ""
+    for frame in deltas:
+        p = frame["payload"]
+        so_far = p["message"]["content"][0]["text"]
+        assert so_far == sent + p["deltaText"] and p["deltaText"]
+        # the chat text is exactly the assistant text of the last agent event before it
+        i = run.frames.index(frame)
+        last_agent = [f for f in run.frames[:i] if f["event"] == "agent" and f["payload"]["stream"] == "assistant"]
+        assert so_far == last_agent[-1]["payload"]["data"]["text"]
+        sent = so_far
+    stamps = [f["payload"]["message"]["timestamp"] for f in deltas]
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert min(gaps) >= 140, f"chat deltas closer than the 150 ms interval: {gaps}"
+    arrivals = [c.time_of(f) for f in deltas]
+    assert min(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) >= 0.1
+
+    assert run.final == {"runId": "stream-1", "status": "ok", "summary": text[:500],
+                         "startedAt": run.final["startedAt"], "endedAt": run.final["endedAt"]}
+    assert run.final["startedAt"] <= run.final["endedAt"]
+    # the final response follows the final chat event
+    final_res = next(f for f in c.frames if f.get("type") == "res" and f["id"] == rid
+                     and f["payload"]["status"] != "accepted")
+    assert c.index_of(final_res) > c.index_of(run.frames[-1])
+    # a fast client sees every event: the connection seq has no gap
+    assert_contiguous(c.event_seqs())
+
+
+# -- 2. abort ----------------------------------------------------------------------------
+
+
+async def test_chat_abort_stops_a_running_run(make_gateway: Any, record_property: Any) -> None:
+    gw: GatewayProc = make_gateway(config={"demo": {"word_delay_ms": 50}})
+    message = "[long] tell me a story"
+    full = await expected_answer(message)
+    async with Client.open_connected(gw.url) as c:
+        rid, _ = await start_agent(c, message, "abort-1")
+        for _ in range(3):
+            n = len([f for f in c.events if f["payload"].get("stream") == "assistant"])
+            await c.until(lambda f, n=n: len([e for e in c.events if e.get("event") == "agent"
+                                               and e["payload"].get("stream") == "assistant"]) > n)
+        abort = await c.call("chat.abort", {"sessionKey": "main"})
+        aborted_at = time.monotonic()
+        assert abort["payload"] == {"ok": True, "aborted": True, "runIds": ["abort-1"]}
+        run = await collect_run(c, "abort-1", rid)
+        end = run.terminal
+        latency = c.time_of(run.frames[-1]) - aborted_at
+        record_property("abort_to_aborted_event_ms", round(latency * 1000, 1))
+        print(f"abort -> chat aborted: {latency * 1000:.1f} ms")
+        assert latency < 1.0
+
+        assert end["state"] == "aborted" and end["stopReason"] == "aborted"
+        partial = end["message"]["content"][0]["text"]
+        assert partial and full.startswith(partial) and len(partial) < len(full)
+        assert partial == assert_cumulative(run.agent)
+        assert run.agent[-1]["data"] == {"phase": "end", "endedAt": run.agent[-1]["data"]["endedAt"], "aborted": True}
+        assert run.final is not None and run.final["status"] == "aborted"
+        assert run.final["summary"] == partial[:500]
+
+        # nothing more arrives for the run, and a second abort finds nothing to abort
+        again = await c.call("chat.abort", {"sessionKey": "main"})
+        assert again["payload"] == {"ok": True, "aborted": False, "runIds": []}
+        history = await c.ok("chat.history", {"sessionKey": "main"})
+        assert user_and_assistant(history) == [("user", message, "abort-1"), ("assistant", partial, "abort-1")]
+        assert history["messages"][1]["meta"] == {"aborted": True}
+        waited = await c.ok("agent.wait", {"runId": "abort-1", "timeoutMs": 1000})
+        assert waited["status"] == "aborted"
+        assert len(run.agent) == len([f for f in c.events if f.get("event") == "agent"
+                                      and f["payload"]["runId"] == "abort-1"])
+
+
+async def test_stop_command_aborts_the_running_run(make_gateway: Any) -> None:
+    gw: GatewayProc = make_gateway(config={"demo": {"word_delay_ms": 30}})
+    async with Client.open_connected(gw.url) as c:
+        started = await c.ok("chat.send", {"sessionKey": "s", "message": "[long] go on", "idempotencyKey": "long-1"})
+        assert started == {"runId": "long-1", "status": "started"}
+        await c.until(lambda f: f.get("event") == "agent" and f["payload"]["runId"] == "long-1"
+                      and f["payload"]["stream"] == "assistant")
+        stop = await c.ok("chat.send", {"sessionKey": "s", "message": " /stop ", "idempotencyKey": "stop-1"})
+        assert stop == {"runId": "stop-1", "status": "started"}
+        long_run = await collect_run(c, "long-1")
+        stop_run = await collect_run(c, "stop-1")
+    assert long_run.terminal["state"] == "aborted"
+    assert 0 < len(long_run.terminal["message"]["content"][0]["text"]) < len(await expected_answer("[long] go on"))
+    assert stop_run.terminal["state"] == "final"
+    assert stop_run.terminal["message"]["content"][0]["text"] == "Stopped 1 run(s)."
+    assert [p["stream"] for p in stop_run.agent] == ["lifecycle", "assistant", "lifecycle"]
+    assert_contiguous(stop_run.run_seqs)
+
+
+# -- 3. idempotency ----------------------------------------------------------------------
+
+
+def final_responses(c: Client, rid: str) -> list[dict[str, Any]]:
+    return [f for f in c.frames if f.get("type") == "res" and f.get("id") == rid]
+
+
+async def test_agent_retry_with_same_key_runs_once(gateway: GatewayProc) -> None:
+    message = "[long] count the words"
+    async with Client.open_connected(gateway.url) as c:
+        rid1, first = await start_agent(c, message, "idem-1")
+        await asyncio.sleep(0.002)  # the retry's accept time would differ if it were a new accept
+        rid2, second = await start_agent(c, message, "idem-1")  # while the first is running
+        assert second == first
+        run = await collect_run(c, "idem-1", rid1)
+        retry_final = (await c.response(rid2))["payload"]
+        assert run.final is not None and run.final["status"] == "ok"
+        assert retry_final == run.final
+
+        rid3 = await c.request("agent", {"message": message, "idempotencyKey": "idem-1"})  # after the end
+        third = await c.response(rid3)
+        third_final = await c.response(rid3)
+        assert third["payload"] == first, "the first response to a retry is the original accept"
+        assert third_final["payload"] == run.final
+        for rid in (rid1, rid2, rid3):
+            responses = final_responses(c, rid)
+            assert [r["payload"]["status"] for r in responses] == ["accepted", "ok"], rid
+
+        history = await c.ok("chat.history", {"sessionKey": "main"})
+    assert run.lifecycle_starts() == 1
+    starts = [f for f in c.events if f.get("event") == "agent" and f["payload"]["stream"] == "lifecycle"
+              and f["payload"]["data"]["phase"] == "start"]
+    assert len(starts) == 1
+    assert [m[0] for m in user_and_assistant(history)] == ["user", "assistant"]
+
+
+async def test_chat_send_retry_with_same_key_runs_once(gateway: GatewayProc) -> None:
+    params = {"sessionKey": "cs", "message": "[long] hello", "idempotencyKey": "cs-1"}
+    async with Client.open_connected(gateway.url) as c:
+        assert await c.ok("chat.send", params) == {"runId": "cs-1", "status": "started"}
+        assert await c.ok("chat.send", params) == {"runId": "cs-1", "status": "in_flight"}
+        run = await collect_run(c, "cs-1")
+        assert run.terminal["state"] == "final"
+        assert await c.ok("chat.send", params) == {"runId": "cs-1", "status": "ok"}
+        await asyncio.sleep(0.1)
+        history = await c.ok("chat.history", {"sessionKey": "cs"})
+        starts = [f for f in c.events if f["payload"].get("runId") == "cs-1"
+                  and f["payload"].get("stream") == "lifecycle" and f["payload"]["data"]["phase"] == "start"]
+    assert len(starts) == 1
+    assert [m[:2] for m in user_and_assistant(history)] == [("user", "[long] hello"), ("assistant", run.text)]
+
+
+async def test_idempotency_survives_restart(gateway: GatewayProc) -> None:
+    agent_params = {"message": "what is 3*5", "idempotencyKey": "restart-a"}
+    chat_params = {"sessionKey": "rs", "message": "hi there", "idempotencyKey": "restart-c"}
+    async with Client.open_connected(gateway.url) as c:
+        rid, accepted = await start_agent(c, agent_params["message"], "restart-a")
+        run = await collect_run(c, "restart-a", rid)
+        assert await c.ok("chat.send", chat_params) == {"runId": "restart-c", "status": "started"}
+        await collect_run(c, "restart-c")
+        main_before = await c.ok("chat.history", {"sessionKey": "main"})
+        rs_before = await c.ok("chat.history", {"sessionKey": "rs"})
+
+    gateway.restart()
+
+    async with Client.open_connected(gateway.url) as c:
+        rid = await c.request("agent", agent_params)
+        first = await c.response(rid)
+        final = await c.response(rid)
+        assert first["payload"] == accepted
+        assert run.final is not None
+        assert final["payload"] == {"runId": "restart-a", "status": "ok", "summary": run.final["summary"]}
+        assert await c.ok("chat.send", chat_params) == {"runId": "restart-c", "status": "started"}
+        await asyncio.sleep(0.3)  # a wrongly started run would have published by now
+        assert [f for f in c.events if f.get("event") in ("agent", "chat")] == []
+        assert await c.ok("chat.history", {"sessionKey": "main"}) == main_before
+        assert await c.ok("chat.history", {"sessionKey": "rs"}) == rs_before
+
+
+# -- 4. restart and crash ---------------------------------------------------------------
+
+
+async def test_restart_keeps_history(gateway: GatewayProc) -> None:
+    async with Client.open_connected(gateway.url) as c:
+        for i, message in enumerate(["hello there", "what is 6*7"]):
+            rid, _ = await start_agent(c, message, f"turn-{i}", session="keep")
+            await collect_run(c, f"turn-{i}", rid)
+        before = await c.ok("chat.history", {"sessionKey": "keep"})
+        sessions_before = await c.ok("sessions.list")
+    assert [m[:2] for m in user_and_assistant(before)][0::2] == [("user", "hello there"), ("user", "what is 6*7")]
+    assert len(before["messages"]) == 4
+    assert "6*7 = 42" in before["messages"][3]["content"][0]["text"]
+
+    gateway.restart()
+
+    async with Client.open_connected(gateway.url) as c:
+        assert await c.ok("chat.history", {"sessionKey": "keep"}) == before
+        assert await c.ok("sessions.list") == sessions_before
+        waited = await c.ok("agent.wait", {"runId": "turn-1", "timeoutMs": 100})
+        assert waited["status"] == "ok" and "6*7 = 42" in waited["summary"]
+
+
+async def test_crash_mid_run_leaves_run_in_error(make_gateway: Any) -> None:
+    gw: GatewayProc = make_gateway(config={"demo": {"word_delay_ms": 50}})
+    async with Client.open_connected(gw.url) as c:
+        await start_agent(c, "[long] crash me", "crash-1", session="crash")
+        await c.until(lambda f: f.get("event") == "agent" and f["payload"]["stream"] == "assistant")
+        port = gw.port
+        gw.kill()
+        assert (await c.closed())[0] in (None, 1006)
+    gw.start(port)
+    async with Client.open_connected(gw.url) as c:
+        waited = await c.ok("agent.wait", {"runId": "crash-1", "timeoutMs": 100})
+        assert waited["runId"] == "crash-1"
+        assert waited["status"] == "error"
+        assert waited["error"] == "gateway restarted while the run was active"
+        status = await c.ok("status")
+        assert status["runs"]["stored"] == {"error": 1}
+        assert status["runs"]["active"] == []
+        history = await c.ok("chat.history", {"sessionKey": "crash"})
+        assert user_and_assistant(history) == [("user", "[long] crash me", "crash-1")]
+        unknown = await c.call("agent.wait", {"runId": "never-ran", "timeoutMs": 10})
+        assert unknown["ok"] is False and unknown["error"]["code"] == "NOT_FOUND"
+
+
+async def test_graceful_stop_mid_run_fails_the_run_and_tells_clients(make_gateway: Any) -> None:
+    gw: GatewayProc = make_gateway(config={"demo": {"word_delay_ms": 50}})
+    async with Client.open_connected(gw.url) as c:
+        rid, _ = await start_agent(c, "[long] stop me", "stopped-1")
+        await c.until(lambda f: f.get("event") == "agent" and f["payload"]["stream"] == "assistant")
+        port = gw.port
+        loop = asyncio.get_running_loop()
+        stopping = loop.run_in_executor(None, gw.stop)
+        run = await collect_run(c, "stopped-1", rid)
+        code, reason = await c.closed()
+        assert await stopping == 0
+    assert any(f.get("event") == "shutdown" for f in c.events)
+    assert run.terminal == {"runId": "stopped-1", "sessionKey": "main", "state": "error",
+                            "errorMessage": "gateway stopped during the run", "seq": run.terminal["seq"]}
+    assert run.final is not None and run.final["status"] == "error"
+    assert (code, reason) == (1012, "gateway restarting")
+    gw.start(port)
+    async with Client.open_connected(gw.url) as c:
+        waited = await c.ok("agent.wait", {"runId": "stopped-1", "timeoutMs": 100})
+    assert waited["status"] == "error" and waited["error"] == "gateway stopped during the run"
+
+
+# -- 5. observers ------------------------------------------------------------------------
+
+
+async def test_every_client_observes_every_run(gateway: GatewayProc) -> None:
+    async with (
+        Client.open_connected(gateway.url) as a,
+        Client.open_connected(gateway.url) as b,
+        Client.open_connected(gateway.url) as runner,
+    ):
+        rid, _ = await start_agent(runner, "what is 12*12", "observed-1", session="obs")
+        logs = await asyncio.gather(
+            collect_run(a, "observed-1"), collect_run(b, "observed-1"), collect_run(runner, "observed-1", rid)
+        )
+    ref: RunLog = logs[2]
+    assert ref.terminal["state"] == "final"
+    assert "12*12 = 144" in ref.text
+    assert_contiguous(ref.run_seqs)
+    for log in logs[:2]:
+        assert [f["event"] for f in log.frames] == [f["event"] for f in ref.frames]
+        assert log.payloads == ref.payloads
+    for client in (a, b, runner):
+        assert_contiguous(client.event_seqs())
+
+
+# -- 6. replay ---------------------------------------------------------------------------
+
+
+async def test_replay_after_reconnect_fills_the_gap_exactly(make_gateway: Any) -> None:
+    gw: GatewayProc = make_gateway(config={"demo": {"word_delay_ms": 15}})
+    message = "[long] replay this"
+    full = await expected_answer(message)
+    async with Client.open_connected(gw.url) as first:
+        await start_agent(first, message, "replay-1")
+        for _ in range(10):
+            await first.until(lambda f, n=len(first.events): len(first.events) > n)
+        seen = [f["payload"] for f in first.events if f.get("event") in ("agent", "chat")
+                and f["payload"]["runId"] == "replay-1"]
+    assert_contiguous([p["seq"] for p in seen])
+    after = seen[-1]["seq"]
+    text_before = assert_cumulative([p for p in seen if "stream" in p])
+    await asyncio.sleep(0.2)  # events are published while nobody of ours listens
+
+    async with Client.open_connected(gw.url) as second:
+        replay = await second.ok("agent.replay", {"runId": "replay-1", "afterSeq": after})
+        assert replay["runId"] == "replay-1" and replay["done"] is False
+        assert isinstance(replay["epoch"], str) and replay["epoch"]
+        missed = [e["payload"] for e in replay["events"]]
+        assert len(missed) >= 5, "the sleep must have left events to replay"
+        assert [p["seq"] for p in missed] == list(range(after + 1, replay["lastSeq"] + 1))
+        run = await collect_run(second, "replay-1")
+        live = [p for p in run.payloads if p["seq"] > replay["lastSeq"]]
+        dup = [p for p in run.payloads if p["seq"] <= replay["lastSeq"]]
+        assert all(p == missed[[m["seq"] for m in missed].index(p["seq"])] for p in dup)
+        assert_contiguous([p["seq"] for p in live], replay["lastSeq"] + 1)
+
+        combined = seen + missed + live
+        assert_contiguous([p["seq"] for p in combined])
+        text = assert_cumulative([p for p in combined if "stream" in p])
+        assert text.startswith(text_before)
+        assert text == full == combined[-1]["message"]["content"][0]["text"]
+
+        wrong_epoch = await second.call("agent.replay", {"runId": "replay-1", "afterSeq": 0, "epoch": "nope"})
+        assert wrong_epoch["error"]["details"] == {"code": "REPLAY_GAP", "runId": "replay-1"}
+        assert "epoch changed" in wrong_epoch["error"]["message"]
+        done = await second.ok("agent.replay", {"runId": "replay-1", "afterSeq": combined[-1]["seq"],
+                                                "epoch": replay["epoch"]})
+        assert done == {"runId": "replay-1", "epoch": replay["epoch"], "lastSeq": combined[-1]["seq"],
+                        "done": True, "events": []}
+
+
+async def test_replay_gap_for_unknown_run_and_expired_events(make_gateway: Any) -> None:
+    gw: GatewayProc = make_gateway(config={"limits": {"history_per_stream": 10}})
+    async with Client.open_connected(gw.url) as c:
+        unknown = await c.call("agent.replay", {"runId": "no-such-run", "afterSeq": 0})
+        assert unknown["ok"] is False
+        assert unknown["error"]["code"] == "NOT_FOUND"
+        assert unknown["error"]["details"] == {"code": "REPLAY_GAP", "runId": "no-such-run"}
+
+        rid, _ = await start_agent(c, "hello replay", "short-1")
+        run = await collect_run(c, "short-1", rid)
+        last = run.run_seqs[-1]
+        assert last > 20
+        kept = await c.ok("agent.replay", {"runId": "short-1", "afterSeq": last - 10})
+        assert [e["payload"] for e in kept["events"]] == run.payloads[-10:]
+        for after in (0, last - 11):
+            gone = await c.call("agent.replay", {"runId": "short-1", "afterSeq": after})
+            assert gone["ok"] is False, after
+            assert gone["error"]["details"] == {"code": "REPLAY_GAP", "runId": "short-1"}
+            assert "left retained history" in gone["error"]["message"]
