@@ -27,11 +27,13 @@ from .protocol.errors import ErrorCode, RpcError
 from .protocol.frames import describe_validation_error
 from .storage.sqlite import SqliteStore
 from .web.http import healthz, metrics_handler
+from .web import langbot as langbot_edge
+from .web import myagent as myagent_edge
 from .web.edge import Edge
 from .web.ws import FrameCounters, native_handler
 
 # Edge modules mounted on the gateway, in order: each is ``mount(edge: Edge) -> None``.
-MOUNTS: list[Callable[[Edge], None]] = []
+MOUNTS: list[Callable[[Edge], None]] = [langbot_edge.mount, myagent_edge.mount]
 
 __all__ = ["ConfigError", "Gateway", "SettingsService"]
 
@@ -130,6 +132,7 @@ def node_limits(settings: GatewaySettings) -> NodeLimits:
         pre_connect_max_bytes=lim.pre_connect_max_bytes,
         signature_skew_ms=lim.signature_skew_ms,
         idempotency_ttl_s=lim.idempotency_ttl_s,
+        presence_debounce_ms=lim.presence_debounce_ms,
     )
 
 

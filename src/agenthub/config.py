@@ -18,10 +18,13 @@ from .protocol import _json
 
 __all__ = [
     "REDACTED",
+    "AgentBoxSettings",
     "AnthropicSettings",
     "DemoSettings",
     "GatewaySettings",
+    "LangBotSettings",
     "Limits",
+    "MyAgentSettings",
     "OpenAISettings",
     "is_loopback",
     "load_file",
@@ -50,6 +53,7 @@ class Limits(_Section):
     idempotency_ttl_s: int = Field(600, ge=1, description="how long idempotency keys replay")
     chat_delta_interval_ms: int = Field(150, ge=0, description="min spacing of chat delta events")
     run_timeout_s: int = Field(600, ge=1, description="a run is failed after this long")
+    presence_debounce_ms: int = Field(100, ge=0, description="presence broadcasts are coalesced over this window")
 
 
 class DemoSettings(_Section):
@@ -68,6 +72,28 @@ class AnthropicSettings(_Section):
     model: str = "claude-sonnet-4-5"
 
 
+class MyAgentSettings(_Section):
+    """The MyAgent dialect (seed 003), served on its own port."""
+
+    port: int | None = Field(None, ge=0, le=65535, description="MyAgent listener port (off when unset)")
+    state_secret_key: SecretStr | None = Field(None, description="HMAC key for exported session state")
+    retention_s: int = Field(3600, ge=1, description="how long a session's events stay replayable")
+    state_ttl_s: int = Field(7 * 86400, ge=1, description="how long an exported state can be restored")
+    confirm_timeout_s: float = Field(300, gt=0, description="wait for user.response before failing a step")
+
+
+class AgentBoxSettings(_Section):
+    """The AgentBox dialect (seed 002): always on the main listener, optionally on its own port too."""
+
+    port: int | None = Field(None, ge=0, le=65535, description="extra AgentBox listener port (off when unset)")
+
+
+class LangBotSettings(_Section):
+    """The LangBot dialect (seed 004), on the main listener."""
+
+    heartbeat_interval_s: float = Field(30, gt=0, description="ping period; 2 silent periods close")
+
+
 class GatewaySettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(18789, ge=0, le=65535)
@@ -80,6 +106,10 @@ class GatewaySettings(_Section):
     demo: DemoSettings = Field(default_factory=DemoSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
+    myagent: MyAgentSettings = Field(default_factory=MyAgentSettings)
+    langbot: LangBotSettings = Field(default_factory=LangBotSettings)
+    agentbox: AgentBoxSettings = Field(default_factory=AgentBoxSettings)
+    dev: bool = Field(False, description="development mode: allows an ephemeral MyAgent state key")
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -95,7 +125,7 @@ class GatewaySettings(_Section):
 
 
 # Restart-only fields: config.set may store them, but they apply at next start.
-RESTART_FIELDS = frozenset({"host", "port", "data_dir", "log_format", "log_level"})
+RESTART_FIELDS = frozenset({"host", "port", "data_dir", "log_format", "log_level", "myagent", "dev", "agentbox"})
 
 
 def redact(data: dict[str, Any], settings: GatewaySettings) -> dict[str, Any]:
@@ -107,6 +137,10 @@ def redact(data: dict[str, Any], settings: GatewaySettings) -> dict[str, Any]:
         if sec.get("api_key"):
             sec["api_key"] = REDACTED
         out[section] = sec
+    myagent = dict(out.get("myagent") or {})
+    if myagent.get("state_secret_key"):
+        myagent["state_secret_key"] = REDACTED
+        out["myagent"] = myagent
     return out
 
 

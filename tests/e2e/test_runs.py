@@ -7,6 +7,7 @@ Every test talks to a real gateway subprocess over real sockets (see
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -26,6 +27,15 @@ from ._util import (
 pytestmark = pytest.mark.timeout(60)
 
 DROPPABLE_AGENT_STREAMS = ("assistant", "thinking")
+
+
+def count_events(c: Client, run_id: str, stream: str | None = None) -> int:
+    """How many agent/chat events of a run (or agent events of one stream) the client has."""
+    return sum(
+        1 for f in c.events
+        if f.get("event") in ("agent", "chat") and f["payload"].get("runId") == run_id
+        and (stream is None or f["payload"].get("stream") == stream)
+    )
 
 
 def user_and_assistant(history: dict[str, Any]) -> list[tuple[str, str, str | None]]:
@@ -96,10 +106,10 @@ async def test_agent_streams_in_order_with_cumulative_text(gateway: GatewayProc)
         assert so_far == last_agent[-1]["payload"]["data"]["text"]
         sent = so_far
     stamps = [f["payload"]["message"]["timestamp"] for f in deltas]
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert min(gaps) >= 140, f"chat deltas closer than the 150 ms interval: {gaps}"
     arrivals = [c.time_of(f) for f in deltas]
-    assert min(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) >= 0.1
+    assert min(b - a for a, b in itertools.pairwise(arrivals)) >= 0.1
 
     assert run.final == {"runId": "stream-1", "status": "ok", "summary": text[:500],
                          "startedAt": run.final["startedAt"], "endedAt": run.final["endedAt"]}
@@ -121,10 +131,7 @@ async def test_chat_abort_stops_a_running_run(make_gateway: Any, record_property
     full = await expected_answer(message)
     async with Client.open_connected(gw.url) as c:
         rid, _ = await start_agent(c, message, "abort-1")
-        for _ in range(3):
-            n = len([f for f in c.events if f["payload"].get("stream") == "assistant"])
-            await c.until(lambda f, n=n: len([e for e in c.events if e.get("event") == "agent"
-                                               and e["payload"].get("stream") == "assistant"]) > n)
+        await c.until(lambda f: count_events(c, "abort-1", "assistant") >= 3)
         abort = await c.call("chat.abort", {"sessionKey": "main"})
         aborted_at = time.monotonic()
         assert abort["payload"] == {"ok": True, "aborted": True, "runIds": ["abort-1"]}
@@ -354,8 +361,7 @@ async def test_replay_after_reconnect_fills_the_gap_exactly(make_gateway: Any) -
     full = await expected_answer(message)
     async with Client.open_connected(gw.url) as first:
         await start_agent(first, message, "replay-1")
-        for _ in range(10):
-            await first.until(lambda f, n=len(first.events): len(first.events) > n)
+        await first.until(lambda f: count_events(first, "replay-1") >= 12)
         seen = [f["payload"] for f in first.events if f.get("event") in ("agent", "chat")
                 and f["payload"]["runId"] == "replay-1"]
     assert_contiguous([p["seq"] for p in seen])
@@ -410,3 +416,19 @@ async def test_replay_gap_for_unknown_run_and_expired_events(make_gateway: Any) 
             assert gone["ok"] is False, after
             assert gone["error"]["details"] == {"code": "REPLAY_GAP", "runId": "short-1"}
             assert "left retained history" in gone["error"]["message"]
+
+
+async def test_concurrent_retries_on_two_connections_run_once(gateway: GatewayProc) -> None:
+    """A client retrying on a new socket while the first request is still being accepted."""
+    params = {"message": "hello twice", "idempotencyKey": "race-1", "sessionKey": "race"}
+    async with Client.open_connected(gateway.url) as a, Client.open_connected(gateway.url) as b:
+        rid_a, rid_b = await asyncio.gather(a.request("agent", params), b.request("agent", params))
+        first_a, first_b = await asyncio.gather(a.response(rid_a), b.response(rid_b))
+        assert first_a["payload"] == first_b["payload"]
+        assert first_a["payload"]["status"] == "accepted"
+        run_a, run_b = await asyncio.gather(collect_run(a, "race-1", rid_a), collect_run(b, "race-1", rid_b))
+        assert run_a.final == run_b.final and run_a.final is not None and run_a.final["status"] == "ok"
+        assert run_a.lifecycle_starts() == 1 and run_b.lifecycle_starts() == 1
+        assert run_a.payloads == run_b.payloads
+        history = await a.ok("chat.history", {"sessionKey": "race"})
+    assert [m[0] for m in user_and_assistant(history)] == ["user", "assistant"]

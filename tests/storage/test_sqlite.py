@@ -18,7 +18,7 @@ from agenthub.storage.migrations import Migration, MigrationError, current_versi
 from agenthub.storage.sqlite import TABLES, SqliteStore
 from tests.core.store_contract import StoreContract, StoreFactory, make_device, make_run, msg
 
-LATEST = len(discover())
+LATEST = discover()[-1].version  # versions may skip numbers
 
 
 class TestSqliteFileContract(StoreContract):
@@ -198,11 +198,19 @@ async def test_database_newer_than_code_is_refused(db_path: Path) -> None:
         newer.engine  # noqa: B018 - the failed open left nothing half-open
 
 
-async def test_migration_numbering_must_be_contiguous(store: SqliteStore) -> None:
+async def test_migration_numbers_must_be_unique_but_may_skip(store: SqliteStore) -> None:
     steps = discover()
-    with pytest.raises(MigrationError, match="without gaps"):
-        await migrate(store.engine, [*steps, Migration(LATEST + 2, "skipped", lambda conn: None)])
+    with pytest.raises(MigrationError, match="unique"):
+        await migrate(store.engine, [*steps, Migration(LATEST, "duplicate", lambda conn: None)])
     assert await current_version(store.engine) == LATEST
+    ran: list[int] = []
+    ahead = Migration(LATEST + 2, "ahead", lambda conn: ran.append(LATEST + 2))
+    assert await migrate(store.engine, [*steps, ahead]) == LATEST + 2
+    # A migration numbered below the high-water mark but never applied still runs, once.
+    behind = Migration(LATEST + 1, "behind", lambda conn: ran.append(LATEST + 1))
+    assert await migrate(store.engine, [*steps, behind, ahead]) == LATEST + 2
+    assert await migrate(store.engine, [*steps, behind, ahead]) == LATEST + 2
+    assert ran == [LATEST + 2, LATEST + 1]
 
 
 # sqlite specifics

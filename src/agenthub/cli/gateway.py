@@ -29,6 +29,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--provider", choices=["demo", "openai", "anthropic"])
     p.add_argument("--log-format", choices=["text", "json"])
     p.add_argument("--log-level", default=None)
+    p.add_argument("--myagent-port", type=int, help="serve the MyAgent protocol (seed 003) on this port")
+    p.add_argument("--myagent-secret", help="MyAgent state signing key (or AGENTHUB_MYAGENT_SECRET)")
+    p.add_argument("--agentbox-port", type=int, help="also serve AgentBox (seed 002) on this port")
+    p.add_argument("--dev", action="store_true", default=None, help="development mode (ephemeral secrets)")
     p.set_defaults(func=run)
 
 
@@ -54,6 +58,18 @@ def overrides_from_args(args: argparse.Namespace, env: dict[str, str]) -> dict[s
     ):
         if env.get(env_key):
             section[field] = env[env_key]
+    myagent: dict[str, Any] = {}
+    if getattr(args, "myagent_port", None) is not None:
+        myagent["port"] = args.myagent_port
+    secret = getattr(args, "myagent_secret", None) or env.get("AGENTHUB_MYAGENT_SECRET")
+    if secret:
+        myagent["state_secret_key"] = secret
+    if myagent:
+        out["myagent"] = myagent
+    if getattr(args, "dev", None):
+        out["dev"] = True
+    if getattr(args, "agentbox_port", None) is not None:
+        out["agentbox"] = {"port": args.agentbox_port}
     if openai:
         out["openai"] = openai
     if anthropic:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import call, gateway, protocol
+from . import call, gateway, pipelines, protocol, serve_agent, ws_test
 
 __all__ = ["build_parser", "main"]
 
@@ -17,6 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_parser(sub)
     call.add_parser(sub)
     protocol.add_parser(sub)
+    pipelines.add_parser(sub)
+    ws_test.add_parser(sub)
+    serve_agent.add_parser(sub)
     return parser
 
 

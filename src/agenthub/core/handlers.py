@@ -6,6 +6,9 @@ Each handler has the one shape ``async (call, params) -> payload`` and raises
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from .. import __version__
@@ -73,6 +76,24 @@ def register_handlers(node: Node, config: ConfigService) -> None:
     def final_reply(call: Call) -> Any:
         return lambda run: call.late_reply(run.result())
 
+    def reply_after_first(call: Call, payload: Any) -> None:
+        """Send a second response once the handler's own (first) response has been written."""
+        asyncio.get_running_loop().call_soon(call.late_reply, payload)
+
+    accepting: dict[str, asyncio.Future[None]] = {}
+
+    @contextlib.asynccontextmanager
+    async def exclusive(key: str) -> AsyncIterator[None]:
+        """One call per idempotency key at a time, so a concurrent retry sees what the first did."""
+        while (busy := accepting.get(key)) is not None:
+            await asyncio.shield(busy)
+        accepting[key] = done = asyncio.get_running_loop().create_future()
+        try:
+            yield
+        finally:
+            del accepting[key]
+            done.set_result(None)
+
     async def idempotent_replay(call: Call, key: str) -> dict[str, Any] | None:
         """The first response for ``key`` if it is still within the TTL."""
         stored = await store.get_idempotent(key, now_ms() - node.limits.idempotency_ttl_s * 1000)
@@ -98,16 +119,20 @@ def register_handlers(node: Node, config: ConfigService) -> None:
         return node.presence()
 
     async def agent(call: Call, p: AgentParams) -> Any:
+        async with exclusive(p.idempotencyKey):
+            return await _agent(call, p)
+
+    async def _agent(call: Call, p: AgentParams) -> Any:
         run_id = p.idempotencyKey
         existing = runs.get(run_id)
         if existing is not None:
-            return _replay_run(call, existing)
+            return await _replay_run(call, existing)
         first = await idempotent_replay(call, run_id)
         if first is not None:
             record = await store.get_run(run_id)
             if record is not None and record.status not in ("queued", "running"):
                 result = {"runId": run_id, "status": record.status, "summary": record.summary or ""}
-                call.late_reply(result)
+                reply_after_first(call, result)
             return first
         accepted = {"runId": run_id, "status": "accepted", "acceptedAt": now_ms()}
         await store.put_idempotent(run_id, "agent", accepted, now_ms())
@@ -115,11 +140,15 @@ def register_handlers(node: Node, config: ConfigService) -> None:
         run.on_done.append(final_reply(call))
         return accepted
 
-    def _replay_run(call: Call, run: Run) -> dict[str, Any]:
+    async def _replay_run(call: Call, run: Run) -> dict[str, Any]:
+        stored = await store.get_idempotent(run.run_id, 0)
         if run.done.is_set():
-            call.late_reply(run.result())
+            reply_after_first(call, run.result())
         else:
             run.on_done.append(final_reply(call))
+        if stored is not None and stored[0] == "agent":
+            first: dict[str, Any] = stored[1]  # the original accept, acceptedAt included
+            return first
         return {"runId": run.run_id, "status": "accepted", "acceptedAt": run.created_ms}
 
     async def agent_wait(call: Call, p: AgentWaitParams) -> Any:
@@ -157,6 +186,10 @@ def register_handlers(node: Node, config: ConfigService) -> None:
         }
 
     async def chat_send(call: Call, p: ChatSendParams) -> Any:
+        async with exclusive(p.idempotencyKey):
+            return await _chat_send(call, p)
+
+    async def _chat_send(call: Call, p: ChatSendParams) -> Any:
         run_id = p.idempotencyKey
         existing = runs.get(run_id)
         if existing is not None:
@@ -213,6 +246,10 @@ def register_handlers(node: Node, config: ConfigService) -> None:
         return {"ok": True, "aborted": bool(aborted), "runIds": aborted}
 
     async def send(call: Call, p: SendParams) -> Any:
+        async with exclusive(p.idempotencyKey):
+            return await _send(call, p)
+
+    async def _send(call: Call, p: SendParams) -> Any:
         key = p.idempotencyKey
         first = await idempotent_replay(call, key)
         if first is not None:

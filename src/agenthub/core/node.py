@@ -44,6 +44,7 @@ class NodeLimits:
     pre_connect_max_bytes: int = 64 * 1024
     signature_skew_ms: int = 120_000
     idempotency_ttl_s: int = 600
+    presence_debounce_ms: int = 100
 
 
 class Node:
@@ -72,6 +73,7 @@ class Node:
         self.host = socket.gethostname()
         self.dropped_closed = 0  # drops counted on connections that have since closed
         self._tick: asyncio.TimerHandle | None = None
+        self._presence_timer: asyncio.TimerHandle | None = None
         self._unlisten = bus.add_listener(self.hub)
         self.stopping = False
 
@@ -92,6 +94,8 @@ class Node:
         self.stopping = True
         if self._tick is not None:
             self._tick.cancel()
+        if self._presence_timer is not None:
+            self._presence_timer.cancel()
         payload: dict[str, Any] = {"reason": reason}
         if restart_expected_ms is not None:
             payload["restartExpectedMs"] = restart_expected_ms
@@ -130,7 +134,20 @@ class Node:
             self._presence_changed()
 
     def _presence_changed(self) -> None:
+        """Bump the version now; broadcast once per ``presence_debounce_ms``.
+
+        A burst of N connects would otherwise send N full presence lists to N
+        clients (quadratic); clients only need the latest list and version.
+        """
         self.presence_version += 1
+        if self._presence_timer is None:
+            delay = self.limits.presence_debounce_ms / 1000
+            self._presence_timer = asyncio.get_running_loop().call_later(delay, self._broadcast_presence)
+
+    def _broadcast_presence(self) -> None:
+        self._presence_timer = None
+        if self.stopping:
+            return
         self.hub.broadcast(
             "presence",
             {"presence": self.presence()},

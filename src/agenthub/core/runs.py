@@ -71,6 +71,12 @@ class Run:
     started_ms: int | None = None
     ended_ms: int | None = None
     abort_reason: str | None = None
+    # The user a dialect started the run for (AgentBox API keys); None for operator runs.
+    owner: str | None = None
+    # Per-run agent (a dialect's pipeline or tool set); None means the gateway's configured one.
+    runtime: AgentRuntime | None = None
+    tools: Sequence[Tool] | None = None
+    message_meta: dict[str, Any] = field(default_factory=dict)  # stored with the user message
     task: asyncio.Task[None] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     on_done: list[Callable[[Run], None]] = field(default_factory=list)
@@ -100,6 +106,7 @@ class Run:
             error=self.error,
             summary=self.text[:500] or None,
             origin=self.origin,
+            owner=self.owner,
         )
 
 
@@ -140,9 +147,25 @@ class RunManager:
     def active(self, session_key: str | None = None) -> list[Run]:
         return [r for r in self.runs.values() if session_key is None or r.session_key == session_key]
 
-    async def start(self, run_id: str, session_key: str, message: str, origin: str) -> Run:
-        """Accept a run; it starts when the session's previous run has ended."""
-        run = Run(run_id, session_key, message, origin, now_ms())
+    async def start(
+        self,
+        run_id: str,
+        session_key: str,
+        message: str,
+        origin: str,
+        *,
+        runtime: AgentRuntime | None = None,
+        tools: Sequence[Tool] | None = None,
+        owner: str | None = None,
+        message_meta: dict[str, Any] | None = None,
+    ) -> Run:
+        """Accept a run; it starts when the session's previous run has ended.
+
+        ``runtime`` and ``tools`` override the configured agent for this run only;
+        ``owner`` is recorded with the run so per-user visibility survives a restart.
+        """
+        run = Run(run_id, session_key, message, origin, now_ms(), runtime=runtime, tools=tools, owner=owner,
+                  message_meta=message_meta or {})
         self.runs[run_id] = run
         self.totals[RunStatus.QUEUED] += 1
         await self.store.ensure_session(session_key, run.created_ms)
@@ -221,7 +244,7 @@ class RunManager:
         run.status = RunStatus.RUNNING
         run.started_ms = now_ms()
         await self.store.append_message(
-            MessageRecord(run.session_key, "user", run.message, run.started_ms, run.run_id)
+            MessageRecord(run.session_key, "user", run.message, run.started_ms, run.run_id, run.message_meta)
         )
         await self.store.put_run(run.record())
         self._agent(run, "lifecycle", {"phase": "start", "startedAt": run.started_ms})
@@ -230,9 +253,9 @@ class RunManager:
             session_key=run.session_key,
             message=run.message,
             history=[ChatMessage(m.role, m.text) for m in history if m.role in ("user", "assistant")],  # type: ignore[arg-type]
-            tools=self.tools(run),
+            tools=self.tools(run) if run.tools is None else run.tools,
         )
-        events = self.runtime().run_turn(turn)
+        events = (run.runtime or self.runtime()).run_turn(turn)
         # aclosing: an abort closes the provider's HTTP stream now, not at garbage collection.
         async with asyncio.timeout(self.run_timeout_s), contextlib.aclosing(events):  # type: ignore[type-var]
             async for ev in events:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["DeviceRecord", "MessageRecord", "RunRecord", "SessionRecord", "Store"]
+__all__ = ["ApiKeyRecord", "DeviceRecord", "MessageRecord", "RunRecord", "SessionRecord", "Store"]
 
 
 @dataclass(slots=True)
@@ -43,6 +43,7 @@ class RunRecord:
     error: str | None = None
     summary: str | None = None
     origin: str = ""
+    owner: str | None = None
 
 
 @dataclass(slots=True)
@@ -59,6 +60,18 @@ class DeviceRecord:
     status: str = "paired"
     token_hash: str | None = None
     token_issued_ms: int | None = None
+
+
+@dataclass(slots=True)
+class ApiKeyRecord:
+    """A user API key (AgentBox ``ab_<key_id>_<secret>``); only the SHA-256 of the whole key is kept."""
+
+    key_id: str
+    user_id: str
+    key_hash: str
+    scopes: list[str]
+    created_ms: int
+    revoked_ms: int | None = None
 
 
 class Store(Protocol):
@@ -96,6 +109,15 @@ class Store(Protocol):
     async def put_device(self, device: DeviceRecord) -> None: ...
 
     async def list_devices(self) -> list[DeviceRecord]: ...
+
+    # user API keys
+    async def put_api_key(self, key: ApiKeyRecord) -> None: ...
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None: ...
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]: ...
+
+    async def revoke_api_key(self, key_id: str, now_ms: int) -> bool: ...
 
     # idempotency
     async def get_idempotent(self, key: str, not_before_ms: int) -> tuple[str, Any] | None: ...

@@ -33,9 +33,19 @@ __all__ = [
     "ConfigPatchParams",
     "ConfigSetParams",
     "ConnectParams",
+    "DeviceIdParams",
     "DeviceParams",
+    "DeviceTokenRevokeParams",
+    "DeviceTokenRotateParams",
     "EmptyParams",
+    "ExecApprovalResolveParams",
     "MethodSpec",
+    "NODE",
+    "NodeDescribeParams",
+    "NodeEventParams",
+    "NodeInvokeParams",
+    "NodeInvokeResultParams",
+    "PairRequestParams",
     "SendParams",
     "SessionKeyParams",
     "SessionsListParams",
@@ -48,6 +58,9 @@ ADMIN = "operator.admin"
 APPROVALS = "operator.approvals"
 PAIRING = "operator.pairing"
 SCOPES: tuple[str, ...] = (READ, WRITE, ADMIN, APPROVALS, PAIRING)
+# The pseudo-scope every role:"node" connection holds (and no operator can): node-only
+# methods and events need it, as in OpenClaw's method table.
+NODE = "node"
 
 NonEmpty = Annotated[str, Field(min_length=1, max_length=4096)]
 Key = Annotated[str, Field(min_length=1, max_length=512)]
@@ -187,6 +200,57 @@ class ConfigPatchParams(_Params):
     baseHash: str | None = None
 
 
+class PairRequestParams(_Params):
+    requestId: Key
+
+
+class DeviceIdParams(_Params):
+    deviceId: Key
+
+
+class DeviceTokenRotateParams(_Params):
+    deviceId: Key
+    role: Key
+    scopes: Annotated[list[NonEmpty], Field(max_length=64)] | None = None
+
+
+class DeviceTokenRevokeParams(_Params):
+    deviceId: Key
+    role: Key
+
+
+class NodeDescribeParams(_Params):
+    nodeId: Key
+
+
+class NodeInvokeParams(_Params):
+    nodeId: Key
+    command: Key
+    params: Any = None
+    timeoutMs: Annotated[int, Field(ge=1, le=3_600_000)] | None = None
+    idempotencyKey: Key
+
+
+class NodeInvokeResultParams(_Params):
+    id: Key
+    nodeId: Key | None = None
+    ok: bool
+    payload: Any = None
+    payloadJSON: Annotated[str, Field(max_length=1_000_000)] | None = None
+    error: dict[str, Any] | None = None
+
+
+class NodeEventParams(_Params):
+    event: Key
+    payload: Any = None
+    payloadJSON: Annotated[str, Field(max_length=1_000_000)] | None = None
+
+
+class ExecApprovalResolveParams(_Params):
+    id: Key
+    decision: Literal["allow-once", "allow-always", "deny", "allow", "approve", "reject"]
+
+
 @dataclass(frozen=True, slots=True)
 class MethodSpec:
     """A method's params model, the role that may call it, and the scope it needs."""
@@ -214,6 +278,18 @@ METHODS: dict[str, MethodSpec] = {
     "config.get": MethodSpec(ConfigGetParams, READ, summary="effective config, secrets redacted"),
     "config.set": MethodSpec(ConfigSetParams, ADMIN, summary="replace the stored config"),
     "config.patch": MethodSpec(ConfigPatchParams, ADMIN, summary="merge-patch the stored config"),
+    "device.pair.list": MethodSpec(EmptyParams, PAIRING, summary="pending pairing requests and paired devices"),
+    "device.pair.approve": MethodSpec(PairRequestParams, PAIRING, summary="approve a pairing request"),
+    "device.pair.reject": MethodSpec(PairRequestParams, PAIRING, summary="reject a pairing request"),
+    "device.pair.remove": MethodSpec(DeviceIdParams, PAIRING, summary="unpair a device, closing its sockets"),
+    "device.token.rotate": MethodSpec(DeviceTokenRotateParams, PAIRING, summary="issue a new device token"),
+    "device.token.revoke": MethodSpec(DeviceTokenRevokeParams, PAIRING, summary="revoke a device token"),
+    "node.list": MethodSpec(EmptyParams, READ, summary="connected and paired nodes"),
+    "node.describe": MethodSpec(NodeDescribeParams, READ, summary="one node's caps and commands"),
+    "node.invoke": MethodSpec(NodeInvokeParams, WRITE, summary="run a declared command on a node"),
+    "node.invoke.result": MethodSpec(NodeInvokeResultParams, NODE, "node", summary="a node answers an invoke"),
+    "node.event": MethodSpec(NodeEventParams, NODE, "node", summary="a node publishes an event"),
+    "exec.approval.resolve": MethodSpec(ExecApprovalResolveParams, APPROVALS, summary="allow or deny a command"),
 }
 
 # Event families and the scope a connection needs to receive them (None: everyone).
@@ -225,4 +301,10 @@ EVENT_SCOPES: dict[str, str | None] = {
     "health": READ,
     "agent": READ,
     "chat": READ,
+    "device.pair.requested": PAIRING,
+    "device.pair.resolved": PAIRING,
+    "node.invoke.request": NODE,
+    "node.event": READ,
+    "exec.approval.requested": APPROVALS,
+    "exec.approval.resolved": APPROVALS,
 }

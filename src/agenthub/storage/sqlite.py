@@ -55,7 +55,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from agenthub.core.store import DeviceRecord, MessageRecord, RunRecord, SessionRecord, Store
+from agenthub.core.store import ApiKeyRecord, DeviceRecord, MessageRecord, RunRecord, SessionRecord, Store
 from agenthub.protocol import _json
 from agenthub.storage.migrations import migrate
 
@@ -104,6 +104,18 @@ runs = Table(
     Column("error", Text),
     Column("summary", Text),
     Column("origin", String, nullable=False),
+    Column("owner", String),
+)
+
+api_keys = Table(
+    "api_keys",
+    _metadata,
+    Column("key_id", String, primary_key=True),
+    Column("user_id", String, nullable=False),
+    Column("key_hash", String, nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger),
 )
 
 devices = Table(
@@ -140,7 +152,7 @@ config_table = Table(
     Column("updated_ms", BigInteger, nullable=False),
 )
 
-TABLES: tuple[Table, ...] = (sessions, messages, runs, devices, idempotency, config_table)
+TABLES: tuple[Table, ...] = (sessions, messages, runs, devices, idempotency, config_table, api_keys)
 
 _INTERRUPTIBLE = ("queued", "running")
 
@@ -207,6 +219,18 @@ def _run(row: Row[Any]) -> RunRecord:
         error=row.error,
         summary=row.summary,
         origin=row.origin,
+        owner=row.owner,
+    )
+
+
+def _api_key(row: Row[Any]) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        key_id=row.key_id,
+        user_id=row.user_id,
+        key_hash=row.key_hash,
+        scopes=list(_json.loads(row.scopes)),
+        created_ms=row.created_ms,
+        revoked_ms=row.revoked_ms,
     )
 
 
@@ -492,6 +516,7 @@ class SqliteStore:
             "error": run.error,
             "summary": run.summary,
             "origin": run.origin,
+            "owner": run.owner,
         }
         async with self._write() as conn:
             await self._upsert(conn, runs, values, ["run_id"])
@@ -549,6 +574,43 @@ class SqliteStore:
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [_device(row) for row in rows]
+
+    # user API keys
+
+    async def put_api_key(self, key: ApiKeyRecord) -> None:
+        """Insert or fully replace the key with this ``key_id``."""
+        values = {
+            "key_id": key.key_id,
+            "user_id": key.user_id,
+            "key_hash": key.key_hash,
+            "scopes": _dumps(list(key.scopes)),
+            "created_ms": key.created_ms,
+            "revoked_ms": key.revoked_ms,
+        }
+        async with self._write() as conn:
+            await self._upsert(conn, api_keys, values, ["key_id"])
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(api_keys).where(api_keys.c.key_id == key_id))).first()
+        return None if row is None else _api_key(row)
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        """All keys, revoked ones included, oldest first."""
+        query = select(api_keys).order_by(api_keys.c.created_ms, api_keys.c.key_id)
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_api_key(row) for row in rows]
+
+    async def revoke_api_key(self, key_id: str, now_ms: int) -> bool:
+        """Mark the key revoked (kept for the audit trail); False if unknown or already revoked."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(api_keys)
+                .where(api_keys.c.key_id == key_id, api_keys.c.revoked_ms.is_(None))
+                .values(revoked_ms=now_ms)
+            )
+        return int(result.rowcount) > 0
 
     # idempotency
 

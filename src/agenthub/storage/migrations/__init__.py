@@ -3,7 +3,9 @@
 Every module here named ``mNNNN_<name>.py`` defines ``upgrade(conn)``, a
 synchronous function taking a SQLAlchemy ``Connection`` (run through
 ``AsyncConnection.run_sync`` so it can use ``MetaData.create_all``, ``inspect``
-and the rest of the sync-only schema API). Versions must be 1..N without gaps.
+and the rest of the sync-only schema API). Versions are unique and increasing; gaps
+are allowed (branches of work may number ahead), and each migration is applied
+once, recorded by its own version rather than by a high-water mark.
 
 ``schema_version`` records one row per applied migration. Each migration runs in
 its own transaction together with the insert of its row, and the current version
@@ -69,17 +71,18 @@ def discover() -> list[Migration]:
 
 
 def _check_sequence(migrations: Sequence[Migration]) -> None:
-    for expected, migration in enumerate(migrations, start=1):
-        if migration.version != expected:
-            raise MigrationError(
-                f"migrations must be numbered 1..N without gaps or duplicates; "
-                f"expected {expected}, found {migration.version} ({migration.name})"
-            )
+    versions = [m.version for m in migrations]
+    if any(v < 1 for v in versions) or len(set(versions)) != len(versions) or versions != sorted(versions):
+        raise MigrationError(f"migrations must have unique, increasing, positive versions: {versions}")
 
 
 async def _read_version(conn: AsyncConnection) -> int:
     version = await conn.scalar(select(func.max(schema_version_table.c.version)))
     return int(version) if version is not None else 0
+
+
+async def _applied(conn: AsyncConnection) -> set[int]:
+    return {int(v) for v in (await conn.scalars(select(schema_version_table.c.version))).all()}
 
 
 async def current_version(engine: AsyncEngine) -> int:
@@ -102,22 +105,22 @@ async def migrate(engine: AsyncEngine, migrations: Sequence[Migration] | None = 
     async with engine.begin() as conn:
         await conn.run_sync(_metadata.create_all)
         version = await _read_version(conn)
-    if version > len(steps):
+    known = steps[-1].version if steps else 0
+    if version > known:
         raise MigrationError(
-            f"database schema version {version} is newer than this code knows ({len(steps)}); "
+            f"database schema version {version} is newer than this code knows ({known}); "
             "upgrade agenthub or use another database"
         )
-    for step in steps[version:]:
+    for step in steps:
         async with engine.begin() as conn:
             # Re-read under this transaction's lock: another process may have got here first.
-            version = await _read_version(conn)
-            if step.version <= version:
-                continue
-            await conn.run_sync(step.upgrade)
-            await conn.execute(
-                insert(schema_version_table).values(
-                    version=step.version, name=step.name, applied_ms=time.time_ns() // 1_000_000
+            # Already applied (possibly by a racing process) still counts towards the version.
+            if step.version not in await _applied(conn):
+                await conn.run_sync(step.upgrade)
+                await conn.execute(
+                    insert(schema_version_table).values(
+                        version=step.version, name=step.name, applied_ms=time.time_ns() // 1_000_000
+                    )
                 )
-            )
-            version = step.version
+        version = max(version, step.version)
     return version

@@ -1,0 +1,53 @@
+"""``agenthub pipelines``: create, list and delete LangBot pipelines in the data dir's database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..storage.pipelines import SqlitePipelines
+from ..storage.sqlite import SqliteStore
+
+__all__ = ["add_parser"]
+
+PROVIDERS = ("demo", "openai", "anthropic")
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("pipelines", help="manage LangBot pipelines")
+    p.add_argument("--data-dir", default="~/.agenthub", help="state directory (default ~/.agenthub)")
+    actions = p.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a pipeline and print its uuid")
+    create.add_argument("--name", required=True)
+    create.add_argument("--provider", choices=PROVIDERS, help="agent provider (default: the gateway's)")
+    actions.add_parser("list", help="list pipelines")
+    delete = actions.add_parser("delete", help="delete a pipeline")
+    delete.add_argument("uuid")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(_run(args))
+
+
+async def _run(args: argparse.Namespace) -> int:
+    store = SqliteStore(str(Path(args.data_dir).expanduser() / "agenthub.db"))
+    await store.open()
+    try:
+        pipelines = SqlitePipelines(store.engine)
+        if args.action == "create":
+            created = await pipelines.create(args.name, args.provider, time.time_ns() // 1_000_000)
+            print(created.uuid)
+        elif args.action == "list":
+            for p in await pipelines.list():
+                print(f"{p.uuid}\t{p.name}\t{p.provider or '(gateway default)'}")
+        elif not await pipelines.delete(args.uuid):
+            print(f"agenthub: no pipeline {args.uuid}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        await store.close()

@@ -1,0 +1,314 @@
+// The chat page: session picker, history, send, streamed replies with thinking and
+// tool blocks, abort, reset, and resume after a reconnect without duplicated text.
+
+import { $, h, json, time } from "./dom";
+import { EventFrame, Gateway, newId, RpcError } from "./gateway";
+
+interface RunView {
+  runId: string;
+  el: HTMLElement;
+  body: HTMLElement;
+  blocks: HTMLElement;
+  badge: HTMLElement;
+  thinking: HTMLPreElement | null;
+  tools: Map<string, HTMLElement>;
+  text: string;
+  lastSeq: number;
+  done: boolean;
+}
+
+const SESSION_KEY = "agenthub.session";
+
+export class ChatPage {
+  sessionKey = localStorage.getItem(SESSION_KEY) || "main";
+  private runs = new Map<string, RunView>();
+  private log = $("messages");
+  private input = $("composer-input") as HTMLTextAreaElement;
+  private picker = $("session-picker") as HTMLSelectElement;
+  private abortBtn = $("abort") as HTMLButtonElement;
+  private banner = $("banner");
+  private known = new Set<string>();
+
+  constructor(private gw: Gateway) {
+    $("composer").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      void this.send();
+    });
+    this.input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        void this.send();
+      }
+    });
+    this.abortBtn.addEventListener("click", () => void this.abort());
+    $("new-session").addEventListener("click", () => this.switchTo(`web-${newId().slice(0, 8)}`));
+    $("reset-session").addEventListener("click", () => void this.reset());
+    this.picker.addEventListener("change", () => this.switchTo(this.picker.value));
+    $("banner-close").addEventListener("click", () => (this.banner.hidden = true));
+    gw.on("agent", (f) => this.onAgent(f));
+    gw.on("chat", (f) => this.onChat(f));
+    gw.onOpen((resumed) => void this.onOpen(resumed));
+    gw.onGap((reason) => void this.missed(`Some events were missed (${reason}).`));
+  }
+
+  private async onOpen(resumed: boolean): Promise<void> {
+    void this.loadSessions();
+    const inFlight = [...this.runs.values()].filter((r) => !r.done);
+    if (!resumed || inFlight.length === 0) {
+      await this.loadHistory();
+      return;
+    }
+    for (const run of inFlight) {
+      try {
+        const res = await this.gw.call("agent.replay", { runId: run.runId, afterSeq: run.lastSeq });
+        for (const ev of res.events as { event: string; payload: any }[]) {
+          if (ev.event === "agent") this.applyAgent(ev.payload);
+          else if (ev.event === "chat") this.applyChat(ev.payload);
+        }
+      } catch (e) {
+        if (e instanceof RpcError && e.detailCode === "REPLAY_GAP") {
+          await this.missed("Events of a running reply were lost beyond the gateway's retention.");
+          return;
+        }
+        throw e;
+      }
+    }
+  }
+
+  /** Show the banner and reload the transcript from the gateway. */
+  private async missed(text: string): Promise<void> {
+    $("banner-text").textContent = `${text} The conversation was reloaded from the gateway.`;
+    this.banner.hidden = false;
+    await this.loadHistory();
+  }
+
+  async loadSessions(): Promise<void> {
+    try {
+      const res = await this.gw.call("sessions.list", { limit: 200 });
+      this.known = new Set((res.sessions as { key: string }[]).map((s) => s.key));
+    } catch {
+      return;
+    }
+    this.renderPicker();
+  }
+
+  private renderPicker(): void {
+    const keys = new Set(this.known);
+    keys.add(this.sessionKey);
+    this.picker.replaceChildren(
+      ...[...keys].sort().map((k) => h("option", { value: k, selected: k === this.sessionKey }, k)),
+    );
+  }
+
+  switchTo(key: string): void {
+    this.sessionKey = key;
+    localStorage.setItem(SESSION_KEY, key);
+    this.renderPicker();
+    void this.loadHistory();
+    this.input.focus();
+  }
+
+  async loadHistory(): Promise<void> {
+    const key = this.sessionKey;
+    let res: any;
+    try {
+      res = await this.gw.call("chat.history", { sessionKey: key, limit: 200 });
+    } catch {
+      return;
+    }
+    if (key !== this.sessionKey) return;
+    const active = [...this.runs.values()].filter((r) => !r.done);
+    this.runs.clear();
+    this.log.replaceChildren();
+    for (const m of res.messages as any[]) {
+      const text = (m.content ?? []).map((c: any) => c.text ?? "").join("");
+      if (m.role === "user") this.addUser(text, m.timestamp);
+      else {
+        const view = this.addAssistant(m.runId ?? "", m.timestamp);
+        view.text = text;
+        view.body.textContent = text;
+        view.done = true;
+        this.setState(view, m.meta?.aborted ? "aborted" : "final");
+      }
+    }
+    // Runs still going keep streaming into fresh bubbles.
+    for (const r of active) if (!this.runs.has(r.runId)) this.ensureRun(r.runId);
+    this.syncAbort();
+    this.scroll();
+  }
+
+  private addUser(text: string, ts?: number): void {
+    this.log.append(
+      h("article", { class: "msg user" }, h("div", { class: "meta" }, "You ", time(ts)), h("div", { class: "body" }, text)),
+    );
+  }
+
+  private addAssistant(runId: string, ts?: number): RunView {
+    const badge = h("span", { class: "badge" });
+    const blocks = h("div", { class: "blocks" });
+    const body = h("div", { class: "body", "aria-live": "polite" });
+    const el = h(
+      "article",
+      { class: "msg assistant", "data-run-id": runId, "data-state": "streaming" },
+      h("div", { class: "meta" }, "Agent ", time(ts), " ", badge),
+      blocks,
+      body,
+    );
+    this.log.append(el);
+    const view: RunView = { runId, el, body, blocks, badge, thinking: null, tools: new Map(), text: "", lastSeq: 0, done: false };
+    if (runId) this.runs.set(runId, view);
+    return view;
+  }
+
+  private ensureRun(runId: string): RunView {
+    return this.runs.get(runId) ?? this.addAssistant(runId, Date.now());
+  }
+
+  private setState(view: RunView, state: string): void {
+    view.el.dataset.state = state;
+    view.badge.textContent = state === "final" || state === "streaming" ? "" : state;
+    view.badge.className = `badge ${state}`;
+  }
+
+  private async send(): Promise<void> {
+    const text = this.input.value;
+    if (!text.trim()) return;
+    const runId = newId();
+    this.input.value = "";
+    this.addUser(text, Date.now());
+    const view = this.ensureRun(runId);
+    this.syncAbort();
+    this.scroll();
+    try {
+      await this.gw.call("chat.send", { sessionKey: this.sessionKey, message: text, idempotencyKey: runId });
+      this.known.add(this.sessionKey);
+    } catch (e) {
+      view.done = true;
+      this.setState(view, "error");
+      view.body.textContent = `Not sent: ${(e as Error).message}`;
+      this.syncAbort();
+    }
+  }
+
+  private async abort(): Promise<void> {
+    const live = [...this.runs.values()].filter((r) => !r.done);
+    for (const r of live) {
+      try {
+        await this.gw.call("chat.abort", { sessionKey: this.sessionKey, runId: r.runId });
+      } catch (e) {
+        this.gw.lastError = `abort failed: ${(e as Error).message}`;
+      }
+    }
+  }
+
+  private async reset(): Promise<void> {
+    if (!confirm(`Clear the transcript of session "${this.sessionKey}"?`)) return;
+    try {
+      await this.gw.call("sessions.reset", { key: this.sessionKey });
+    } catch (e) {
+      if (!(e instanceof RpcError && e.code === "NOT_FOUND")) throw e;
+    }
+    await this.loadHistory();
+  }
+
+  private onAgent(f: EventFrame): void {
+    const p = f.payload;
+    if (!p || p.sessionKey !== this.sessionKey) return;
+    this.applyAgent(p);
+  }
+
+  private onChat(f: EventFrame): void {
+    const p = f.payload;
+    if (!p || p.sessionKey !== this.sessionKey) return;
+    this.applyChat(p);
+  }
+
+  /** Apply one per-run event once: events at or below the run's last seq are replays. */
+  private fresh(view: RunView, seq: unknown): boolean {
+    if (typeof seq !== "number") return true;
+    if (seq <= view.lastSeq) return false;
+    view.lastSeq = seq;
+    return true;
+  }
+
+  private applyAgent(p: any): void {
+    const view = this.ensureRun(p.runId);
+    if (!this.fresh(view, p.seq)) return;
+    const d = p.data ?? {};
+    switch (p.stream) {
+      case "assistant":
+        view.text = typeof d.text === "string" ? d.text : view.text + (d.delta ?? "");
+        view.body.textContent = view.text;
+        this.scroll();
+        break;
+      case "thinking": {
+        if (!view.thinking) {
+          view.thinking = h("pre", { class: "block-body" });
+          view.blocks.append(h("details", { class: "block thinking" }, h("summary", {}, "Thinking"), view.thinking));
+        }
+        view.thinking.textContent = d.text ?? (view.thinking.textContent ?? "") + (d.delta ?? "");
+        break;
+      }
+      case "tool":
+        this.applyTool(view, d);
+        break;
+      case "lifecycle":
+        if (d.phase === "error") this.setState(view, "error");
+        break;
+    }
+  }
+
+  private applyTool(view: RunView, d: any): void {
+    const id = String(d.toolCallId ?? d.name);
+    let el = view.tools.get(id);
+    if (!el) {
+      el = h(
+        "details",
+        { class: "block tool", "data-tool": String(d.name) },
+        h("summary", {}, `Tool: ${d.name} `, h("span", { class: "tool-state" }, "running…")),
+        h("div", { class: "label" }, "Arguments"),
+        h("pre", { class: "block-body tool-args" }, json(d.args ?? {})),
+      );
+      view.tools.set(id, el);
+      view.blocks.append(el);
+    }
+    if (d.phase === "result") {
+      el.querySelector(".tool-state")!.textContent = d.isError ? "failed" : "done";
+      el.append(h("div", { class: "label" }, "Result"), h("pre", { class: "block-body tool-result" }, json(d.result)));
+      if (d.isError) el.classList.add("error");
+    }
+  }
+
+  private applyChat(p: any): void {
+    const view = this.ensureRun(p.runId);
+    if (!this.fresh(view, p.seq)) return;
+    const text = (p.message?.content ?? []).map((c: any) => c.text ?? "").join("");
+    if (p.state === "delta") {
+      if (text.length > view.text.length) {
+        view.text = text;
+        view.body.textContent = text;
+      }
+      return;
+    }
+    view.done = true;
+    if (p.state === "error") {
+      view.body.textContent = view.text || "";
+      view.body.append(h("div", { class: "error-text" }, p.errorMessage ?? "run failed"));
+    } else if (text) {
+      view.text = text;
+      view.body.textContent = text;
+    }
+    this.setState(view, p.state);
+    this.syncAbort();
+    this.scroll();
+  }
+
+  private syncAbort(): void {
+    const live = [...this.runs.values()].some((r) => !r.done);
+    this.abortBtn.disabled = !live;
+  }
+
+  private scroll(): void {
+    this.log.scrollTop = this.log.scrollHeight;
+  }
+}
