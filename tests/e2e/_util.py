@@ -10,15 +10,17 @@ import os
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from agenthub.agents.demo import DemoRuntime
 from agenthub.core.runtime import TextDelta, Turn
 
-from ..conftest import RawClient, connect_params
+from ..conftest import GatewayProc, RawClient, connect_params
 
 __all__ = [
     "TERMINAL_CHAT",
@@ -29,7 +31,9 @@ __all__ = [
     "assert_contiguous",
     "assert_cumulative",
     "collect_run",
+    "collect_runs",
     "expected_answer",
+    "shared_gateway",
     "start_agent",
 ]
 
@@ -118,12 +122,11 @@ class Client(RawClient):
         """Connection-level ``seq`` of every event received (the challenge has none)."""
         return [f["seq"] for f in self.frames if f.get("type") == "event" and "seq" in f]
 
-    async def ok(self, method: str, params: Any = None, timeout: float = 10) -> dict[str, Any]:
+    async def ok(self, method: str, params: Any = None, timeout: float = 10) -> Any:
         """Call and return the payload, failing the test on an error response."""
         res = await self.call(method, params, timeout)
         assert res["ok"], f"{method} failed: {res}"
-        payload: dict[str, Any] = res["payload"]
-        return payload
+        return res["payload"]
 
 
 def agent_text(payloads: list[dict[str, Any]]) -> str:
@@ -202,6 +205,15 @@ async def collect_run(c: Client, run_id: str, rid: str | None = None, timeout: f
     return log
 
 
+async def collect_runs(c: Client, run_ids: list[str], timeout: float = 30) -> list[RunLog]:
+    """``collect_run`` for several runs at once (one reader per socket), without final responses."""
+    logs = []
+    async with asyncio.timeout(timeout):
+        for run_id in run_ids:
+            logs.append(await collect_run(c, run_id))
+    return logs
+
+
 async def start_agent(c: Client, message: str, key: str, session: str | None = None) -> tuple[str, dict[str, Any]]:
     """Send ``agent`` and return (request id, accepted payload)."""
     params: dict[str, Any] = {"message": message, "idempotencyKey": key}
@@ -240,6 +252,22 @@ async def expected_answer(message: str) -> str:
 
 
 # -- a client that stops reading -------------------------------------------------------
+
+
+def shared_gateway(
+    factory: pytest.TempPathFactory, name: str, config: dict[str, Any] | None = None
+) -> Iterator[GatewayProc]:
+    """A gateway (as ``make_gateway(config=config)`` starts) for a whole module's independent tests.
+
+    Tests on it use their own session and idempotency keys and assert nothing
+    about gateway-wide counts, so they cannot see each other; they may restart
+    it (or kill and start it on its port), since its data directory stays.
+    """
+    gw = GatewayProc(factory.mktemp(name), config={"demo": {"word_delay_ms": 5}} | (config or {})).start()
+    try:
+        yield gw
+    finally:
+        gw.stop()
 
 
 def _masked_text_frame(data: bytes) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,11 +15,17 @@ from agenthub import __version__
 from agenthub.core.handlers import HELP_TEXT
 
 from ..conftest import GatewayProc, connect_params
-from ._util import Client, assert_contiguous, collect_run, start_agent
+from ._util import Client, assert_contiguous, collect_run, shared_gateway, start_agent
 
 pytestmark = pytest.mark.timeout(60)
 
 READ, WRITE, ADMIN = "operator.read", "operator.write", "operator.admin"
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProc]:
+    """One default gateway for the tests below (each uses its own sessions and keys)."""
+    yield from shared_gateway(tmp_path_factory, "methods")
 
 
 def history_texts(history: dict[str, Any]) -> list[tuple[str, str]]:
@@ -39,8 +46,8 @@ def assert_error(res: dict[str, Any], code: str, message: str | None = None, **d
 # -- scopes --------------------------------------------------------------------------------
 
 
-async def test_scopes_default_and_enforced(gateway: GatewayProc) -> None:
-    async with Client.open_connected(gateway.url, scopes=[]) as c:
+async def test_scopes_default_and_enforced(shared: GatewayProc) -> None:
+    async with Client.open_connected(shared.url, scopes=[]) as c:
         assert c.hello["auth"] == {"role": "operator", "scopes": [READ, WRITE]}
         assert (await c.ok("health"))["ok"] is True
         sent = await c.ok("chat.send", {"sessionKey": "sc", "message": "hi", "idempotencyKey": "sc-1"})
@@ -50,7 +57,7 @@ async def test_scopes_default_and_enforced(gateway: GatewayProc) -> None:
                      missingScope=ADMIN)
         assert_error(await c.call("config.patch", {"patch": {}}), "FORBIDDEN", missingScope=ADMIN)
 
-    async with Client.open_connected(gateway.url, scopes=[READ]) as c:
+    async with Client.open_connected(shared.url, scopes=[READ]) as c:
         assert c.hello["auth"]["scopes"] == [READ]
         health = await c.ok("health")
         assert health["ok"] is True and health["provider"] == "demo"
@@ -65,7 +72,7 @@ async def test_scopes_default_and_enforced(gateway: GatewayProc) -> None:
                          missingScope=WRITE)
         assert_error(await c.call("sessions.reset", {"key": "sc"}), "FORBIDDEN", missingScope=ADMIN)
 
-    async with Client.open_connected(gateway.url, scopes=[ADMIN]) as c:
+    async with Client.open_connected(shared.url, scopes=[ADMIN]) as c:
         assert c.hello["auth"]["scopes"] == sorted(["operator.admin", "operator.approvals", "operator.pairing",
                                                    READ, WRITE])
         assert (await c.ok("sessions.reset", {"key": "sc"}))["ok"] is True
@@ -127,13 +134,13 @@ async def test_presence_is_broadcast_on_connect_and_disconnect(gateway: GatewayP
 # -- sessions and send -----------------------------------------------------------------------
 
 
-async def test_sessions_list_reset_delete(gateway: GatewayProc) -> None:
-    async with Client.open_connected(gateway.url) as c:
+async def test_sessions_list_reset_delete(shared: GatewayProc) -> None:
+    async with Client.open_connected(shared.url) as c:
         for key in ("s-one", "s-two"):
             rid, _ = await start_agent(c, f"hello {key}", f"run-{key}", session=key)
             await collect_run(c, f"run-{key}", rid)
         sessions = {s["key"]: s for s in (await c.ok("sessions.list"))["sessions"]}
-        assert set(sessions) == {"s-one", "s-two"}
+        assert {"s-one", "s-two"} <= set(sessions)
         assert sessions["s-one"]["messageCount"] == 2 and sessions["s-one"]["active"] is False
         assert sessions["s-one"]["createdAt"] <= sessions["s-one"]["updatedAt"]
 
@@ -144,15 +151,15 @@ async def test_sessions_list_reset_delete(gateway: GatewayProc) -> None:
         assert sessions["s-two"]["messageCount"] == 2
 
         assert await c.ok("sessions.delete", {"key": "s-two"}) == {"ok": True, "key": "s-two", "abortedRunIds": []}
-        assert [s["key"] for s in (await c.ok("sessions.list"))["sessions"]] == ["s-one"]
+        keys = [s["key"] for s in (await c.ok("sessions.list"))["sessions"]]
+        assert "s-one" in keys and "s-two" not in keys
         assert (await c.ok("chat.history", {"sessionKey": "s-two"}))["messages"] == []
         assert_error(await c.call("sessions.delete", {"key": "s-two"}), "NOT_FOUND", "unknown session: s-two")
         assert_error(await c.call("sessions.reset", {"key": "nope"}), "NOT_FOUND", "unknown session: nope")
 
 
-async def test_sessions_reset_aborts_the_running_run(make_gateway: Any) -> None:
-    gw: GatewayProc = make_gateway(config={"demo": {"word_delay_ms": 30}})
-    async with Client.open_connected(gw.url) as c:
+async def test_sessions_reset_aborts_the_running_run(shared: GatewayProc) -> None:
+    async with Client.open_connected(shared.url) as c:
         rid, _ = await start_agent(c, "[long] busy", "busy-1", session="busy")
         await c.until(lambda f: f.get("event") == "agent" and f["payload"]["stream"] == "assistant")
         listed = {s["key"]: s for s in (await c.ok("sessions.list"))["sessions"]}
@@ -164,9 +171,9 @@ async def test_sessions_reset_aborts_the_running_run(make_gateway: Any) -> None:
         assert run.final is not None and run.final["status"] == "aborted"
 
 
-async def test_send_appends_to_history_once(gateway: GatewayProc) -> None:
+async def test_send_appends_to_history_once(shared: GatewayProc) -> None:
     params = {"message": "Deploy finished.", "idempotencyKey": "send-1", "sessionKey": "ops"}
-    async with Client.open_connected(gateway.url) as c:
+    async with Client.open_connected(shared.url) as c:
         first = await c.ok("send", params)
         assert first == {"runId": "send-1", "messageId": first["messageId"], "sessionKey": "ops",
                          "channel": "webchat"}
@@ -213,8 +220,8 @@ async def test_config_get_redacts_secrets(make_gateway: Any) -> None:
     assert "auth=token" in gw.output()
 
 
-async def test_config_patch_persists_and_applies(gateway: GatewayProc) -> None:
-    async with Client.open_connected(gateway.url) as c:
+async def test_config_patch_persists_and_applies(shared: GatewayProc) -> None:
+    async with Client.open_connected(shared.url) as c:
         before = (await c.ok("config.get"))["config"]
         assert before["limits"]["chat_delta_interval_ms"] == 150
         res = await c.ok("config.patch", {"patch": {"limits": {"chat_delta_interval_ms": 0}}})
@@ -222,11 +229,11 @@ async def test_config_patch_persists_and_applies(gateway: GatewayProc) -> None:
         assert res["config"]["limits"]["chat_delta_interval_ms"] == 0
         assert res["config"] == before | {"limits": before["limits"] | {"chat_delta_interval_ms": 0}}
         health = await c.until(lambda f: f.get("event") == "health")
-        assert health["stateVersion"]["health"] == 1
+        assert health["stateVersion"]["health"] == c.hello["snapshot"]["stateVersion"]["health"] + 1
 
-    gateway.restart()
+    shared.restart()
 
-    async with Client.open_connected(gateway.url) as c:
+    async with Client.open_connected(shared.url) as c:
         assert (await c.ok("config.get"))["config"]["limits"]["chat_delta_interval_ms"] == 0
         rid, _ = await start_agent(c, "hello again", "cfg-1")
         run = await collect_run(c, "cfg-1", rid)
@@ -235,10 +242,13 @@ async def test_config_patch_persists_and_applies(gateway: GatewayProc) -> None:
         assert len(deltas) == len(run.streams("assistant"))
         restart = await c.ok("config.patch", {"raw": json.dumps({"log_level": "DEBUG"})})
         assert restart["restartRequired"] == ["log_level"]
+        # null removes an override (RFC 7386): back to the defaults for the other tests
+        reverted = await c.ok("config.patch", {"patch": {"limits": None, "log_level": None}})
+        assert reverted["config"] == before | {"port": shared.port}  # restart() passes the bound --port
 
 
-async def test_config_rejects_invalid_values_and_the_token(gateway: GatewayProc) -> None:
-    async with Client.open_connected(gateway.url) as c:
+async def test_config_rejects_invalid_values_and_the_token(shared: GatewayProc) -> None:
+    async with Client.open_connected(shared.url) as c:
         before = await c.ok("config.get")
         err = assert_error(await c.call("config.patch", {"patch": {"limits": {"max_payload": "x"}}}),
                            "INVALID_REQUEST", "limits.max_payload")
@@ -257,8 +267,8 @@ async def test_config_rejects_invalid_values_and_the_token(gateway: GatewayProc)
 # -- errors ----------------------------------------------------------------------------------
 
 
-async def test_unknown_method_and_bad_params(gateway: GatewayProc) -> None:
-    async with Client.open_connected(gateway.url) as c:
+async def test_unknown_method_and_bad_params(shared: GatewayProc) -> None:
+    async with Client.open_connected(shared.url) as c:
         err = assert_error(await c.call("no.such.method"), "INVALID_REQUEST")
         assert err["message"] == "unknown method: no.such.method"
         err = assert_error(await c.call("agent", {"idempotencyKey": "k"}), "INVALID_REQUEST")
@@ -319,8 +329,8 @@ async def test_slash_commands(gateway: GatewayProc) -> None:
         assert history_texts(await c.ok("chat.history", {"sessionKey": session}))[0] == ("user", "/dance")
 
 
-async def test_failed_run_reports_error_everywhere(gateway: GatewayProc) -> None:
-    async with Client.open_connected(gateway.url) as c:
+async def test_failed_run_reports_error_everywhere(shared: GatewayProc) -> None:
+    async with Client.open_connected(shared.url) as c:
         rid, _ = await start_agent(c, "[fail] please", "fail-1")
         run = await collect_run(c, "fail-1", rid)
         waited = await c.ok("agent.wait", {"runId": "fail-1", "timeoutMs": 100})
@@ -346,8 +356,8 @@ def lifecycle_index(c: Client, run_id: str, phase: str) -> int:
     raise AssertionError(f"no lifecycle {phase} for {run_id}")
 
 
-async def test_runs_of_a_session_are_serialized_sessions_run_concurrently(gateway: GatewayProc) -> None:
-    async with Client.open_connected(gateway.url) as c:
+async def test_runs_of_a_session_are_serialized_sessions_run_concurrently(shared: GatewayProc) -> None:
+    async with Client.open_connected(shared.url) as c:
         r1, _ = await start_agent(c, "first in line", "q-1", session="queue")
         r2, _ = await start_agent(c, "second in line", "q-2", session="queue")
         r3, _ = await start_agent(c, "meanwhile elsewhere", "q-3", session="other")
@@ -404,5 +414,3 @@ async def test_healthz_and_metrics(gateway: GatewayProc) -> None:
             run.frames) - 1
         assert sample(after, "agenthub_runs_active") == 0
         assert sample(after, "agenthub_queue_drops_total") == 0
-        root = await http.get("/")
-        assert root.status_code == 200 and "agenthub gateway" in root.text

@@ -117,7 +117,8 @@ export class ChatPage {
       return;
     }
     if (key !== this.sessionKey) return;
-    const active = [...this.runs.values()].filter((r) => !r.done);
+    // Runs still going get a fresh bubble with their next event (ensureRun); the history holds
+    // their user message already, and their answer only once they end.
     this.runs.clear();
     this.log.replaceChildren();
     for (const m of res.messages as any[]) {
@@ -131,8 +132,6 @@ export class ChatPage {
         this.setState(view, m.meta?.aborted ? "aborted" : "final");
       }
     }
-    // Runs still going keep streaming into fresh bubbles.
-    for (const r of active) if (!this.runs.has(r.runId)) this.ensureRun(r.runId);
     this.syncAbort();
     this.scroll();
   }

@@ -73,11 +73,12 @@ function runsPage(board: RunBoard): Loader {
 const presencePage: Loader = async (gw) => {
   const list = (await gw.call("system-presence", {})) as any[];
   return table(
-    ["Client", "Mode", "Platform", "Roles/scopes", "Since"],
+    ["Client", "Mode", "Platform", "Address", "Roles/scopes", "Since"],
     list.map((p) => [
       p.displayName ?? p.host ?? p.clientId ?? p.instanceId ?? "?",
       p.mode ?? "",
       p.platform ?? "",
+      p.ip ?? "",
       [p.role ?? p.roles ?? "", ...(p.scopes ?? [])].flat().join(" "),
       time(p.ts ?? p.connectedAtMs),
     ]),
@@ -167,6 +168,11 @@ export class ControlPages {
     gw.on("presence", () => {
       if (this.current === "presence") void this.show("presence");
     });
+    const devices = () => {
+      if (this.current === "devices") void this.show("devices");
+    };
+    gw.on("device.pair.requested", devices);
+    gw.on("device.pair.resolved", devices);
   }
 
   has(page: string): boolean {

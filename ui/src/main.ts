@@ -54,7 +54,10 @@ $("token-form").addEventListener("submit", (ev) => {
 });
 gw.onOpen(() => ($("token-saved").textContent = ""));
 gw.onStatus(() => {
-  if (gw.authFailed) show("settings");
+  if (!gw.authFailed) return;
+  $("token-saved").textContent = "";
+  show("settings");
+  tokenInput.focus();
 });
 
 renderStatus();

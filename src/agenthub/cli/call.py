@@ -25,6 +25,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--expect-final", action="store_true", help="for agent: stream events until the final result")
     p.add_argument("--json", action="store_true", help="compact JSON, one object per line")
     p.add_argument("--timeout", type=float, default=30.0)
+    p.add_argument("--tls-fingerprint", default=None, help="SHA-256 hex of the gateway's certificate (wss://)")
     p.set_defaults(func=run)
 
 
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     device = DeviceIdentity.load_or_create(Path(args.data_dir).expanduser() / "identity" / "device.pem")
 
     async def go() -> int:
-        async with GatewayClient(args.url, token=token, device=device, request_timeout=args.timeout) as gw:
+        async with GatewayClient(args.url, token=token, device=device, request_timeout=args.timeout,
+                                 tls_fingerprint=args.tls_fingerprint) as gw:
             if args.method == "agent" and args.expect_final:
                 if "idempotencyKey" not in params:
                     import uuid

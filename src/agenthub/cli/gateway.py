@@ -33,6 +33,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--myagent-secret", help="MyAgent state signing key (or AGENTHUB_MYAGENT_SECRET)")
     p.add_argument("--agentbox-port", type=int, help="also serve AgentBox (seed 002) on this port")
     p.add_argument("--dev", action="store_true", default=None, help="development mode (ephemeral secrets)")
+    _add_security_args(p)
     p.set_defaults(func=run)
 
 
@@ -68,6 +69,9 @@ def overrides_from_args(args: argparse.Namespace, env: dict[str, str]) -> dict[s
         out["myagent"] = myagent
     if getattr(args, "dev", None):
         out["dev"] = True
+    security = _security_overrides(args, env)
+    if security:
+        out["security"] = security
     if getattr(args, "agentbox_port", None) is not None:
         out["agentbox"] = {"port": args.agentbox_port}
     if openai:
@@ -92,7 +96,10 @@ def run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         try:
             async with Gateway(base, overrides) as gw:
-                print(f"agenthub gateway ready on ws://{gw.settings.host}:{gw.port}", flush=True)
+                print(f"agenthub gateway ready on {gw.scheme}://{gw.settings.host}:{gw.port}", flush=True)
+                for name, port in (gw.edge.bound.items() if gw.edge else ()):
+                    if name != "main":
+                        print(f"agenthub {name} listener on port {port}", flush=True)
                 await stop.wait()
                 log.info("stopping")
         except ConfigError as exc:
@@ -110,3 +117,31 @@ def run(args: argparse.Namespace) -> int:
         return uvloop.run(serve())
     except ImportError:  # pragma: no cover - uvloop is a Linux/macOS dependency
         return asyncio.run(serve())
+
+
+def _add_security_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--auth", dest="auth_mode", choices=["auto", "none", "token", "password", "trusted-proxy"],
+                   help="auth mode (default auto: password if set, else token if set, else none)")
+    p.add_argument("--password", help="shared password for --auth password (or AGENTHUB_GATEWAY_PASSWORD)")
+    p.add_argument("--trusted-proxy", action="append", dest="trusted_proxies", metavar="ADDR",
+                   help="proxy address or network trusted for the identity header (repeatable)")
+    p.add_argument("--trusted-proxy-header", help="identity header set by the proxy (default x-forwarded-user)")
+    p.add_argument("--require-pairing", action="store_true", default=None,
+                   help="unknown devices need operator approval even on loopback")
+    p.add_argument("--allowed-origin", action="append", dest="allowed_origins", metavar="ORIGIN",
+                   help="browser origin allowed to open a WebSocket (repeatable; default: the gateway's own)")
+    p.add_argument("--tls-cert", help="PEM certificate: serve wss:// and https://")
+    p.add_argument("--tls-key", help="PEM private key for --tls-cert")
+
+
+def _security_overrides(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("auth_mode", "trusted_proxies", "trusted_proxy_header", "require_pairing", "allowed_origins",
+                "tls_cert", "tls_key"):
+        value = getattr(args, key, None)
+        if value is not None:
+            out[key] = value
+    password = getattr(args, "password", None) or env.get("AGENTHUB_GATEWAY_PASSWORD")
+    if password:
+        out["password"] = password
+    return out

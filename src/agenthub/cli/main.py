@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import call, gateway, pipelines, protocol, serve_agent, ws_test
+from . import call, chat, devices, gateway, keys, node, pipelines, protocol, serve_agent, ws_test
 
 __all__ = ["build_parser", "main"]
 
@@ -15,11 +15,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agenthub", description="A real-time gateway for AI agents.")
     sub = parser.add_subparsers(dest="command", required=True)
     gateway.add_parser(sub)
+    chat.add_parser(sub)
     call.add_parser(sub)
     protocol.add_parser(sub)
     pipelines.add_parser(sub)
     ws_test.add_parser(sub)
     serve_agent.add_parser(sub)
+    keys.add_parser(sub)
+    devices.add_parser(sub)
+    node.add_parser(sub)
     return parser
 
 

@@ -31,11 +31,11 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(_run(args))
+    return asyncio.run(_run(args, str(Path(args.data_dir).expanduser() / "agenthub.db")))
 
 
-async def _run(args: argparse.Namespace) -> int:
-    store = SqliteStore(str(Path(args.data_dir).expanduser() / "agenthub.db"))
+async def _run(args: argparse.Namespace, db_path: str) -> int:
+    store = SqliteStore(db_path)
     await store.open()
     try:
         pipelines = SqlitePipelines(store.engine)

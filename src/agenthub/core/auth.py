@@ -10,12 +10,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..protocol.errors import ErrorCode, HandshakeError
 from ..protocol.handshake import Accepted
-from ..protocol.methods import READ, SCOPES, WRITE, expand_scopes
+from ..protocol.methods import NODE, READ, SCOPES, WRITE, expand_scopes
 from .connection import Principal
 from .store import DeviceRecord, Store
+
+if TYPE_CHECKING:
+    from .pairing import PairingService
+    from .ratelimit import AuthLimiter
 
 __all__ = ["Authenticator", "hash_secret", "secret_matches"]
 
@@ -37,45 +42,96 @@ def secret_matches(candidate: str | None, expected_hash: str | None) -> bool:
 class Authenticator:
     store: Store
     token_hash: str | None
+    # Set by app.py (see core.pairing, core.ratelimit); None keeps the plain behaviour.
+    pairing: PairingService | None = None
+    limiter: AuthLimiter | None = None
+    password_hash: str | None = None
+    trusted_proxy_header: str | None = None
 
     @property
     def auth_mode(self) -> str:
+        if self.trusted_proxy_header:
+            return "trusted-proxy"
+        if self.password_hash:
+            return "password"
         return "token" if self.token_hash else "none"
 
-    async def authenticate(self, accepted: Accepted, remote_ip: str, now_ms: int) -> Principal:
-        """Check credentials and grant scopes; raises ``HandshakeError`` on refusal."""
+    async def authenticate(
+        self, accepted: Accepted, remote_ip: str, now_ms: int, proxy_user: str | None = None
+    ) -> Principal:
+        """Check credentials and grant scopes; raises ``HandshakeError`` on refusal.
+
+        Failed credential checks count against the remote IP; a locked-out IP is
+        refused before any check, with ``retryAfterMs``.
+        """
+        limiter = self.limiter
+        if limiter is not None:
+            wait = limiter.retry_after(remote_ip, now_ms)
+            if wait:
+                raise _rate_limited(accepted.request_id, wait)
+        try:
+            principal = await self._authenticate(accepted, remote_ip, now_ms, proxy_user)
+        except HandshakeError as exc:
+            code = str((exc.details or {}).get("code", ""))
+            if limiter is not None and code.startswith("AUTH_"):
+                wait = limiter.failed(remote_ip, now_ms)
+                if wait:
+                    raise _rate_limited(accepted.request_id, wait) from None
+            raise
+        if limiter is not None:
+            limiter.succeeded(remote_ip)
+        return principal
+
+    async def _authenticate(
+        self, accepted: Accepted, remote_ip: str, now_ms: int, proxy_user: str | None
+    ) -> Principal:
         params = accepted.params
         rid = accepted.request_id
         auth = params.auth
-        if self.token_hash is not None:
+        device_token = auth.deviceToken if auth else None
+        via_device_token = bool(device_token) and await self._device_token_ok(accepted, device_token)
+        if via_device_token:
+            pass
+        elif self.trusted_proxy_header:
+            if not proxy_user:
+                raise _auth_error(rid, "trusted proxy identity missing", "AUTH_PROXY_IDENTITY_MISSING")
+        elif self.password_hash is not None:
+            password = auth.password if auth else None
+            if not password:
+                raise _auth_error(rid, "gateway password missing", "AUTH_PASSWORD_MISSING")
+            if not secret_matches(password, self.password_hash):
+                raise _auth_error(rid, "gateway password mismatch", "AUTH_PASSWORD_MISMATCH")
+        elif self.token_hash is not None:
             token = auth.token if auth else None
-            device_token = auth.deviceToken if auth else None
             if not token and not device_token:
-                raise HandshakeError(
-                    ErrorCode.INVALID_REQUEST,
-                    "gateway token missing",
-                    details={"code": "AUTH_TOKEN_MISSING"},
-                    request_id=rid,
-                )
-            if not secret_matches(token, self.token_hash) and not await self._device_token_ok(
-                accepted, device_token
-            ):
-                raise HandshakeError(
-                    ErrorCode.INVALID_REQUEST,
-                    "gateway token mismatch",
-                    details={"code": "AUTH_TOKEN_MISMATCH"},
-                    request_id=rid,
-                )
+                raise _auth_error(rid, "gateway token missing", "AUTH_TOKEN_MISSING")
+            if not secret_matches(token, self.token_hash):
+                code = "AUTH_DEVICE_TOKEN_MISMATCH" if device_token and not token else "AUTH_TOKEN_MISMATCH"
+                raise _auth_error(rid, "gateway token mismatch", code)
+        elif device_token and self.pairing is not None:
+            raise _auth_error(rid, "device token mismatch", "AUTH_DEVICE_TOKEN_MISMATCH")
         unknown = [s for s in params.scopes if s not in SCOPES]
         if unknown and params.role == "operator":
             raise HandshakeError(
                 ErrorCode.INVALID_REQUEST, f"unknown scope: {unknown[0]}", request_id=rid
             )
         requested = params.scopes or (list(DEFAULT_OPERATOR_SCOPES) if params.role == "operator" else [])
-        scopes = expand_scopes(requested) if params.role == "operator" else frozenset()
-        if accepted.device_id is not None:
+        if params.role != "operator":
+            requested = []
+        scopes = expand_scopes(requested) if params.role == "operator" else frozenset({NODE})
+        issued: str | None = None
+        if accepted.device_id is not None and self.pairing is not None:
+            issued = await self.pairing.admit(
+                accepted, list(requested), remote_ip, now_ms, via_device_token=via_device_token,
+                proxied=proxy_user is not None,
+            )
+        elif accepted.device_id is not None:
             await self._remember_device(accepted, remote_ip, now_ms)
         client = params.client
+        extra: dict[str, object] = {"permissions": dict(params.permissions or {})}
+        if issued is not None:
+            extra["deviceToken"] = issued
+            extra["deviceTokenIssuedMs"] = now_ms
         return Principal(
             role=params.role,
             scopes=scopes,
@@ -89,11 +145,15 @@ class Authenticator:
             device_id=accepted.device_id,
             caps=tuple(params.caps),
             commands=tuple(params.commands or ()),
+            user_id=proxy_user,
+            extra=extra,
         )
 
     async def _device_token_ok(self, accepted: Accepted, device_token: str | None) -> bool:
         if not device_token or accepted.device_id is None:
             return False
+        if self.pairing is not None:
+            return await self.pairing.verify_token(accepted.device_id, accepted.params.role, device_token)
         record = await self.store.get_device(accepted.device_id)
         return record is not None and record.status == "paired" and secret_matches(device_token, record.token_hash)
 
@@ -116,3 +176,17 @@ class Authenticator:
         else:
             record.last_seen_ms = now_ms
         await self.store.put_device(record)
+
+
+def _auth_error(rid: str, message: str, code: str) -> HandshakeError:
+    return HandshakeError(ErrorCode.INVALID_REQUEST, message, details={"code": code}, request_id=rid)
+
+
+def _rate_limited(rid: str, retry_after_ms: int) -> HandshakeError:
+    return HandshakeError(
+        ErrorCode.UNAVAILABLE,
+        "too many failed authentication attempts",
+        details={"code": "AUTH_RATE_LIMITED", "retryAfterMs": retry_after_ms},
+        request_id=rid,
+        retry_after_ms=retry_after_ms,
+    )

@@ -67,6 +67,7 @@ class Connection:
         "dropped",
         "max_buffered_bytes",
         "principal",
+        "proxy_user",
         "remote_ip",
         "seq",
         "state",
@@ -80,6 +81,7 @@ class Connection:
         self.max_buffered_bytes = max_buffered_bytes
         self.state = ConnState.AWAITING_CONNECT
         self.principal: Principal | None = None
+        self.proxy_user: str | None = None  # identity a trusted proxy vouched for (web.ws sets it)
         self.seq = 0
         self.dropped = 0
         self.connected_at_ms = 0

@@ -24,6 +24,7 @@ from .auth import Authenticator
 from .bus import EventBus
 from .connection import Connection, ConnState, Principal
 from .hub import Hub
+from .ratelimit import PreAuthCounter, SecurityLimits
 from .rpc import Call, Dispatcher
 from .runs import RunManager, now_ms
 from .store import Store
@@ -45,6 +46,8 @@ class NodeLimits:
     signature_skew_ms: int = 120_000
     idempotency_ttl_s: int = 600
     presence_debounce_ms: int = 100
+    # Newest entries kept in presence lists and snapshots (OpenClaw's system-presence MAX_ENTRIES).
+    max_presence_entries: int = 200
 
 
 class Node:
@@ -74,8 +77,13 @@ class Node:
         self.dropped_closed = 0  # drops counted on connections that have since closed
         self._tick: asyncio.TimerHandle | None = None
         self._presence_timer: asyncio.TimerHandle | None = None
+        self._presence_cache: dict[str, dict[str, Any]] = {}  # conn_id -> presence entry
         self._unlisten = bus.add_listener(self.hub)
         self.stopping = False
+        self.security = SecurityLimits()
+        self.preauth = PreAuthCounter(self.security)
+        # Called with each connection as it closes (core.nodes fails its pending invokes).
+        self.close_listeners: list[Callable[[Connection], None]] = []
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -114,7 +122,7 @@ class Node:
 
     async def authenticate(self, conn: Connection, accepted: Accepted) -> Principal:
         """Run auth for a validated connect; on success the connection is OPEN."""
-        principal = await self.auth.authenticate(accepted, conn.remote_ip, now_ms())
+        principal = await self.auth.authenticate(accepted, conn.remote_ip, now_ms(), conn.proxy_user)
         if conn.state is not ConnState.AWAITING_CONNECT:
             raise HandshakeError(ErrorCode.UNAVAILABLE, "connection closed during connect")
         conn.principal = principal
@@ -130,8 +138,14 @@ class Node:
         was_open = conn.principal is not None and conn.state is not ConnState.AWAITING_CONNECT
         conn.state = ConnState.CLOSED
         self.dropped_closed += conn.dropped
+        self._presence_cache.pop(conn.conn_id, None)
         if self.connections.pop(conn.conn_id, None) is not None and was_open and not self.stopping:
             self._presence_changed()
+        for listener in self.close_listeners:
+            try:
+                listener(conn)
+            except Exception:
+                log.exception("close listener failed")
 
     def _presence_changed(self) -> None:
         """Bump the version now; broadcast once per ``presence_debounce_ms``.
@@ -163,31 +177,53 @@ class Node:
 
     # -- snapshots -------------------------------------------------------------
     def presence(self) -> list[dict[str, Any]]:
-        entries = []
-        for conn in self.connections.values():
+        """The newest ``max_presence_entries`` open connections, oldest first.
+
+        Walks connections newest first and stops at the cap, reusing each
+        connection's cached entry, so a snapshot costs O(cap), not O(connections):
+        with 10,000 sockets every hello-ok and presence broadcast would otherwise
+        rebuild and encode 10,000 entries.
+        """
+        entries: list[dict[str, Any]] = []
+        cap = self.limits.max_presence_entries
+        cache = self._presence_cache
+        for conn in reversed(self.connections.values()):
+            if len(entries) >= cap:
+                break
             p = conn.principal
             if p is None or conn.state is not ConnState.OPEN:
                 continue
-            entry: dict[str, Any] = {
-                "host": p.display_name or p.client_id,
-                "ip": conn.remote_ip or "unknown",
-                "version": p.client_version,
-                "platform": p.platform,
-                "mode": p.client_mode,
-                "reason": "connect",
-                "ts": conn.connected_at_ms,
-                "roles": [p.role],
-                "scopes": sorted(p.scopes),
-                "instanceId": p.instance_id or conn.conn_id,
-            }
-            if p.device_family:
-                entry["deviceFamily"] = p.device_family
-            if p.device_id:
-                entry["deviceId"] = p.device_id
-            if p.commands:
-                entry["tags"] = list(p.commands)
-            entries.append(entry)
+            cached = cache.get(conn.conn_id)
+            if cached is None:
+                cached = cache[conn.conn_id] = self._presence_entry(conn, p)
+            entries.append(cached)
+        entries.reverse()
         return entries
+
+    @staticmethod
+    def _presence_entry(conn: Connection, p: Principal) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "host": p.display_name or p.client_id,
+            "ip": conn.remote_ip or "unknown",
+            "version": p.client_version,
+            "platform": p.platform,
+            "mode": p.client_mode,
+            "reason": "connect",
+            "ts": conn.connected_at_ms,
+            "roles": [p.role],
+            "scopes": sorted(p.scopes),
+            "instanceId": p.instance_id or conn.conn_id,
+        }
+        if p.device_family:
+            entry["deviceFamily"] = p.device_family
+        if p.device_id:
+            entry["deviceId"] = p.device_id
+        if p.commands:
+            entry["tags"] = list(p.commands)
+        if p.role == "node":  # when the node was last heard from (core.nodes updates lastSeenMs)
+            seen = p.extra.get("lastSeenMs")
+            entry["lastActivityAt"] = seen if isinstance(seen, int) else conn.connected_at_ms
+        return entry
 
     def health(self) -> dict[str, Any]:
         started = time.perf_counter()
@@ -214,13 +250,25 @@ class Node:
                 "uptimeMs": now_ms() - self.started_ms,
                 "authMode": self.auth.auth_mode,
             },
-            "auth": {"role": principal.role, "scopes": sorted(principal.scopes)},
+            "auth": self._hello_auth(principal),
             "policy": {
                 "maxPayload": self.limits.max_payload,
                 "maxBufferedBytes": self.limits.max_buffered_bytes,
                 "tickIntervalMs": self.limits.tick_interval_ms,
             },
         }
+
+    @staticmethod
+    def _hello_auth(principal: Principal) -> dict[str, Any]:
+        auth: dict[str, Any] = {"role": principal.role, "scopes": sorted(principal.scopes)}
+        # A freshly minted device token is shown once, in this hello-ok, and then forgotten.
+        token = principal.extra.pop("deviceToken", None)
+        issued = principal.extra.pop("deviceTokenIssuedMs", None)
+        if isinstance(token, str):
+            auth["deviceToken"] = token
+            if isinstance(issued, int):
+                auth["issuedAtMs"] = issued
+        return auth
 
     # -- requests --------------------------------------------------------------
     async def dispatch(self, call: Call, params: Any) -> tuple[bool, Any]:

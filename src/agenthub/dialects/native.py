@@ -34,13 +34,13 @@ log = logging.getLogger(__name__)
 
 NATIVE = "native"
 # Methods that may wait a long time run as their own task, so the socket keeps reading.
-DETACHED = frozenset({"agent.wait"})
+DETACHED = frozenset({"agent.wait", "node.invoke"})
 
 
 class NativeSession:
     """One native client: handshake, then requests in, events out."""
 
-    __slots__ = ("_deadline", "_tasks", "conn", "handshake", "node")
+    __slots__ = ("_deadline", "_denied", "_preauth", "_tasks", "conn", "handshake", "node")
 
     def __init__(self, node: Node, conn: Connection) -> None:
         self.node = node
@@ -52,10 +52,16 @@ class NativeSession:
         )
         self._deadline: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._preauth = False  # counted in node.preauth until connect succeeds or the socket ends
+        self._denied = 0  # FORBIDDEN answers in a row; past the limit the socket is closed
 
     def open(self) -> None:
         """Register, send the challenge, and start the connect deadline."""
         self.node.open_connection(self.conn)
+        self._preauth = self.node.preauth.try_enter(self.conn.remote_ip)
+        if not self._preauth:
+            self.conn.close(CloseCode.POLICY_VIOLATION, "too many unauthenticated connections")
+            return
         # The challenge precedes the session's event numbering, so it carries no seq.
         self.conn.send(event_prefix("connect.challenge", self.handshake.challenge()) + b"}")
         loop = asyncio.get_running_loop()
@@ -65,7 +71,13 @@ class NativeSession:
         if self.conn.state is ConnState.AWAITING_CONNECT:
             self.conn.close(CloseCode.POLICY_VIOLATION, "connect timeout")
 
+    def _leave_preauth(self) -> None:
+        if self._preauth:
+            self._preauth = False
+            self.node.preauth.leave(self.conn.remote_ip)
+
     def closed(self) -> None:
+        self._leave_preauth()
         if self._deadline is not None:
             self._deadline.cancel()
         for task in self._tasks:
@@ -86,12 +98,15 @@ class NativeSession:
             await self.node.authenticate(self.conn, accepted)
         except HandshakeError as exc:
             if exc.request_id is not None:
-                shape = RpcError(exc.code, exc.message, details=exc.details).to_shape()
+                shape = RpcError(
+                    exc.code, exc.message, details=exc.details, retry_after_ms=exc.retry_after_ms
+                ).to_shape()
                 self.conn.send(encode_error(exc.request_id, shape))
             self.conn.close(exc.close_code, exc.message[:120])
             return
         if self._deadline is not None:
             self._deadline.cancel()
+        self._leave_preauth()
         self.conn.send(encode_response(accepted.request_id, self.node.hello(self.conn, accepted)))
         self.node.hub.add(self)
         self.node.announce(self.conn)
@@ -129,9 +144,16 @@ class NativeSession:
     async def _run(self, call: Call, params: Any) -> None:
         ok, payload = await self.node.dispatch(call, params)
         if ok:
+            self._denied = 0
             self._send_result(call.request_id, payload)
         else:
             self.conn.send(encode_error(call.request_id, payload))
+            if payload.get("code") == ErrorCode.FORBIDDEN:
+                self._denied += 1
+                if self._denied > self.node.security.max_unauthorized_calls:
+                    self.conn.close(CloseCode.POLICY_VIOLATION, "too many unauthorized calls")
+            else:
+                self._denied = 0
 
     def _send_result(self, request_id: str, payload: Any) -> None:
         self.conn.send(encode_response(request_id, payload))

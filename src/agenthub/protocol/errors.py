@@ -85,12 +85,14 @@ class HandshakeError(ProtocolError):
         close_code: CloseCode = CloseCode.POLICY_VIOLATION,
         details: dict[str, Any] | None = None,
         request_id: str | None = None,
+        retry_after_ms: int | None = None,
     ) -> None:
         super().__init__(message, close_code)
         self.code = code
         self.message = message
         self.details = details
         self.request_id = request_id
+        self.retry_after_ms = retry_after_ms
 
 
 class RpcError(AgentHubError):

@@ -39,3 +39,5 @@ class Edge:
     app: web.Application
     listeners: list[Listener] = field(default_factory=list)
     bound: dict[str, int] = field(default_factory=dict)  # listener name -> port actually bound
+    # Embedding hooks for edge modules, keyed "<module>.<name>" (e.g. "myagent.agent_factory").
+    options: dict[str, Any] = field(default_factory=dict)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
@@ -82,7 +83,11 @@ async def run_socket(ws: web.WebSocketResponse, session: NativeSession, counters
         session.closed()
 
 
-def native_handler(node: Node, counters: FrameCounters) -> Handler:
+def native_handler(
+    node: Node, counters: FrameCounters, identify: Callable[[web.Request], str | None] | None = None
+) -> Handler:
+    """The native WebSocket endpoint; ``identify`` reads a trusted proxy's identity header."""
+
     async def handle(request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
             max_msg_size=node.limits.max_payload, compress=False, autoping=True, timeout=5.0
@@ -97,6 +102,8 @@ def native_handler(node: Node, counters: FrameCounters) -> Handler:
             request.remote or "",
             node.limits.max_buffered_bytes,
         )
+        if identify is not None:
+            conn.proxy_user = identify(request)
         session = NativeSession(node, conn)
         session.open()
         await run_socket(ws, session, counters)

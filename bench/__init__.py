@@ -1,0 +1,1 @@
+"""agenthub load generator: ``python -m bench --help``."""

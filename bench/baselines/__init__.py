@@ -1,0 +1,1 @@
+"""Baseline servers the gateway is compared with (same clients, same load)."""

@@ -1,0 +1,320 @@
+"""``python -m bench [--quick] [--only S1,S4] [--no-openclaw]``: run the scenarios, print the table.
+
+Stacks: ``agenthub`` (the gateway, ``bench.gateway_proc``), baseline (a)
+``ws-broadcast`` (``bench.baselines.ws_broadcast``), baseline (b)
+``starlette-naive`` (``bench.baselines.starlette_naive``) and baseline (c)
+``openclaw`` (the npm package in ``bench/node``, installed by ``make bench``).
+All share one pool of client worker processes (``bench.client``, picows).
+
+Writes the Markdown table to stdout and ``bench/results/latest.md`` (``--out``)
+and a PNG plot beside it; the progress bar goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .control import raise_nofile_limit
+from .procs import ROOT, ClientPool, Server, openclaw_available, start_server
+from .scenarios import Figure, Plan, s1_fanout, s2_idle, s3_agent, s4_handshakes, s5_requests, wait_ready
+
+OURS = "agenthub"
+BASELINES = {"ws-broadcast": "(a) websockets broadcast", "starlette-naive": "(b) Starlette naive",
+             "openclaw": "(c) OpenClaw"}
+Scenario = Callable[[Server, ClientPool, Plan, Callable[[str], None]], list[Figure]]
+SCENARIOS: dict[str, Scenario] = {"S2": s2_idle, "S3": s3_agent, "S4": s4_handshakes, "S5": s5_requests}
+# S1 runs agenthub and baselines (a) and (b) side by side, in interleaved rounds.
+S1_STACKS = [OURS, "ws-broadcast", "starlette-naive"]
+# Which stacks run which other scenario, and in which server instance (S2 gets a fresh server for clean RSS).
+RUNS: list[tuple[str, list[str]]] = [
+    (OURS, ["S3", "S4", "S5"]),
+    (OURS, ["S2"]),
+    ("openclaw", ["S4", "S5", "S2"]),
+]
+
+
+def find(figs: list[Figure], stack: str, scenario: str, metric_start: str) -> Figure | None:
+    for f in figs:
+        if f.stack == stack and f.scenario.startswith(scenario) and f.metric.startswith(metric_start):
+            return f
+    return None
+
+
+def targets(figs: list[Figure], plan: Plan) -> list[tuple[str, str, bool | None]]:
+    """(scenario, target text, met?) with None when a figure to judge it is missing."""
+    out: list[tuple[str, str, bool | None]] = []
+
+    def check(scen: str, text: str, ok: Callable[[], bool], *needed: Figure | None) -> None:
+        if any(f is None or math.isnan(f.value) for f in needed):
+            out.append((scen, text, None))
+        else:
+            out.append((scen, text, ok()))
+
+    s1 = find(figs, OURS, "S1", "delivered events/s (")
+    s1a, s1b = find(figs, "ws-broadcast", "S1", "delivered"), find(figs, "starlette-naive", "S1", "delivered")
+    s1p99 = find(figs, OURS, "S1", "p99 latency at half")
+    s1st = find(figs, OURS, "S1", "delivered events/s with")
+    s1ref = find(figs, OURS, "S1", "delivered events/s, no-stall")
+    check("S1", ">= 80% of (a) delivered events/s", lambda: s1.value >= 0.8 * s1a.value, s1, s1a)  # type: ignore[union-attr]
+    check("S1", ">= 3x (b) delivered events/s", lambda: s1.value >= 3 * s1b.value, s1, s1b)  # type: ignore[union-attr]
+    check("S1", "p99 <= 20 ms at half the peak rate", lambda: s1p99.value <= 20, s1p99)  # type: ignore[union-attr]
+    check("S1", "stalled clients: throughput within noise (>= 85% of the run before)",
+          lambda: s1st.value >= 0.85 * s1ref.value, s1ref, s1st)  # type: ignore[union-attr]
+    rss, cpu = find(figs, OURS, "S2", "RSS"), find(figs, OURS, "S2", "server CPU")
+    rss_c = find(figs, "openclaw", "S2", "RSS")
+    check("S2", "<= 20 KiB RSS per idle connection", lambda: rss.value <= 20, rss)  # type: ignore[union-attr]
+    check("S2", f"{plan.s2_conns:,} held, idle CPU < 5% of a core",
+          lambda: cpu.value < 5 and f"{plan.s2_conns}/{plan.s2_conns}" in rss.note, cpu, rss)  # type: ignore[union-attr]
+    check("S2", "<= half of OpenClaw's RSS per connection", lambda: rss.value <= 0.5 * rss_c.value, rss, rss_c)  # type: ignore[union-attr]
+    p99, drops = find(figs, OURS, "S3", "gateway-added latency p99"), find(figs, OURS, "S3", "dropped")
+    check("S3", "p99 gateway-added latency <= 5 ms", lambda: p99.value <= 5, p99)  # type: ignore[union-attr]
+    check("S3", "zero drops / reordering", lambda: drops.value == 0, drops)  # type: ignore[union-attr]
+    hs = find(figs, OURS, "S4", "connect+hello-ok+close per second (token + signed")
+    hs_c = find(figs, "openclaw", "S4", "connect+hello-ok+close per second (token + signed")
+    check("S4", ">= 2,000 handshakes/s", lambda: hs.value >= 2000, hs)  # type: ignore[union-attr]
+    check("S4", ">= 3x OpenClaw's handshakes/s", lambda: hs.value >= 3 * hs_c.value, hs, hs_c)  # type: ignore[union-attr]
+    rq, rq_c = find(figs, OURS, "S5", "health requests/s"), find(figs, "openclaw", "S5", "health requests/s")
+    p, p_c = find(figs, OURS, "S5", "health p99"), find(figs, "openclaw", "S5", "health p99")
+    check("S5", ">= 3x OpenClaw's health requests/s at a lower p99",
+          lambda: rq.value >= 3 * rq_c.value and p.value < p_c.value, rq, rq_c, p, p_c)  # type: ignore[union-attr]
+    return out
+
+
+def fmt(v: float, unit: str) -> str:
+    if math.isnan(v):
+        return "n/a"
+    if unit in ("ms", "KiB", "%"):
+        return f"{v:,.2f}" if v < 10 else f"{v:,.1f}"
+    return f"{v:,.0f}"
+
+
+def cell(f: Figure | None) -> str:
+    if f is None:
+        return "–"
+    extra = f" · gen {f.gen_cpu_pct:.0f}%" if f.gen_cpu_pct is not None else ""
+    return fmt(f.value, f.unit) + extra
+
+
+def ratio(ours: Figure, other: Figure | None) -> str:
+    if other is None or other.value == 0 or math.isnan(other.value) or math.isnan(ours.value):
+        return "–"
+    return f"{ours.value / other.value:.2f}x"
+
+
+def render(figs: list[Figure], plan: Plan, header: list[str], errors: list[str]) -> str:
+    lines = [*header, "",
+             "| Scenario | Metric | agenthub | " + " | ".join(BASELINES.values())
+             + " | vs (a) | vs (b) | vs (c) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    notes: list[str] = []
+    seen: list[tuple[str, str]] = []
+    for f in figs:
+        key = (f.scenario, f.metric)
+        if key not in seen:
+            seen.append(key)
+    for scen, metric in seen:
+        row = {f.stack: f for f in figs if f.scenario == scen and f.metric == metric}
+        ours = row.get(OURS)
+        others = [row.get(k) for k in BASELINES]
+        ratios = [ratio(ours, o) if ours else "–" for o in others]
+        lines.append(f"| {scen} | {metric} | {cell(ours)} | " + " | ".join(cell(o) for o in others)
+                     + " | " + " | ".join(ratios) + " |")
+        for f in row.values():
+            bits = [f.note] if f.note else []
+            if f.server_cpu_pct is not None:
+                bits.append(f"server CPU {f.server_cpu_pct:.0f}% of a core")
+            if bits:
+                notes.append(f"- {scen} / {metric} / {f.stack}: " + "; ".join(bits))
+    lines += ["", "Targets:", "", "| Scenario | Target | Met |", "|---|---|---|"]
+    for scen, text, ok in targets(figs, plan):
+        lines.append(f"| {scen} | {text} | {'yes' if ok else 'n/a' if ok is None else '**NO**'} |")
+    lines += ["", "Notes (gen = load-generator CPU over the same window, % of one core; ratios are ours / "
+              "baseline, so above 1 is better for rates and below 1 is better for ms, KiB and CPU):", "", *notes]
+    if errors:
+        lines += ["", "Errors:", "", *[f"- {e}" for e in errors]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(figs: list[Figure], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    colors = {OURS: "tab:blue", "ws-broadcast": "tab:orange", "starlette-naive": "tab:green", "openclaw": "tab:red"}
+
+    def bars(ax: object, scen: str, metric: str, title: str) -> None:
+        rows = [f for f in figs if f.scenario.startswith(scen) and f.metric.startswith(metric)]
+        ax.bar([f.stack for f in rows], [f.value for f in rows], color=[colors.get(f.stack, "gray") for f in rows])  # type: ignore[attr-defined]
+        ax.set_title(title)  # type: ignore[attr-defined]
+        ax.tick_params(axis="x", labelrotation=15)  # type: ignore[attr-defined]
+
+    def cdf(ax: object, scen: str, title: str) -> None:
+        for f in figs:
+            if f.scenario.startswith(scen) and f.samples_us:
+                xs = sorted(f.samples_us)
+                ys = [i / len(xs) for i in range(len(xs))]
+                ax.plot([x / 1000 for x in xs], ys, label=f"{f.stack}: {f.metric[:38]}",  # type: ignore[attr-defined]
+                        color=colors.get(f.stack, "gray"), linestyle="-" if "half" in f.metric else "--")
+        ax.set_xscale("log")  # type: ignore[attr-defined]
+        ax.set_xlabel("ms (log)")  # type: ignore[attr-defined]
+        ax.set_ylabel("fraction")  # type: ignore[attr-defined]
+        ax.set_title(title)  # type: ignore[attr-defined]
+        ax.legend(fontsize=7)  # type: ignore[attr-defined]
+
+    bars(axes[0][0], "S1", "delivered events/s (", "S1 delivered events/s (1,000 clients)")
+    cdf(axes[1][0], "S1", "S1 publish -> receive latency CDF")
+    bars(axes[0][1], "S2", "RSS", "S2 RSS per idle connection (KiB)")
+    cdf(axes[1][1], "S3", "S3 provider emit -> client receive latency CDF")
+    bars(axes[0][2], "S4", "connect+hello-ok+close per second (token + signed", "S4 handshakes/s (signed device)")
+    cdf(axes[1][2], "S5", "S5 round trip CDF (health, chat.history)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def machine_header(plan: Plan, command: str, load_start: tuple[float, float, float]) -> list[str]:
+    cpu_model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                      if "model name" in ln), platform.processor() or "unknown")
+    versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("aiohttp", "websockets", "starlette", "uvicorn",
+                                                               "uvloop", "picows"))
+    load_end = os.getloadavg()
+    return [
+        f"# agenthub bench{' (quick)' if plan.quick else ''}",
+        "",
+        f"- Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}; command: `{command}`",
+        f"- Machine: {os.cpu_count()} cores ({cpu_model}), Linux {platform.release()}, Python "
+        f"{platform.python_version()}; servers and client processes share these cores, over loopback",
+        f"- Load average (1/5/15 min) at start {load_start[0]:.1f}/{load_start[1]:.1f}/{load_start[2]:.1f}, "
+        f"at end {load_end[0]:.1f}/{load_end[1]:.1f}/{load_end[2]:.1f} (the machine is shared: other work "
+        "running at the same time lowers every figure)",
+        f"- Versions: {versions}",
+        f"- Load generator: {{procs}} picows client processes; S1 {plan.s1_clients} clients for "
+        f"{plan.s1_seconds:g}s (half-peak run {plan.s1_half_seconds:g}s, stalled run with {plan.s1_stalled} "
+        f"stalled clients), S2 {plan.s2_conns} connections held {plan.s2_hold:g}s (others "
+        f"{plan.s2_hold_other:g}s), S3 {plan.s3_runs} runs x {plan.s3_rate:g} deltas/s for {plan.s3_seconds:g}s, "
+        f"S4 {plan.s4_seconds:g}s, S5 {plan.s5_clients} clients for {plan.s5_seconds:g}s "
+        f"(others {plan.s5_seconds_other:g}s)",
+    ]
+
+
+def run_s1(names: list[str], pool: ClientPool, plan: Plan, step: Callable[[str], None], figs: list[Figure],
+           console: Console) -> list[str]:
+    errors: list[str] = []
+    servers: list[Server] = []
+    try:
+        for name in names:
+            step(f"starting {name}")
+            try:
+                servers.append(start_server(name))
+            except Exception as exc:
+                errors.append(f"{name}: could not start: {exc}")
+        for server in servers:
+            wait_ready(server, pool)
+        figs.extend(s1_fanout(servers, pool, plan, step))
+    except Exception as exc:
+        errors.append(f"S1: {type(exc).__name__}: {exc}")
+        console.print(traceback.format_exc())
+        pool.all({"cmd": "close"})
+    finally:
+        for server in servers:
+            server.stop()
+    return errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="30-second smoke version (small N, short runs)")
+    parser.add_argument("--only", default="", help="comma-separated scenarios, e.g. S1,S4")
+    parser.add_argument("--stacks", default="", help="comma-separated stacks (agenthub,ws-broadcast,...)")
+    parser.add_argument("--no-openclaw", action="store_true", help="skip baseline (c)")
+    parser.add_argument("--openclaw", action="store_true", help="run baseline (c) in --quick too")
+    parser.add_argument("--procs", type=int, default=0, help="client processes (default: 4, quick: 2)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.md")
+    args = parser.parse_args()
+    raise_nofile_limit()
+    plan = Plan.make(args.quick)
+    only = {s.strip().upper() for s in args.only.split(",") if s.strip()}
+    stacks = {s.strip() for s in args.stacks.split(",") if s.strip()}
+    load_start = os.getloadavg()
+    command = shlex.join(["python", "-m", "bench", *sys.argv[1:]])
+    console = Console(stderr=True)
+    errors: list[str] = []
+    runs = [(stack, [s for s in scens if not only or s in only]) for stack, scens in RUNS]
+    runs = [(st, sc) for st, sc in runs if sc and (not stacks or st in stacks)]
+    skip_openclaw = args.no_openclaw or (args.quick and not args.openclaw)
+    if any(st == "openclaw" for st, _ in runs) and (skip_openclaw or not openclaw_available()):
+        if skip_openclaw:
+            errors.append("baseline (c) OpenClaw skipped (--quick without --openclaw, or --no-openclaw)")
+        else:
+            errors.append("OpenClaw not installed (make bench/node/node_modules/.openclaw-stamp): baseline (c) skipped")
+        runs = [(st, sc) for st, sc in runs if st != "openclaw"]
+    procs = args.procs or (2 if args.quick else 4)
+    figs: list[Figure] = []
+    pool = ClientPool(procs)
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console) as progress:
+            s1_stacks = [st for st in S1_STACKS if (not only or "S1" in only) and (not stacks or st in stacks)]
+            task = progress.add_task("starting", total=sum(len(sc) for _, sc in runs) + bool(s1_stacks))
+
+            def step(text: str) -> None:
+                progress.update(task, description=text)
+                if not console.is_terminal:  # no live bar in a log: one line per step instead
+                    console.print(f"[{time.strftime('%H:%M:%S')}] {text}", highlight=False)
+
+            if s1_stacks:
+                errors.extend(run_s1(s1_stacks, pool, plan, step, figs, console))
+                progress.advance(task)
+            for stack, scens in runs:
+                step(f"starting {stack}")
+                try:
+                    server = start_server(stack)
+                except Exception as exc:
+                    errors.append(f"{stack}: could not start: {exc}")
+                    progress.advance(task, len(scens))
+                    continue
+                try:
+                    wait_ready(server, pool)
+                    for scen in scens:
+                        try:
+                            figs.extend(SCENARIOS[scen](server, pool, plan, step))
+                        except Exception as exc:
+                            errors.append(f"{scen} {stack}: {type(exc).__name__}: {exc}")
+                            console.print(traceback.format_exc())
+                            pool.all({"cmd": "close"})
+                        progress.advance(task)
+                except Exception as exc:
+                    errors.append(f"{stack}: {type(exc).__name__}: {exc}")
+                    progress.advance(task, len(scens))
+                finally:
+                    server.stop()
+                time.sleep(0.2 if plan.quick else 1.0)
+    finally:
+        pool.stop()
+    header = [line.replace("{procs}", str(procs)) for line in machine_header(plan, command, load_start)]
+    report = render(figs, plan, header, errors)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    png = args.out.with_suffix(".png")
+    try:
+        plot(figs, png)
+        report += f"\nPlot: `{png.relative_to(ROOT) if png.is_relative_to(ROOT) else png}`\n"
+    except Exception as exc:
+        report += f"\nPlot failed: {exc}\n"
+    args.out.write_text(report)
+    sys.stdout.write(report)

@@ -1,0 +1,383 @@
+"""Device pairing and device tokens.
+
+A connect that carries a device identity is admitted by ``PairingService.admit``:
+
+- a paired device asking for no more than it was granted (same role, scopes
+  within its paired scopes) is let in, and gets a fresh device token unless it
+  authenticated with one;
+- an unknown device on loopback (without ``require_pairing``) is paired silently,
+  as OpenClaw does for same-host clients;
+- anything else (a remote or, with ``require_pairing``, any unknown device; a
+  role or scope upgrade, which is never silent) gets ``NOT_PAIRED`` with
+  ``details {code: "PAIRING_REQUIRED", requestId, reason}``, and the request goes
+  to operators holding ``operator.pairing`` as ``device.pair.requested``.
+
+Nodes pair exactly like devices: a node is a device whose paired role is
+``node``. Pending requests live in memory (bounded, with a TTL): a device that
+is refused simply asks again on reconnect, and keeps its ``requestId`` while
+the request is pending. Paired devices and token hashes are in the ``Store``;
+a device token is 32 random bytes, stored only as its SHA-256 digest, bound to
+one device and one role, and replaced at once by ``device.token.rotate``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..protocol.errors import CloseCode, ErrorCode, HandshakeError, RpcError
+from ..protocol.handshake import Accepted
+from ..protocol.methods import (
+    SCOPES,
+    DeviceIdParams,
+    DeviceTokenRevokeParams,
+    DeviceTokenRotateParams,
+    EmptyParams,
+    PairRequestParams,
+    expand_scopes,
+)
+from .auth import hash_secret, secret_matches
+from .connection import Connection
+from .store import DeviceRecord, Store
+
+__all__ = ["PairRequest", "PairingService", "is_loopback_ip", "register_pairing_handlers"]
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[..., None]
+
+
+def is_loopback_ip(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(slots=True)
+class PairRequest:
+    request_id: str
+    device_id: str
+    public_key: str
+    role: str
+    scopes: list[str]
+    display_name: str | None
+    platform: str | None
+    device_family: str | None
+    client_id: str
+    client_mode: str
+    remote_ip: str
+    ts: int
+    reason: str
+
+    def view(self) -> dict[str, Any]:
+        """The ``device.pair.requested`` payload (OpenClaw's DevicePairRequestedEvent)."""
+        out: dict[str, Any] = {
+            "requestId": self.request_id,
+            "deviceId": self.device_id,
+            "publicKey": self.public_key,
+            "clientId": self.client_id,
+            "clientMode": self.client_mode,
+            "role": self.role,
+            "roles": [self.role],
+            "scopes": list(self.scopes),
+            "remoteIp": self.remote_ip,
+            "silent": False,
+            "isRepair": self.reason != "not-paired",
+            "ts": self.ts,
+        }
+        for key, value in (("displayName", self.display_name), ("platform", self.platform),
+                           ("deviceFamily", self.device_family)):
+            if value:
+                out[key] = value
+        return out
+
+
+def device_view(d: DeviceRecord) -> dict[str, Any]:
+    """A paired device as listed to operators; never the token or its hash."""
+    out: dict[str, Any] = {
+        "deviceId": d.device_id,
+        "publicKey": d.public_key,
+        "role": d.role,
+        "roles": [d.role],
+        "scopes": list(d.scopes),
+        "createdAtMs": d.created_ms,
+        "lastSeenAtMs": d.last_seen_ms,
+        "tokens": [] if d.token_hash is None else [
+            {"role": d.role, "scopes": list(d.scopes), "createdAtMs": d.token_issued_ms or d.created_ms}
+        ],
+    }
+    for key, value in (("displayName", d.display_name), ("platform", d.platform), ("clientId", d.client_id)):
+        if value:
+            out[key] = value
+    return out
+
+
+def _covers(granted: Iterable[str], wanted: Iterable[str]) -> bool:
+    return expand_scopes(list(wanted)) <= expand_scopes(list(granted))
+
+
+def _first_missing(held: frozenset[str], wanted: Iterable[str]) -> str | None:
+    for scope in sorted(expand_scopes(list(wanted))):
+        if scope not in held:
+            return scope
+    return None
+
+
+class PairingService:
+    """Pending pairing requests, paired devices and their tokens."""
+
+    def __init__(self, store: Store, *, require_pairing: bool = False, max_pending: int = 256,
+                 pending_ttl_ms: int = 10 * 60_000) -> None:
+        self.store = store
+        self.require_pairing = require_pairing
+        self.max_pending = max_pending
+        self.pending_ttl_ms = pending_ttl_ms
+        self.pending: dict[str, PairRequest] = {}
+        self._publish: Publish = lambda *a, **k: None
+        self._connections: Callable[[], Iterable[Connection]] = lambda: ()
+
+    def bind(self, publish: Publish, connections: Callable[[], Iterable[Connection]]) -> None:
+        """Late wiring: the node's broadcast and its live connections."""
+        self._publish = publish
+        self._connections = connections
+
+    # -- connect -----------------------------------------------------------------
+    async def verify_token(self, device_id: str | None, role: str, token: str | None) -> bool:
+        """True when ``token`` is the current device token of this paired device and role."""
+        if not token or device_id is None:
+            return False
+        record = await self.store.get_device(device_id)
+        return (record is not None and record.status == "paired" and record.role == role
+                and secret_matches(token, record.token_hash))
+
+    async def admit(self, accepted: Accepted, requested: list[str], remote_ip: str, now_ms: int,
+                    *, via_device_token: bool, proxied: bool = False) -> str | None:
+        """Admit a device connect; returns a new device token to hand out, or None.
+
+        ``proxied`` connects came through a trusted proxy: their peer address is the
+        proxy's, so they never count as loopback.
+
+        Raises:
+            HandshakeError: NOT_PAIRED with the pairing request id.
+        """
+        assert accepted.device_id is not None and accepted.device_public_key is not None
+        params = accepted.params
+        record = await self.store.get_device(accepted.device_id)
+        if record is not None and record.status == "paired":
+            if record.role != params.role:
+                self._refuse(accepted, requested, remote_ip, now_ms, "role-upgrade")
+            if not _covers(record.scopes, requested):
+                self._refuse(accepted, requested, remote_ip, now_ms, "scope-upgrade")
+            record.last_seen_ms = now_ms
+            token = None if via_device_token else self._mint(record, now_ms)
+            await self.store.put_device(record)
+            return token
+        if self.require_pairing or proxied or not is_loopback_ip(remote_ip):
+            self._refuse(accepted, requested, remote_ip, now_ms, "not-paired")
+        client = params.client
+        record = DeviceRecord(
+            device_id=accepted.device_id,
+            public_key=accepted.device_public_key,
+            role=params.role,
+            scopes=list(requested),
+            display_name=client.displayName,
+            platform=client.platform,
+            client_id=client.id,
+            created_ms=now_ms,
+            last_seen_ms=now_ms,
+        )
+        token = self._mint(record, now_ms)
+        await self.store.put_device(record)
+        return token
+
+    @staticmethod
+    def _mint(record: DeviceRecord, now_ms: int) -> str:
+        token = secrets.token_urlsafe(32)
+        record.token_hash = hash_secret(token)
+        record.token_issued_ms = now_ms
+        return token
+
+    def _refuse(self, accepted: Accepted, requested: list[str], remote_ip: str, now_ms: int, reason: str) -> None:
+        req = self._request(accepted, requested, remote_ip, now_ms, reason)
+        raise HandshakeError(
+            ErrorCode.NOT_PAIRED,
+            "pairing required",
+            details={"code": "PAIRING_REQUIRED", "requestId": req.request_id, "reason": reason},
+            request_id=accepted.request_id,
+            close_code=CloseCode.POLICY_VIOLATION,
+        )
+
+    def _request(self, accepted: Accepted, requested: list[str], remote_ip: str, now_ms: int,
+                 reason: str) -> PairRequest:
+        self._expire(now_ms)
+        params = accepted.params
+        device_id = accepted.device_id or ""
+        for req in self.pending.values():
+            if req.device_id == device_id and req.role == params.role and req.scopes == list(requested):
+                req.ts = now_ms
+                req.remote_ip = remote_ip
+                return req
+        while len(self.pending) >= self.max_pending:
+            self.pending.pop(next(iter(self.pending)))
+        client = params.client
+        req = PairRequest(
+            request_id=secrets.token_hex(12),
+            device_id=device_id,
+            public_key=accepted.device_public_key or "",
+            role=params.role,
+            scopes=list(requested),
+            display_name=client.displayName,
+            platform=client.platform,
+            device_family=client.deviceFamily,
+            client_id=client.id,
+            client_mode=client.mode,
+            remote_ip=remote_ip,
+            ts=now_ms,
+            reason=reason,
+        )
+        self.pending[req.request_id] = req
+        log.info("pairing requested device=%s role=%s reason=%s ip=%s", device_id[:12], req.role, reason, remote_ip)
+        self._publish("device.pair.requested", req.view())
+        return req
+
+    def _expire(self, now_ms: int) -> None:
+        for rid in [rid for rid, r in self.pending.items() if now_ms - r.ts > self.pending_ttl_ms]:
+            del self.pending[rid]
+
+    # -- operator actions --------------------------------------------------------
+    async def list(self, now_ms: int) -> dict[str, Any]:
+        self._expire(now_ms)
+        devices = [d for d in await self.store.list_devices() if d.status == "paired"]
+        return {"pending": [r.view() for r in self.pending.values()], "paired": [device_view(d) for d in devices]}
+
+    async def approve(self, request_id: str, approver_scopes: frozenset[str], now_ms: int) -> dict[str, Any]:
+        req = self.pending.get(request_id)
+        if req is None:
+            raise RpcError(ErrorCode.NOT_FOUND, "unknown pairing request", details={"requestId": request_id})
+        missing = _first_missing(approver_scopes, req.scopes)
+        if missing is not None:
+            raise RpcError(ErrorCode.FORBIDDEN, f"cannot grant a scope you do not hold: {missing}",
+                           details={"missingScope": missing})
+        del self.pending[request_id]
+        record = await self.store.get_device(req.device_id)
+        if record is None:
+            record = DeviceRecord(
+                device_id=req.device_id, public_key=req.public_key, role=req.role, scopes=list(req.scopes),
+                display_name=req.display_name, platform=req.platform, client_id=req.client_id,
+                created_ms=now_ms, last_seen_ms=now_ms,
+            )
+        record.status = "paired"
+        record.role = req.role
+        record.scopes = list(req.scopes)
+        record.token_hash = None  # the device gets a token on its next connect
+        record.token_issued_ms = None
+        await self.store.put_device(record)
+        self._resolved(req, "approved", now_ms)
+        return {"requestId": request_id, "device": device_view(record)}
+
+    async def reject(self, request_id: str, now_ms: int) -> dict[str, Any]:
+        req = self.pending.pop(request_id, None)
+        if req is None:
+            raise RpcError(ErrorCode.NOT_FOUND, "unknown pairing request", details={"requestId": request_id})
+        self._resolved(req, "rejected", now_ms)
+        return {"requestId": request_id, "deviceId": req.device_id}
+
+    def _resolved(self, req: PairRequest, decision: str, now_ms: int) -> None:
+        log.info("pairing %s device=%s", decision, req.device_id[:12])
+        self._publish("device.pair.resolved",
+                      {"requestId": req.request_id, "deviceId": req.device_id, "decision": decision, "ts": now_ms})
+
+    async def _paired(self, device_id: str) -> DeviceRecord:
+        record = await self.store.get_device(device_id.lower())
+        if record is None or record.status != "paired":
+            raise RpcError(ErrorCode.NOT_FOUND, "unknown device", details={"deviceId": device_id})
+        return record
+
+    async def remove(self, device_id: str, now_ms: int) -> dict[str, Any]:
+        record = await self._paired(device_id)
+        record.status = "removed"
+        record.token_hash = None
+        record.token_issued_ms = None
+        await self.store.put_device(record)
+        closed = self.close_device(record.device_id, "device removed")
+        return {"deviceId": record.device_id, "removedAtMs": now_ms, "closed": closed}
+
+    async def rotate(self, p: DeviceTokenRotateParams, caller_scopes: frozenset[str], now_ms: int) -> dict[str, Any]:
+        record = await self._paired(p.deviceId)
+        if record.role != p.role:
+            raise RpcError(ErrorCode.NOT_FOUND, f"device has no {p.role} role", details={"deviceId": p.deviceId})
+        if p.scopes is not None:
+            unknown = [s for s in p.scopes if s not in SCOPES]
+            if unknown:
+                raise RpcError(ErrorCode.INVALID_REQUEST, f"unknown scope: {unknown[0]}")
+            missing = _first_missing(caller_scopes, p.scopes)
+            if missing is not None:
+                raise RpcError(ErrorCode.FORBIDDEN, f"cannot grant a scope you do not hold: {missing}",
+                               details={"missingScope": missing})
+            record.scopes = list(p.scopes)
+        token = self._mint(record, now_ms)
+        await self.store.put_device(record)
+        log.info("device token rotated device=%s", record.device_id[:12])
+        return {"deviceId": record.device_id, "role": record.role, "token": token,
+                "scopes": list(record.scopes), "rotatedAtMs": now_ms}
+
+    async def revoke(self, p: DeviceTokenRevokeParams, now_ms: int) -> dict[str, Any]:
+        record = await self._paired(p.deviceId)
+        if record.role != p.role:
+            raise RpcError(ErrorCode.NOT_FOUND, f"device has no {p.role} role", details={"deviceId": p.deviceId})
+        record.token_hash = None
+        record.token_issued_ms = None
+        await self.store.put_device(record)
+        closed = self.close_device(record.device_id, "device token revoked")
+        log.info("device token revoked device=%s closed=%d", record.device_id[:12], closed)
+        return {"deviceId": record.device_id, "role": record.role, "revokedAtMs": now_ms, "closed": closed}
+
+    def close_device(self, device_id: str, reason: str) -> int:
+        """Close every open socket of this device (1008); returns how many."""
+        n = 0
+        for conn in list(self._connections()):
+            if conn.principal is not None and conn.principal.device_id == device_id:
+                conn.close(CloseCode.POLICY_VIOLATION, reason)
+                n += 1
+        return n
+
+
+def register_pairing_handlers(dispatcher: Any, pairing: PairingService, clock: Callable[[], int]) -> None:
+    """Register the ``device.pair.*`` and ``device.token.*`` methods on a ``core.rpc.Dispatcher``."""
+
+    def scopes_of(call: Any) -> frozenset[str]:
+        principal = call.conn.principal
+        return principal.scopes if principal is not None else frozenset()
+
+    async def pair_list(call: Any, p: EmptyParams) -> Any:
+        return await pairing.list(clock())
+
+    async def pair_approve(call: Any, p: PairRequestParams) -> Any:
+        return await pairing.approve(p.requestId, scopes_of(call), clock())
+
+    async def pair_reject(call: Any, p: PairRequestParams) -> Any:
+        return await pairing.reject(p.requestId, clock())
+
+    async def pair_remove(call: Any, p: DeviceIdParams) -> Any:
+        return await pairing.remove(p.deviceId, clock())
+
+    async def token_rotate(call: Any, p: DeviceTokenRotateParams) -> Any:
+        return await pairing.rotate(p, scopes_of(call), clock())
+
+    async def token_revoke(call: Any, p: DeviceTokenRevokeParams) -> Any:
+        return await pairing.revoke(p, clock())
+
+    for name, handler in (
+        ("device.pair.list", pair_list),
+        ("device.pair.approve", pair_approve),
+        ("device.pair.reject", pair_reject),
+        ("device.pair.remove", pair_remove),
+        ("device.token.rotate", token_rotate),
+        ("device.token.revoke", token_revoke),
+    ):
+        dispatcher.register(name, handler)

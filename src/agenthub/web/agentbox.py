@@ -1,0 +1,167 @@
+"""AgentBox edge (seed 002): the gateway WebSocket and the task REST API.
+
+Served on the main listener, and also on ``--agentbox-port`` when set, with the
+same routes on both: ``/api/v1/gateway/ws`` and ``/api/v1/{tasks,agents,
+sessions,batches,alerts}``. REST calls take the same ``ab_`` API key as a
+Bearer token. All behaviour lives in ``dialects.agentbox``; this is glue.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..core.connection import Connection
+from ..core.node import Node
+from ..dialects import agentbox as ab
+from ..protocol import _json
+from .edge import Edge, Listener
+from .ws import AiohttpTransport, FrameCounters
+
+__all__ = ["WS_PATH", "mount"]
+
+log = logging.getLogger(__name__)
+
+WS_PATH = "/api/v1/gateway/ws"
+Prompt = Annotated[str, Field(min_length=1, max_length=100_000)]
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class CreateTask(_Body):
+    prompt: Prompt
+    agent: str | None = None
+    session_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+
+class CreateSession(_Body):
+    title: str | None = None
+
+
+class CreateAgent(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class CreateBatch(_Body):
+    prompts: Annotated[list[Prompt], Field(min_length=1, max_length=100)]
+    agent: str | None = None
+
+
+class CreateAlert(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    message: Annotated[str, Field(min_length=1, max_length=10_000)]
+    level: str = "info"
+
+
+Endpoint = Callable[[web.Request, ab.User], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+def _json_response(status: int, body: dict[str, Any]) -> web.Response:
+    return web.Response(status=status, body=_json.dumps(body), content_type="application/json")
+
+
+def _rest(node: Node, endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Bearer API key in, JSON out; ``AgentBoxError`` becomes ``{message, code}`` with its HTTP status."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        try:
+            auth = request.headers.get("Authorization", "")
+            if not auth.startswith("Bearer "):
+                raise ab.AgentBoxError(ab.Code.UNAUTHORIZED, "send the API key as 'Authorization: Bearer ab_...'")
+            user = await ab.authenticate_key(node.store, auth[7:].strip())
+            status, body = await endpoint(request, user)
+        except ab.AgentBoxError as exc:
+            return _json_response(exc.http_status, exc.body())
+        return _json_response(status, body)
+
+    return handle
+
+
+async def _body(request: web.Request, model: type[M]) -> M:
+    try:
+        data = _json.loads(await request.read())
+    except _json.JSONDecodeError:
+        raise ab.AgentBoxError(ab.Code.BAD_REQUEST, "invalid JSON") from None
+    return ab.parse(model, data)
+
+
+def _routes(node: Node, tasks: ab.Tasks, hub: ab.AgentBoxHub, counters: FrameCounters) -> list[web.RouteDef]:
+    async def create_task(request: web.Request, user: ab.User) -> tuple[int, dict[str, Any]]:
+        b = await _body(request, CreateTask)
+        return 201, await tasks.create_task(user, b.prompt, b.agent, b.session_id)
+
+    async def get_task(request: web.Request, user: ab.User) -> tuple[int, dict[str, Any]]:
+        return 200, await tasks.get_task(user, request.match_info["task_id"])
+
+    async def create_session(request: web.Request, user: ab.User) -> tuple[int, dict[str, Any]]:
+        b = await _body(request, CreateSession)
+        return 201, await tasks.create_session(user, b.title)
+
+    async def create_agent(request: web.Request, user: ab.User) -> tuple[int, dict[str, Any]]:
+        b = await _body(request, CreateAgent)
+        return 201, tasks.create_agent(user, b.model_dump(mode="json"))
+
+    async def create_batch(request: web.Request, user: ab.User) -> tuple[int, dict[str, Any]]:
+        b = await _body(request, CreateBatch)
+        return 201, await tasks.create_batch(user, list(b.prompts), b.agent)
+
+    async def create_alert(request: web.Request, user: ab.User) -> tuple[int, dict[str, Any]]:
+        b = await _body(request, CreateAlert)
+        return 201, tasks.alert(user, b.model_dump(mode="json"))
+
+    async def socket(request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(max_msg_size=node.limits.max_payload, compress=False, autoping=True, timeout=5.0)
+        await ws.prepare(request)
+        transport = request.transport
+        if transport is None:  # pragma: no cover - the peer vanished during the upgrade
+            return ws
+        conn = Connection(
+            node.new_conn_id(),
+            AiohttpTransport(ws, transport, counters),
+            request.remote or "",
+            node.limits.max_buffered_bytes,
+        )
+        session = ab.AgentBoxSession(node, conn, tasks, hub)
+        session.open()
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+                    counters.frames_in += 1
+                    await session.receive(msg.data)
+                elif msg.type is WSMsgType.ERROR:
+                    break
+        finally:
+            session.closed()
+        return ws
+
+    return [
+        web.get(WS_PATH, socket),
+        web.post("/api/v1/tasks", _rest(node, create_task)),
+        web.get("/api/v1/tasks/{task_id}", _rest(node, get_task)),
+        web.post("/api/v1/sessions", _rest(node, create_session)),
+        web.post("/api/v1/agents", _rest(node, create_agent)),
+        web.post("/api/v1/batches", _rest(node, create_batch)),
+        web.post("/api/v1/alerts", _rest(node, create_alert)),
+    ]
+
+
+def mount(edge: Edge) -> None:
+    """Add the routes to the main listener, and to an own listener if ``agentbox.port`` is set."""
+    node = edge.node
+    hub = ab.AgentBoxHub(node)
+    node.hub.add(hub)
+    routes = _routes(node, ab.Tasks(node), hub, edge.counters)
+    edge.app.add_routes(routes)
+    port = edge.settings.agentbox.port
+    if port is not None:
+        app = web.Application(client_max_size=node.limits.max_payload)
+        app.add_routes(routes)
+        edge.listeners.append(Listener(app, edge.settings.host, port, "agentbox"))

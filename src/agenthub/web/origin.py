@@ -1,0 +1,66 @@
+"""Who may open a WebSocket: browser origins and trusted-proxy identities.
+
+Browsers attach ``Origin`` to every WebSocket upgrade, and a page on any site
+can try to open ``ws://127.0.0.1:18789``: without a check, that page would ride
+on the user's loopback trust (cross-site WebSocket hijacking). An upgrade whose
+``Origin`` is not in the allow-list is refused with HTTP 403 before the
+handshake. The default list is the gateway's own origin (``http(s)://``
+127.0.0.1, localhost, [::1] or the bound host, at the bound port). Requests
+without ``Origin`` (CLI, SDK, servers) are not browsers and pass.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from aiohttp import web
+
+__all__ = ["origin_allowed", "own_origins", "proxy_identity", "refuse_foreign_origin"]
+
+
+def own_origins(host: str, port: int) -> set[str]:
+    hosts = {"127.0.0.1", "localhost", "[::1]"}
+    if host and host not in ("0.0.0.0", "::"):
+        hosts.add(f"[{host}]" if ":" in host else host)
+    return {f"{scheme}://{h}:{port}" for scheme in ("http", "https") for h in hosts}
+
+
+def origin_allowed(origin: str, allowed: Sequence[str], host: str, port: int) -> bool:
+    origin = origin.strip().rstrip("/").lower()
+    if "*" in allowed:
+        return True
+    if allowed:
+        return origin in {a.strip().rstrip("/").lower() for a in allowed}
+    return origin in own_origins(host, port)
+
+
+def refuse_foreign_origin(request: web.Request, allowed: Sequence[str], host: str, port: int) -> web.Response | None:
+    """A 403 response for an upgrade from a foreign browser origin, else None."""
+    origin = request.headers.get("Origin")
+    if origin is None or origin_allowed(origin, allowed, host, port):
+        return None
+    return web.Response(status=403, text="origin not allowed\n")
+
+
+def proxy_identity(request: web.Request, header: str, proxies: Sequence[str]) -> str | None:
+    """The identity header's value, only when the peer is one of the trusted proxies."""
+    peer = request.remote or ""
+    if not _in_any(peer, proxies):
+        return None
+    value = request.headers.get(header, "").strip()
+    return value[:256] or None
+
+
+def _in_any(ip: str, networks: Sequence[str]) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    for net in networks:
+        try:
+            if addr in ipaddress.ip_network(net, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False

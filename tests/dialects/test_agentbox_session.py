@@ -1,0 +1,178 @@
+"""``AgentBoxSession`` driven frame by frame against a real in-process node, with no socket.
+
+The transport records what would go on the wire, so every rejection path is a
+few lines; the end-to-end file covers the same behaviour over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from agenthub.agents.demo import DemoRuntime
+from agenthub.core.auth import Authenticator
+from agenthub.core.bus import MemoryBus
+from agenthub.core.connection import Connection, ConnState
+from agenthub.core.node import Node, NodeLimits
+from agenthub.core.runs import RunManager
+from agenthub.dialects import agentbox as ab
+from agenthub.storage.sqlite import SqliteStore
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class Wire:
+    """A Transport that keeps every frame and the close, as the socket glue would send them."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self.closed: tuple[int, str] | None = None
+
+    def write(self, data: bytes) -> None:
+        self.frames.append(json.loads(data))
+
+    def buffered(self) -> int:
+        return 0
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        return [f["payload"] for f in self.frames
+                if f["type"] == "event" and event_type in (None, f["payload"]["event_type"])]
+
+
+class World:
+    def __init__(self, node: Node, hub: ab.AgentBoxHub, tasks: ab.Tasks) -> None:
+        self.node, self.hub, self.tasks = node, hub, tasks
+        self.keys: dict[str, str] = {}
+
+    async def key(self, user: str) -> str:
+        if user not in self.keys:
+            key, record = ab.new_api_key(user, ["tasks"], 1)
+            await self.node.store.put_api_key(record)
+            self.keys[user] = key
+        return self.keys[user]
+
+    def socket(self) -> tuple[ab.AgentBoxSession, Wire]:
+        wire = Wire()
+        conn = Connection(self.node.new_conn_id(), wire, "127.0.0.1", 1 << 20)
+        session = ab.AgentBoxSession(self.node, conn, self.tasks, self.hub)
+        session.open()
+        return session, wire
+
+    async def authed(self, user: str) -> tuple[ab.AgentBoxSession, Wire]:
+        session, wire = self.socket()
+        await session.receive(json.dumps({"id": "a", "type": "auth", "payload": {"token": await self.key(user)}}))
+        assert wire.frames[-1]["type"] == "auth.result", wire.frames
+        return session, wire
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    store = SqliteStore(":memory:")
+    await store.open()
+    bus = MemoryBus()
+    runs = RunManager(bus, store, lambda: DemoRuntime(word_delay_s=0.002))
+    node = Node(bus=bus, store=store, runs=runs, auth=Authenticator(store, None), limits=NodeLimits(),
+                provider_name=lambda: "demo")
+    hub = ab.AgentBoxHub(node)
+    node.hub.add(hub)
+    try:
+        yield World(node, hub, ab.Tasks(node))
+    finally:
+        await runs.shutdown()
+        await store.close()
+
+
+async def send(session: ab.AgentBoxSession, wire: Wire, type_: str, payload: Any = None) -> dict[str, Any]:
+    await session.receive(json.dumps({"id": f"q{len(wire.frames)}", "type": type_, "payload": payload or {}}))
+    reply: dict[str, Any] = wire.frames[-1]
+    return reply
+
+
+async def until(pred: Any, timeout: float = 10) -> None:
+    """Let the runs progress until ``pred()`` holds; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not pred():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
+async def test_nothing_but_auth_before_auth_and_three_failures_close(world: World) -> None:
+    session, wire = world.socket()
+    for type_ in ("ping", "subscribe", "task.action", "bogus"):
+        reply = await send(session, wire, type_)
+        assert (reply["type"], reply["payload"]["code"]) == ("error", "unauthorized")
+    for attempt in range(3):
+        assert wire.closed is None
+        reply = await send(session, wire, "auth", {"token": f"ab_{attempt:012d}_x"})
+        assert reply["payload"] == {"message": "invalid API key", "code": "auth_failed"}
+    assert wire.closed == (1008, "too many failed auth attempts")
+    session.closed()
+
+
+async def test_owner_devices_get_task_events_and_others_nothing(world: World) -> None:
+    (a1, w1), (a2, w2), (b, wb) = await world.authed("alice"), await world.authed("alice"), await world.authed("bob")
+    for session, wire in ((a1, w1), (a2, w2), (b, wb)):
+        assert (await send(session, wire, "subscribe", {"channel": "task"}))["payload"]["all"] is True
+    alice = ab.User("alice", frozenset(), "k")
+    task_id = (await world.tasks.create_task(alice, "what is 6*7"))["task_id"]
+    await until(lambda: bool(w1.events("task.completed")) and bool(w2.events("task.completed")))
+    for wire in (w1, w2):
+        types = [e["event_type"] for e in wire.events()]
+        assert types[0] == "task.started" and types[-1] == "task.completed" and "agent.tool_call" in types
+        assert "42" in wire.events("task.completed")[0]["data"]["result"]
+        assert {e["topic"] for e in wire.events()} == {task_id}
+    assert wb.events() == []
+    reply = await send(b, wb, "subscribe", {"channel": "task", "topics": [task_id]})
+    assert reply["payload"] == {"message": f"task not found: {task_id}", "code": "not_found"}
+    for s in (a1, a2, b):
+        s.closed()
+    assert world.hub.users == {}
+
+
+async def test_cancel_and_append_turn(world: World) -> None:
+    session, wire = await world.authed("alice")
+    alice = ab.User("alice", frozenset(), "k")
+    task_id = (await world.tasks.create_task(alice, "[long] go on"))["task_id"]
+    await send(session, wire, "subscribe", {"channel": "task", "topics": [task_id]})
+    await until(lambda: bool(wire.events("agent.message")))
+    reply = await send(session, wire, "task.action", {"task_id": task_id, "action": "cancel"})
+    assert reply["type"] == "task.action.result" and reply["payload"]["cancelled"] is True
+    await until(lambda: bool(wire.events("task.cancelled")), timeout=0.2)
+    reply = await send(session, wire, "task.action", {"task_id": task_id, "action": "append_turn", "data": "2+2?"})
+    assert reply["payload"]["turn_id"] == f"{task_id}.2"
+    await until(lambda: bool(wire.events("task.completed")))
+    done = wire.events("task.completed")[0]
+    assert done["topic"] == task_id and done["data"]["turn_id"] == f"{task_id}.2"
+    status = await world.tasks.get_task(alice, task_id)
+    assert [t["status"] for t in status["turns"]] == ["cancelled", "completed"] and status["status"] == "completed"
+    session.closed()
+    assert session.conn.state is ConnState.CLOSED
+
+
+async def test_subscribing_to_a_named_task_replays_it_once(world: World) -> None:
+    session, wire = await world.authed("alice")
+    alice = ab.User("alice", frozenset(), "k")
+    task_id = (await world.tasks.create_task(alice, "hello"))["task_id"]
+    run = world.node.runs.get(task_id)
+    assert run is not None
+    await run.done.wait()
+    assert wire.events() == []
+    reply_at = len(wire.frames)
+    await send(session, wire, "subscribe", {"channel": "task", "topics": [task_id]})
+    assert wire.frames[reply_at]["type"] == "subscribe.result"  # replayed events follow the reply
+    replayed = [f["payload"]["event_type"] for f in wire.frames[reply_at + 1:]]
+    assert replayed[0] == "task.started" and replayed[-1] == "task.completed" and "agent.message" in replayed
+    assert wire.events("task.completed")[0]["data"]["result"] == run.text
+    before = len(wire.frames)
+    await send(session, wire, "subscribe", {"channel": "task", "topics": [task_id]})  # already followed
+    await send(session, wire, "subscribe", {"channel": "task"})  # "all" does not replay
+    assert [f["type"] for f in wire.frames[before:]] == ["subscribe.result", "subscribe.result"]
+    session.closed()

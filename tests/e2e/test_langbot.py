@@ -1,0 +1,190 @@
+"""LangBot dialect (seed 004) against a real gateway: the seed's console snippet, REST, CLI, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from ..conftest import GatewayProc, RawClient
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE = shutil.which("node")
+WS_MODULE = ROOT / "tests" / "npm" / "node_modules" / "ws"
+SEED = Path("/work/shared/seeds/004_3ed3f710c8e1a76b.txt")
+TOKEN = "lb-admin-token"
+
+
+def _ws(gw: GatewayProc, pipeline: str = "default", kind: str = "person") -> str:
+    return f"{gw.url}/api/v1/pipelines/{pipeline}/ws/connect?session_type={kind}"
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProc]:
+    """One gateway for the module, with a token (REST needs it) and a short heartbeat."""
+    proc = GatewayProc(tmp_path_factory.mktemp("langbot"), ["--token", TOKEN], {},
+                       {"demo": {"word_delay_ms": 5}, "langbot": {"heartbeat_interval_s": 1.5}})
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+async def _recv(ws: Any, timeout: float = 10) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        data: dict[str, Any] = json.loads(await ws.recv())
+        return data
+
+
+async def _final(ws: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    chunks = []
+    while True:
+        frame = await _recv(ws)
+        if frame["type"] == "response":
+            chunks.append(frame["data"])
+            if frame["data"]["is_final"]:
+                return chunks[:-1], chunks[-1]
+
+
+def _message(text: str, *extra: dict[str, Any]) -> str:
+    return json.dumps({"type": "message", "message": [{"type": "Plain", "text": text}, *extra]})
+
+
+def test_seed_snippet_is_verbatim() -> None:
+    if not SEED.exists():
+        pytest.skip("seed documents not available")
+    assert (ROOT / "tests/js/langbot_console.js").read_text(encoding="utf-8") in SEED.read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(NODE is None or not WS_MODULE.exists(), reason="node and tests/npm (make test) needed")
+async def test_seed_console_snippet_streams_and_operator_sees_the_run(gw: GatewayProc) -> None:
+    async with RawClient.open(gw.url) as operator:
+        assert (await operator.connect(auth={"token": TOKEN}))["ok"]
+        proc = await asyncio.create_subprocess_exec(
+            str(NODE), str(ROOT / "tests/js/langbot_run.js"), gw.url, "default",
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = await proc.communicate()
+        result = json.loads(out.decode().strip().splitlines()[-1])
+        assert not result["timedOut"], err.decode()
+        logs = result["logs"]
+        assert logs[0] == ["已聿恥"]  # the seed's own (mis-decoded) "connected" label
+        received = [args[1] for args in logs if args[0] == "收到:"]
+        chunks = [m["data"] for m in received if m["type"] == "response"]
+        assert len(chunks) >= 3 and all(not c["is_final"] for c in chunks[:-1]) and chunks[-1]["is_final"]
+        assert all(chunks[i]["content"].startswith(chunks[i - 1]["content"]) for i in range(1, len(chunks)))
+        final = chunks[-1]
+        assert "你好" in final["content"] and final["role"] == "assistant"
+        assert final["message_chain"] == [{"type": "Plain", "text": final["content"]}]
+        # The run went through core: the native operator saw it on session langbot:default:person.
+        event = await operator.until(lambda f: f.get("event") == "chat" and f["payload"]["state"] == "final"
+                                     and f["payload"]["sessionKey"] == "langbot:default:person")
+        assert "你好" in event["payload"]["message"]["content"][0]["text"]
+
+
+async def test_bad_input_gets_errors_and_the_socket_stays_usable(gw: GatewayProc) -> None:
+    async with websockets.connect(_ws(gw)) as ws:
+        assert (await _recv(ws))["type"] == "connected"
+        for bad, expected in (
+            ("not json", "invalid JSON"),
+            ("[1]", "JSON object"),
+            (json.dumps({"type": "shout"}), "unknown message type"),
+            (json.dumps({"type": "message"}), "message chain"),
+            (json.dumps({"type": "message", "message": [{"type": "Image", "url": "x"}]}), "no Plain text"),
+        ):
+            await ws.send(bad)
+            frame = await _recv(ws)
+            assert frame["type"] == "error" and expected in frame["data"]["message"], frame
+        await ws.send(json.dumps({"type": "ping"}))
+        assert await _recv(ws) == {"type": "pong"}
+        await ws.send(_message("still here?"))
+        _, final = await _final(ws)
+        assert "still here?" in final["content"]
+    for url, code in ((_ws(gw, "no-such-pipeline"), 4404), (_ws(gw, kind="crowd"), 4400)):
+        async with websockets.connect(url) as ws:
+            with pytest.raises(websockets.ConnectionClosed) as info:
+                await _recv(ws)
+            assert info.value.rcvd is not None and info.value.rcvd.code == code and info.value.rcvd.reason
+
+
+async def test_rest_history_connections_broadcast_reset(gw: GatewayProc) -> None:
+    base = f"{gw.http}/api/v1/pipelines/default/ws"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{base}/connections")).status_code == 401
+        assert (await http.get(f"{base}/connections", headers={"Authorization": "Bearer nope"})).status_code == 401
+        assert (await http.get(f"{gw.http}/api/v1/pipelines/nope/ws/connections", headers=auth)).status_code == 404
+        async with websockets.connect(_ws(gw, kind="group")) as g1, websockets.connect(_ws(gw, kind="group")) as g2:
+            for ws in (g1, g2):
+                assert (await _recv(ws))["data"]["session_type"] == "group"
+            await g1.send(_message("hello group", {"type": "Image", "url": "https://example.com/cat.png"}))
+            await _final(g1)
+            stats = (await http.get(f"{base}/connections", headers=auth)).json()
+            assert stats["group"] == 2 and stats["total"] >= 2
+            assert {c["session_type"] for c in stats["connections"]} >= {"group"}
+            assert any(c["messages_received"] == 1 for c in stats["connections"])
+
+            history = (await http.get(f"{base}/messages/group", headers=auth)).json()["messages"]
+            assert [m["role"] for m in history[-2:]] == ["user", "assistant"]
+            assert history[-2]["message_chain"][1] == {"type": "Image", "url": "https://example.com/cat.png"}
+            assert "hello group" in history[-1]["content"]
+
+            res = await http.post(f"{base}/broadcast", headers=auth, json={"message": "maintenance at noon"})
+            assert res.json() == {"ok": True, "sent": stats["total"]}
+            for ws in (g1, g2):
+                frame = await _recv(ws)
+                assert frame["type"] == "broadcast" and frame["data"]["message"] == "maintenance at noon"
+            assert (await http.post(f"{base}/broadcast", headers=auth, content=b"x")).status_code == 400
+
+            assert (await http.post(f"{base}/reset/group", headers=auth)).json() == {"ok": True}
+            assert (await http.get(f"{base}/messages/group", headers=auth)).json() == {"messages": []}
+            assert (await http.get(f"{base}/messages/robots", headers=auth)).status_code == 400
+
+
+async def test_silent_socket_is_closed_after_two_heartbeats(gw: GatewayProc) -> None:
+    async with websockets.connect(_ws(gw)) as quiet, websockets.connect(_ws(gw)) as pinging:
+        await _recv(quiet)
+        await _recv(pinging)
+        started = time.monotonic()
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            while True:
+                await pinging.send(json.dumps({"type": "ping"}))
+                assert await _recv(pinging) == {"type": "pong"}
+                await _poll(quiet)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 4408
+        assert 2.5 <= time.monotonic() - started < 8
+        await pinging.send(json.dumps({"type": "ping"}))  # the chatty one is still open
+        assert await _recv(pinging) == {"type": "pong"}
+
+
+async def _poll(ws: Any) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(ws.recv(), 0.5)
+
+
+def test_pipelines_cli_and_ws_test_client(gw: GatewayProc) -> None:
+    cli = [sys.executable, "-m", "agenthub"]
+    created = subprocess.run([*cli, "pipelines", "--data-dir", str(gw.data_dir), "create", "--name", "bot",
+                              "--provider", "demo"], capture_output=True, text=True, timeout=30, check=True)
+    uuid = created.stdout.strip()
+    assert re.fullmatch(r"[0-9a-f-]{36}", uuid)
+    listed = subprocess.run([*cli, "pipelines", "--data-dir", str(gw.data_dir), "list"],
+                            capture_output=True, text=True, timeout=30, check=True).stdout
+    assert "default" in listed and f"{uuid}\tbot\tdemo" in listed
+    out = subprocess.run([*cli, "ws-test", uuid, "--session-type", "group", "--multi", "3", "--url", gw.url],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3/3 connection(s) got a final reply" in out.stdout
+    missing = subprocess.run([*cli, "ws-test", "nope", "--url", gw.url, "--timeout", "5"],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1 and "0/1" in missing.stdout

@@ -1,0 +1,87 @@
+"""The scope matrix, walked from the method table in code: every method is refused
+without its scope (or role) and allowed with it; unlisted methods do not exist."""
+
+from __future__ import annotations
+
+from agenthub.protocol.methods import (
+    ADMIN,
+    APPROVALS,
+    EVENT_SCOPES,
+    METHODS,
+    NODE,
+    PAIRING,
+    READ,
+    SCOPES,
+    WRITE,
+)
+
+from ..conftest import GatewayProc, RawClient
+
+# The scopes that imply each scope (admin implies all, write implies read).
+IMPLIED_BY = {READ: {READ, WRITE, ADMIN}, WRITE: {WRITE, ADMIN}, ADMIN: {ADMIN},
+              APPROVALS: {APPROVALS, ADMIN}, PAIRING: {PAIRING, ADMIN}}
+
+
+def test_every_method_and_event_declares_a_known_scope() -> None:
+    assert set(IMPLIED_BY) == set(SCOPES)
+    for name, spec in METHODS.items():
+        assert spec.role in ("operator", "node"), name
+        if spec.role == "node":
+            assert spec.scope == NODE, name
+        else:
+            assert spec.scope is None or spec.scope in SCOPES, name
+    for event, scope in EVENT_SCOPES.items():
+        assert scope is None or scope in SCOPES or scope == NODE, event
+
+
+async def test_scope_matrix(gateway: GatewayProc) -> None:
+    operator_methods = {n: s for n, s in METHODS.items() if s.role == "operator"}
+    async with RawClient.open(gateway.url) as admin:
+        hello = (await admin.connect(scopes=[ADMIN]))["payload"]
+        assert set(hello["features"]["methods"]) == set(METHODS)
+        assert set(hello["features"]["events"]) == set(EVENT_SCOPES)
+        res = await admin.call("no.such.method")
+        assert res["error"]["code"] == "INVALID_REQUEST"
+    for scope in SCOPES:
+        wanted = [n for n, s in operator_methods.items() if s.scope == scope]
+        without = sorted(set(SCOPES) - IMPLIED_BY[scope])
+        async with RawClient.open(gateway.url) as c:
+            assert (await c.connect(scopes=without))["ok"]
+            for method in wanted:
+                res = await c.call(method, {})
+                assert res["ok"] is False and res["error"]["code"] == "FORBIDDEN", (method, res)
+                assert res["error"]["details"] == {"missingScope": scope}, method
+                assert (await c.call("health"))["ok"]  # keeps the unauthorized streak short
+        async with RawClient.open(gateway.url) as c:
+            assert (await c.connect(scopes=[scope]))["ok"]
+            for method in wanted:
+                res = await c.call(method, {})
+                assert res["ok"] or res["error"]["code"] != "FORBIDDEN", (method, res)
+
+
+async def test_roles_are_separate(gateway: GatewayProc) -> None:
+    async with RawClient.open(gateway.url) as node:
+        res = await node.connect(role="node", scopes=[], commands=["system.info"])
+        assert res["ok"] and res["payload"]["auth"]["role"] == "node"
+        for method, spec in METHODS.items():
+            if spec.role == "node":
+                continue
+            res = await node.call(method, {})
+            assert res["error"]["code"] == "FORBIDDEN", (method, res)
+            assert res["error"]["details"] == {"requiredRole": "operator"}
+            assert (await node.call("node.event", {"event": "ping"}))["ok"]
+    async with RawClient.open(gateway.url) as op:
+        assert (await op.connect(scopes=[ADMIN]))["ok"]
+        for method in ("node.invoke.result", "node.event"):
+            res = await op.call(method, {"id": "x", "ok": True, "event": "x"})
+            assert res["error"]["code"] == "FORBIDDEN" and res["error"]["details"] == {"requiredRole": "node"}
+
+
+async def test_unauthorized_flood_closes_the_socket(gateway: GatewayProc) -> None:
+    async with RawClient.open(gateway.url) as c:
+        assert (await c.connect(scopes=[READ]))["ok"]
+        for _ in range(10):
+            assert (await c.call("config.set", {}))["error"]["code"] == "FORBIDDEN"
+        await c.request("config.set", {})
+        code, reason = await c.closed()
+        assert code == 1008 and reason == "too many unauthorized calls"
