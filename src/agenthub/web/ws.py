@@ -26,6 +26,9 @@ __all__ = ["AiohttpTransport", "FrameCounters", "native_handler", "text_frame"]
 log = logging.getLogger(__name__)
 
 
+CLOSE_GRACE_S = 5.0  # how long a closing peer gets to read its close frame
+
+
 def text_frame(payload: bytes) -> bytes:
     """An unmasked, unfragmented WebSocket text frame (RFC 6455 5.2)."""
     n = len(payload)
@@ -64,10 +67,19 @@ class AiohttpTransport:
         return self._transport.get_write_buffer_size()
 
     def close(self, code: int, reason: str) -> None:
+        """Send the close frame, and abort the TCP connection if it is not gone in time.
+
+        A peer that stopped reading never drains the queued bytes, and aiohttp's
+        close would wait for it forever; after ``CLOSE_GRACE_S`` the socket is
+        aborted and its buffer freed (such a peer then sees a reset, not 1008).
+        """
         if self._closing:
             return
         self._closing = True
-        asyncio.get_running_loop().create_task(self._ws.close(code=code, message=reason.encode()[:123]))
+        loop = asyncio.get_running_loop()
+        loop.create_task(self._ws.close(code=code, message=reason.encode()[:123]))
+        transport = self._transport
+        loop.call_later(CLOSE_GRACE_S, transport.abort)  # a no-op once the socket is gone
 
 
 async def run_socket(ws: web.WebSocketResponse, session: NativeSession, counters: FrameCounters) -> None:
