@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 
 CLOSE_GRACE_S = 5.0  # how long a closing peer gets to read its close frame
+_CLOSING: set[asyncio.Task[None]] = set()
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -77,7 +78,9 @@ class AiohttpTransport:
             return
         self._closing = True
         loop = asyncio.get_running_loop()
-        loop.create_task(self._ws.close(code=code, message=reason.encode()[:123]))
+        task = loop.create_task(self._ws.close(code=code, message=reason.encode()[:123]))
+        _CLOSING.add(task)  # keep a reference until done, or the task may be collected mid-close
+        task.add_done_callback(_CLOSING.discard)
         transport = self._transport
         loop.call_later(CLOSE_GRACE_S, transport.abort)  # a no-op once the socket is gone
 
