@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 CLOSE_GRACE_S = 5.0  # how long a closing peer gets to read its close frame
-_CLOSING: set[asyncio.Task[None]] = set()
+_CLOSING: set[asyncio.Task[bool]] = set()
 
 
 def text_frame(payload: bytes) -> bytes:
