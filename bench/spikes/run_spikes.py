@@ -383,7 +383,9 @@ def render(results: list[StackResult], args: argparse.Namespace, command: str) -
         total = sum(r.delivered for r in every)
         errors = sum(r.errors for r in every)
         ok = "OK" if total == expected * len(every) and errors == 0 else f"**FAIL** ({errors} seq errors)"
-        if res.discarded:
+        if res.rounds is res.discarded:
+            ok += " (**every round had foreign load**)"
+        elif res.discarded:
             ok += f" ({len(res.discarded)} noisy rounds re-run)"
         med_s = statistics.median(r.seconds for r in rs)
         lines.append(

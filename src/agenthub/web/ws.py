@@ -78,7 +78,9 @@ class AiohttpTransport:
             return
         self._closing = True
         loop = asyncio.get_running_loop()
-        task = loop.create_task(self._ws.close(code=code, message=reason.encode()[:123]))
+        # A close reason is at most 123 bytes; cut on a character boundary so it stays valid UTF-8.
+        message = reason.encode()[:123].decode("utf-8", "ignore").encode()
+        task = loop.create_task(self._ws.close(code=code, message=message))
         _CLOSING.add(task)  # keep a reference until done, or the task may be collected mid-close
         task.add_done_callback(_CLOSING.discard)
         transport = self._transport
