@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class GatewayProc:
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
     log: list[bytes] = field(default_factory=list)
+    _drain: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -60,19 +62,28 @@ class GatewayProc:
             m = READY.search(line)
             if m:
                 self.port = int(m.group(2))
+                # Keep reading, or a chatty gateway blocks once the 64 KiB pipe is full.
+                self._drain = threading.Thread(target=self._read_rest, args=(self.proc.stdout,), daemon=True)
+                self._drain.start()
                 return self
         raise RuntimeError("gateway did not start:\n" + b"".join(self.log).decode(errors="replace"))
+
+    def _read_rest(self, stream: Any) -> None:
+        for line in iter(stream.readline, b""):
+            self.log.append(line)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc is None:
             return 0
         self.proc.send_signal(sig)
         try:
-            out, _ = self.proc.communicate(timeout=15)
+            self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
-        self.log.append(out or b"")
+            self.proc.wait()
+        if self._drain is not None:
+            self._drain.join(timeout=5)
+            self._drain = None
         code = self.proc.returncode
         self.proc = None
         return code
