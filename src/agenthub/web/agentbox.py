@@ -12,15 +12,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.connection import Connection
 from ..core.node import Node
 from ..dialects import agentbox as ab
 from ..protocol import _json
 from .edge import Edge, Listener
-from .ws import AiohttpTransport, FrameCounters
+from .ws import FrameCounters, accept, run_socket
 
 __all__ = ["WS_PATH", "mount"]
 
@@ -118,28 +117,12 @@ def _routes(node: Node, tasks: ab.Tasks, hub: ab.AgentBoxHub, counters: FrameCou
         return 201, tasks.alert(user, b.model_dump(mode="json"))
 
     async def socket(request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=node.limits.max_payload, compress=False, autoping=True, timeout=5.0)
-        await ws.prepare(request)
-        transport = request.transport
-        if transport is None:  # pragma: no cover - the peer vanished during the upgrade
+        ws, conn = await accept(request, node, counters)
+        if conn is None:
             return ws
-        conn = Connection(
-            node.new_conn_id(),
-            AiohttpTransport(ws, transport, counters),
-            request.remote or "",
-            node.limits.max_buffered_bytes,
-        )
         session = ab.AgentBoxSession(node, conn, tasks, hub)
         session.open()
-        try:
-            async for msg in ws:
-                if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
-                    counters.frames_in += 1
-                    await session.receive(msg.data)
-                elif msg.type is WSMsgType.ERROR:
-                    break
-        finally:
-            session.closed()
+        await run_socket(ws, session, counters)
         return ws
 
     return [

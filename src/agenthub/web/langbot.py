@@ -32,7 +32,7 @@ from ..dialects import langbot as lb
 from ..protocol import _json
 from ..storage.pipelines import Pipeline, SqlitePipelines
 from .edge import Edge
-from .ws import AiohttpTransport, FrameCounters
+from .ws import FrameCounters, accept
 
 __all__ = ["LangBotHub", "mount"]
 
@@ -187,10 +187,8 @@ def mount(edge: Edge) -> None:
     runtimes: dict[str, AgentRuntime] = {}
 
     async def connect(request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=node.limits.max_payload, compress=False, autoping=True)
-        await ws.prepare(request)
-        transport = request.transport
-        if transport is None:  # pragma: no cover - the peer vanished during the upgrade
+        ws, conn = await accept(request, node, edge.counters)
+        if conn is None:
             return ws
         pipeline = await pipelines.get(request.match_info["uuid"])
         if pipeline is None:
@@ -200,8 +198,6 @@ def mount(edge: Edge) -> None:
         if session_type not in lb.SESSION_TYPES:
             await ws.close(code=CLOSE_BAD_REQUEST, message=b"session_type must be person or group")
             return ws
-        conn = Connection(node.new_conn_id(), AiohttpTransport(ws, transport, edge.counters),
-                          request.remote or "", node.limits.max_buffered_bytes)
         conn.state = ConnState.OPEN
         sock = LangBotSocket(conn, pipeline, session_type, now_ms(), time.monotonic())
         node.open_connection(conn)

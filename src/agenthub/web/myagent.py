@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from ..core.bus import Publication, ReplayGap
 from ..core.connection import Connection, ConnState
@@ -35,7 +35,7 @@ from ..core.store import MessageRecord
 from ..dialects import myagent as ma
 from ..protocol import _json
 from .edge import Edge, Listener
-from .ws import AiohttpTransport
+from .ws import accept, read_frames
 
 __all__ = ["AgentSpec", "MyAgentBridge", "mount"]
 
@@ -401,13 +401,9 @@ def mount(edge: Edge) -> None:
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return web.Response(text="MyAgent WebSocket endpoint: connect a WebSocket client to this URL\n")
-        ws = web.WebSocketResponse(max_msg_size=node.limits.max_payload, compress=False, autoping=True)
-        await ws.prepare(request)
-        transport = request.transport
-        if transport is None:  # pragma: no cover - the peer vanished during the upgrade
+        ws, conn = await accept(request, node, edge.counters)
+        if conn is None:
             return ws
-        conn = Connection(node.new_conn_id(), AiohttpTransport(ws, transport, edge.counters),
-                          request.remote or "", node.limits.max_buffered_bytes)
         conn.state = ConnState.OPEN
         node.open_connection(conn)
         sock = MyAgentSocket(conn)
@@ -416,12 +412,7 @@ def mount(edge: Edge) -> None:
         sock.send_local("system.connected", "Connected to agenthub (MyAgent protocol)",
                         {"connection_id": conn.conn_id})
         try:
-            async for msg in ws:
-                if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
-                    edge.counters.frames_in += 1
-                    await handler.receive(msg.data)
-                elif msg.type is WSMsgType.ERROR:
-                    break
+            await read_frames(ws, handler.receive, edge.counters)
         finally:
             handler.close()
             node.close_connection(conn)

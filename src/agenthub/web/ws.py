@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import WSMsgType, web
 from aiohttp.typedefs import Handler
@@ -21,7 +22,16 @@ from ..core.connection import Connection
 from ..core.node import Node
 from ..dialects.native import NativeSession
 
-__all__ = ["AiohttpTransport", "FrameCounters", "native_handler", "text_frame"]
+__all__ = [
+    "AiohttpTransport",
+    "FrameCounters",
+    "SocketSession",
+    "accept",
+    "native_handler",
+    "read_frames",
+    "run_socket",
+    "text_frame",
+]
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +97,48 @@ class AiohttpTransport:
         loop.call_later(CLOSE_GRACE_S, transport.abort)  # a no-op once the socket is gone
 
 
-async def run_socket(ws: web.WebSocketResponse, session: NativeSession, counters: FrameCounters) -> None:
-    """Read frames until the socket ends; each text frame goes to the session in order."""
+class SocketSession(Protocol):
+    """What a dialect's per-socket object offers the read loop."""
+
+    async def receive(self, data: str | bytes) -> None: ...
+
+    def closed(self) -> None: ...
+
+
+async def accept(
+    request: web.Request, node: Node, counters: FrameCounters
+) -> tuple[web.WebSocketResponse, Connection | None]:
+    """Upgrade to a WebSocket and wrap it as a core ``Connection`` (None if the peer left)."""
+    ws = web.WebSocketResponse(max_msg_size=node.limits.max_payload, compress=False, autoping=True, timeout=5.0)
+    await ws.prepare(request)
+    transport = request.transport
+    if transport is None:  # pragma: no cover - the peer vanished during the upgrade
+        return ws, None
+    conn = Connection(
+        node.new_conn_id(),
+        AiohttpTransport(ws, transport, counters),
+        request.remote or "",
+        node.limits.max_buffered_bytes,
+    )
+    return ws, conn
+
+
+async def read_frames(
+    ws: web.WebSocketResponse, receive: Callable[[str | bytes], Awaitable[None]], counters: FrameCounters
+) -> None:
+    """Hand each text (or binary) frame to ``receive`` in order until the socket ends."""
+    async for msg in ws:
+        if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+            counters.frames_in += 1
+            await receive(msg.data)
+        elif msg.type is WSMsgType.ERROR:
+            break
+
+
+async def run_socket(ws: web.WebSocketResponse, session: SocketSession, counters: FrameCounters) -> None:
+    """Read frames into the session until the socket ends, then tell the session."""
     try:
-        async for msg in ws:
-            if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
-                counters.frames_in += 1
-                await session.receive(msg.data)
-            elif msg.type is WSMsgType.ERROR:
-                break
+        await read_frames(ws, session.receive, counters)
     finally:
         session.closed()
 
@@ -106,19 +149,9 @@ def native_handler(
     """The native WebSocket endpoint; ``identify`` reads a trusted proxy's identity header."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(
-            max_msg_size=node.limits.max_payload, compress=False, autoping=True, timeout=5.0
-        )
-        await ws.prepare(request)
-        transport = request.transport
-        if transport is None:  # pragma: no cover - the peer vanished during the upgrade
+        ws, conn = await accept(request, node, counters)
+        if conn is None:
             return ws
-        conn = Connection(
-            node.new_conn_id(),
-            AiohttpTransport(ws, transport, counters),
-            request.remote or "",
-            node.limits.max_buffered_bytes,
-        )
         if identify is not None:
             conn.proxy_user = identify(request)
         session = NativeSession(node, conn)
