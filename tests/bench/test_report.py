@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("rich")
-
 from bench.runner import render, targets
 from bench.scenarios import LOWER, Figure, Plan
 
