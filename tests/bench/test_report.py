@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from bench.runner import render, targets
 from bench.scenarios import LOWER, Figure, Plan
 
