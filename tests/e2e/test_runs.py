@@ -451,3 +451,19 @@ async def test_concurrent_retries_on_two_connections_run_once(shared: GatewayPro
         assert run_a.payloads == run_b.payloads
         history = await a.ok("chat.history", {"sessionKey": "race"})
     assert [m[0] for m in user_and_assistant(history)] == ["user", "assistant"]
+
+
+async def test_chat_send_key_is_not_spent_on_a_refusal_and_retries_report_the_outcome(slow: GatewayProc) -> None:
+    async with Client.open_connected(slow.url) as c:
+        empty = await c.call("chat.send", {"sessionKey": "outcome", "message": "  ", "idempotencyKey": "out-1"})
+        assert empty["ok"] is False and empty["error"]["code"] == "INVALID_REQUEST"
+        assert "message" in empty["error"]["message"]
+        # The refused request did not burn the key: the same key now starts a run.
+        sent = await c.ok("chat.send", {"sessionKey": "outcome", "message": "[long] go", "idempotencyKey": "out-1"})
+        assert sent == {"runId": "out-1", "status": "started"}
+        await c.until(lambda f: count_events(c, "out-1", "assistant") >= 2)
+        await c.ok("chat.abort", {"sessionKey": "outcome"})
+        await c.until(lambda f: f.get("event") == "chat" and f["payload"]["runId"] == "out-1"
+                      and f["payload"]["state"] == "aborted")
+        retry = await c.ok("chat.send", {"sessionKey": "outcome", "message": "[long] go", "idempotencyKey": "out-1"})
+        assert retry == {"runId": "out-1", "status": "aborted"}

@@ -193,11 +193,14 @@ def register_handlers(node: Node, config: ConfigService) -> None:
         run_id = p.idempotencyKey
         existing = runs.get(run_id)
         if existing is not None:
-            return {"runId": run_id, "status": "ok" if existing.done.is_set() else "in_flight"}
+            # A finished run reports how it ended (ok, aborted, error), not just "done".
+            return {"runId": run_id, "status": existing.status.value if existing.done.is_set() else "in_flight"}
         first = await idempotent_replay(call, run_id)
         if first is not None:
             return first
         text = p.message.strip()
+        if not text:
+            raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: message: must not be empty")
         started = {"runId": run_id, "status": "started"}
         await store.put_idempotent(run_id, "chat.send", started, now_ms())
         if text.startswith("/"):
@@ -205,8 +208,6 @@ def register_handlers(node: Node, config: ConfigService) -> None:
             if reply is not None:
                 runs.reply(run_id, p.sessionKey, reply, f"chat.send:{call.conn.conn_id}")
                 return started
-        if not text:
-            raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: message: must not be empty")
         await runs.start(run_id, p.sessionKey, p.message, f"chat.send:{call.conn.conn_id}")
         return started
 
