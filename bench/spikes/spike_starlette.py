@@ -1,4 +1,4 @@
-"""Spike: Starlette on uvicorn (uvloop, default ws impl); naive fan-out `await ws.send_text()` per client."""
+"""Spike: Starlette on uvicorn (uvloop; ws="auto" = websockets sans-I/O impl); naive `await ws.send_text()` fan-out."""
 
 from __future__ import annotations
 
