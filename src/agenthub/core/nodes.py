@@ -166,12 +166,7 @@ class NodeRegistry:
         inv = self.pending.get(p.id)
         if inv is None or inv.conn_id != conn.conn_id:
             raise RpcError(ErrorCode.NOT_FOUND, "unknown or expired invoke id", details={"id": p.id})
-        payload = p.payload
-        if payload is None and p.payloadJSON is not None:
-            try:
-                payload = _json.loads(p.payloadJSON)
-            except _json.JSONDecodeError:
-                raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: payloadJSON: not JSON") from None
+        payload = _payload_of(p.payload, p.payloadJSON)
         if not inv.future.done():
             inv.future.set_result({"ok": p.ok, "payload": payload, "error": p.error})
         return {"ok": True}
@@ -195,6 +190,16 @@ class NodeRegistry:
                 listener()
 
 
+def _payload_of(payload: Any, payload_json: str | None) -> Any:
+    """Nodes send a body either as ``payload`` or as ``payloadJSON`` text (OpenClaw allows both)."""
+    if payload is not None or payload_json is None:
+        return payload
+    try:
+        return _json.loads(payload_json)
+    except _json.JSONDecodeError:
+        raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: payloadJSON: not JSON") from None
+
+
 def register_node_handlers(node: Node, registry: NodeRegistry) -> None:
     d = node.dispatcher
 
@@ -216,12 +221,7 @@ def register_node_handlers(node: Node, registry: NodeRegistry) -> None:
 
     async def node_event(call: Call, p: NodeEventParams) -> Any:
         registry.touch(call.conn)
-        payload = p.payload
-        if payload is None and p.payloadJSON is not None:
-            try:
-                payload = _json.loads(p.payloadJSON)
-            except _json.JSONDecodeError:
-                raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: payloadJSON: not JSON") from None
+        payload = _payload_of(p.payload, p.payloadJSON)
         node.hub.broadcast("node.event", {"nodeId": node_id_of(call.conn), "event": p.event,
                                           "payload": payload, "ts": now_ms()})
         return {"ok": True}
