@@ -18,6 +18,7 @@ from agenthub.core.auth import Authenticator
 from agenthub.core.bus import MemoryBus
 from agenthub.core.connection import Connection, ConnState
 from agenthub.core.node import Node, NodeLimits
+from agenthub.core.pairing import PairingService
 from agenthub.core.runs import RunManager
 from agenthub.dialects import agentbox as ab
 from agenthub.storage.sqlite import SqliteStore
@@ -78,8 +79,8 @@ async def world() -> AsyncIterator[World]:
     await store.open()
     bus = MemoryBus()
     runs = RunManager(bus, store, lambda: DemoRuntime(word_delay_s=0.002))
-    node = Node(bus=bus, store=store, runs=runs, auth=Authenticator(store, None), limits=NodeLimits(),
-                provider_name=lambda: "demo")
+    auth = Authenticator(store, None, PairingService(store))
+    node = Node(bus=bus, store=store, runs=runs, auth=auth, limits=NodeLimits(), provider_name=lambda: "demo")
     hub = ab.AgentBoxHub(node)
     node.hub.add(hub)
     try:

@@ -1,8 +1,8 @@
 """Who may connect, and with which scopes.
 
 Shared secrets are compared as SHA-256 digests with ``hmac.compare_digest``, so
-neither timing nor length leaks. Device records are created silently for
-loopback clients (same-host trust, as OpenClaw does).
+neither timing nor length leaks. Devices are admitted by ``core.pairing``
+(silent on loopback first sight, as OpenClaw does; an approval otherwise).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ..protocol.errors import ErrorCode, HandshakeError
 from ..protocol.handshake import Accepted
 from ..protocol.methods import NODE, READ, SCOPES, WRITE, expand_scopes
 from .connection import Principal
-from .store import DeviceRecord, Store
+from .store import Store
 
 if TYPE_CHECKING:
     from .pairing import PairingService
@@ -42,8 +42,7 @@ def secret_matches(candidate: str | None, expected_hash: str | None) -> bool:
 class Authenticator:
     store: Store
     token_hash: str | None
-    # Set by app.py (see core.pairing, core.ratelimit); None keeps the plain behaviour.
-    pairing: PairingService | None = None
+    pairing: PairingService
     limiter: AuthLimiter | None = None
     password_hash: str | None = None
     trusted_proxy_header: str | None = None
@@ -108,7 +107,7 @@ class Authenticator:
             if not secret_matches(token, self.token_hash):
                 code = "AUTH_DEVICE_TOKEN_MISMATCH" if device_token and not token else "AUTH_TOKEN_MISMATCH"
                 raise _auth_error(rid, "gateway token mismatch", code)
-        elif device_token and self.pairing is not None:
+        elif device_token:
             raise _auth_error(rid, "device token mismatch", "AUTH_DEVICE_TOKEN_MISMATCH")
         unknown = [s for s in params.scopes if s not in SCOPES]
         if unknown and params.role == "operator":
@@ -120,13 +119,11 @@ class Authenticator:
             requested = []
         scopes = expand_scopes(requested) if params.role == "operator" else frozenset({NODE})
         issued: str | None = None
-        if accepted.device_id is not None and self.pairing is not None:
+        if accepted.device_id is not None:
             issued = await self.pairing.admit(
                 accepted, list(requested), remote_ip, now_ms, via_device_token=via_device_token,
                 proxied=proxy_user is not None,
             )
-        elif accepted.device_id is not None:
-            await self._remember_device(accepted, remote_ip, now_ms)
         client = params.client
         extra: dict[str, object] = {"permissions": dict(params.permissions or {})}
         if issued is not None:
@@ -152,31 +149,7 @@ class Authenticator:
     async def _device_token_ok(self, accepted: Accepted, device_token: str | None) -> bool:
         if not device_token or accepted.device_id is None:
             return False
-        if self.pairing is not None:
-            return await self.pairing.verify_token(accepted.device_id, accepted.params.role, device_token)
-        record = await self.store.get_device(accepted.device_id)
-        return record is not None and record.status == "paired" and secret_matches(device_token, record.token_hash)
-
-    async def _remember_device(self, accepted: Accepted, remote_ip: str, now_ms: int) -> None:
-        assert accepted.device_id is not None and accepted.device_public_key is not None
-        params = accepted.params
-        record = await self.store.get_device(accepted.device_id)
-        if record is None:
-            record = DeviceRecord(
-                device_id=accepted.device_id,
-                public_key=accepted.device_public_key,
-                role=params.role,
-                scopes=list(params.scopes),
-                display_name=params.client.displayName,
-                platform=params.client.platform,
-                client_id=params.client.id,
-                created_ms=now_ms,
-                last_seen_ms=now_ms,
-            )
-        else:
-            record.last_seen_ms = now_ms
-        await self.store.put_device(record)
-
+        return await self.pairing.verify_token(accepted.device_id, accepted.params.role, device_token)
 
 def _auth_error(rid: str, message: str, code: str) -> HandshakeError:
     return HandshakeError(ErrorCode.INVALID_REQUEST, message, details={"code": code}, request_id=rid)
