@@ -291,7 +291,8 @@ class Gateway:
         mode = sec.resolved_auth_mode(s.token)
         token_hash = hash_secret(s.token.get_secret_value()) if s.token is not None and mode == "token" else None
         security = security_limits(s)
-        pairing = PairingService(self.store, require_pairing=sec.require_pairing)
+        pairing = PairingService(self.store, require_pairing=sec.require_pairing, cache_size=sec.device_cache_size)
+        self._stack.push_async_callback(pairing.flush)  # runs before store.close (LIFO)
         auth = Authenticator(
             self.store,
             token_hash,

@@ -106,6 +106,7 @@ class SecuritySettings(_Section):
     trusted_proxy_header: str = Field("x-forwarded-user", description="header carrying the proxied identity")
     trusted_proxies: list[str] = Field(default_factory=list, description="proxy addresses trusted for that header")
     require_pairing: bool = Field(False, description="unknown devices need approval even on loopback")
+    device_cache_size: int = Field(4096, ge=1, description="paired device records kept in memory")
     allowed_origins: list[str] = Field(
         default_factory=list, description="browser origins allowed to open a WebSocket (default: the gateway's own)"
     )

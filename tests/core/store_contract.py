@@ -315,6 +315,13 @@ class StoreContract:
         assert await store.get_device("d1") == replacement
         assert await store.list_devices() == [replacement]
 
+    async def test_put_devices_upserts_a_batch(self, store: Store) -> None:
+        await store.put_devices([])
+        await store.put_device(make_device("d1", token_hash="old"))
+        batch = [make_device("d1", token_hash="new", last_seen_ms=5_000), make_device("d2", created_ms=1_001)]
+        await store.put_devices(batch)
+        assert await store.list_devices() == batch
+
     async def test_list_devices(self, store: Store) -> None:
         devices = [make_device(f"d{i}", created_ms=1_000 + i) for i in range(3)]
         for device in reversed(devices):

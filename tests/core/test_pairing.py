@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agenthub.client.identity import DeviceIdentity
+from agenthub.core.auth import hash_secret
 from agenthub.core.pairing import PairingService, is_loopback_ip
 from agenthub.core.store import DeviceRecord
 from agenthub.protocol.errors import ErrorCode, HandshakeError, RpcError
 from agenthub.protocol.handshake import Accepted, ServerHandshake
 from agenthub.protocol.methods import ADMIN, PAIRING, READ, WRITE, DeviceTokenRevokeParams, DeviceTokenRotateParams
+from agenthub.storage.sqlite import SqliteStore
 
 NOW = 1_800_000_000_000
 
@@ -26,6 +31,10 @@ class FakeStore:
 
     async def put_device(self, device: DeviceRecord) -> None:
         self.devices[device.device_id] = device
+
+    async def put_devices(self, devices: list[DeviceRecord]) -> None:
+        for device in devices:
+            await self.put_device(device)
 
     async def list_devices(self) -> list[DeviceRecord]:
         return list(self.devices.values())
@@ -123,3 +132,81 @@ async def test_role_change_needs_approval(svc: Any) -> None:
     await service.admit(accepted(ident, []), [], "127.0.0.1", NOW, via_device_token=False)
     details = await refused(service, accepted(ident, [], role="node"), [], "127.0.0.1")
     assert details["reason"] == "role-upgrade"
+
+
+class CountingStore(SqliteStore):
+    """A real SQLite store that counts device reads and write transactions."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.reads = 0
+        self.batches: list[int] = []
+        self.fail = False
+
+    async def get_device(self, device_id: str) -> DeviceRecord | None:
+        self.reads += 1
+        return await super().get_device(device_id)
+
+    async def put_devices(self, batch: Sequence[DeviceRecord]) -> None:
+        if self.fail:
+            raise OSError("disk full")
+        self.batches.append(len(batch))
+        await super().put_devices(batch)
+
+
+@pytest.fixture
+async def sqlite_svc(tmp_path: Path) -> AsyncIterator[tuple[PairingService, CountingStore]]:
+    store = CountingStore(tmp_path / "agenthub.db")
+    await store.open()
+    try:
+        yield PairingService(store, cache_size=4), store
+    finally:
+        await store.close()
+
+
+async def test_concurrent_connects_share_one_commit_and_tokens_are_durable(sqlite_svc: Any, tmp_path: Path) -> None:
+    service, store = sqlite_svc
+    idents = [DeviceIdentity.generate() for _ in range(4)]
+    for ident in idents:  # first sight: each pairs (one read, one commit)
+        await service.admit(accepted(ident, [READ]), [READ], "127.0.0.1", NOW, via_device_token=False)
+    assert store.batches == [1, 1, 1, 1] and store.reads == 4
+    # Reconnects of known devices are served from memory and share one transaction.
+    tokens = await asyncio.gather(*(
+        service.admit(accepted(i, [READ]), [READ], "127.0.0.1", NOW + 1, via_device_token=False) for i in idents
+    ))
+    assert store.batches == [1, 1, 1, 1, 4] and store.reads == 4
+    reopened = SqliteStore(tmp_path / "agenthub.db")  # what a restart would read: committed before admit returned
+    await reopened.open()
+    try:
+        for ident, token in zip(idents, tokens, strict=True):
+            record = await reopened.get_device(ident.device_id)
+            assert record is not None and record.token_hash == hash_secret(token or "")
+            assert record.last_seen_ms == NOW + 1
+    finally:
+        await reopened.close()
+
+
+async def test_cache_is_bounded_and_evicted_records_are_reread(sqlite_svc: Any) -> None:
+    service, store = sqlite_svc
+    idents = [DeviceIdentity.generate() for _ in range(6)]
+    tokens = [await service.admit(accepted(i, [READ]), [READ], "127.0.0.1", NOW, via_device_token=False)
+              for i in idents]
+    assert len(service._devices) == 4
+    reads = store.reads
+    assert await service.verify_token(idents[0].device_id, "operator", tokens[0])  # evicted: read again
+    assert store.reads == reads + 1
+    assert await service.verify_token(idents[0].device_id, "operator", tokens[0])  # now cached
+    assert store.reads == reads + 1 and len(service._devices) == 4
+
+
+async def test_failed_commit_fails_the_connect_and_forgets_the_change(sqlite_svc: Any) -> None:
+    service, store = sqlite_svc
+    ident = DeviceIdentity.generate()
+    first = await service.admit(accepted(ident, [READ]), [READ], "127.0.0.1", NOW, via_device_token=False)
+    store.fail = True
+    with pytest.raises(OSError):
+        await service.admit(accepted(ident, [READ]), [READ], "127.0.0.1", NOW + 1, via_device_token=False)
+    store.fail = False
+    # The token that was never stored is not honoured; the stored one still is.
+    assert await service.verify_token(ident.device_id, "operator", first)
+    await service.flush()

@@ -6,6 +6,7 @@ ever sees this interface, so PostgreSQL is a URL away.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -107,6 +108,10 @@ class Store(Protocol):
     async def get_device(self, device_id: str) -> DeviceRecord | None: ...
 
     async def put_device(self, device: DeviceRecord) -> None: ...
+
+    async def put_devices(self, batch: Sequence[DeviceRecord]) -> None:
+        """Upsert every record of ``batch`` in one transaction."""
+        ...
 
     async def list_devices(self) -> list[DeviceRecord]: ...
 

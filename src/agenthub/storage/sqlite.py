@@ -234,6 +234,23 @@ def _api_key(row: Row[Any]) -> ApiKeyRecord:
     )
 
 
+def _device_values(device: DeviceRecord) -> dict[str, Any]:
+    return {
+        "device_id": device.device_id,
+        "public_key": device.public_key,
+        "role": device.role,
+        "scopes": _dumps(list(device.scopes)),
+        "display_name": device.display_name,
+        "platform": device.platform,
+        "client_id": device.client_id,
+        "created_ms": device.created_ms,
+        "last_seen_ms": device.last_seen_ms,
+        "status": device.status,
+        "token_hash": device.token_hash,
+        "token_issued_ms": device.token_issued_ms,
+    }
+
+
 def _device(row: Row[Any]) -> DeviceRecord:
     return DeviceRecord(
         device_id=row.device_id,
@@ -551,22 +568,22 @@ class SqliteStore:
 
     async def put_device(self, device: DeviceRecord) -> None:
         """Insert or fully replace the device with this ``device_id``."""
-        values = {
-            "device_id": device.device_id,
-            "public_key": device.public_key,
-            "role": device.role,
-            "scopes": _dumps(list(device.scopes)),
-            "display_name": device.display_name,
-            "platform": device.platform,
-            "client_id": device.client_id,
-            "created_ms": device.created_ms,
-            "last_seen_ms": device.last_seen_ms,
-            "status": device.status,
-            "token_hash": device.token_hash,
-            "token_issued_ms": device.token_issued_ms,
-        }
+        await self.put_devices([device])
+
+    async def put_devices(self, batch: Sequence[DeviceRecord]) -> None:
+        """Upsert several devices in one transaction (``PairingService`` group-commits connects)."""
+        rows = [_device_values(d) for d in batch]  # snapshot before the first await
+        if not rows:
+            return
         async with self._write() as conn:
-            await self._upsert(conn, devices, values, ["device_id"])
+            if conn.dialect.name in ("sqlite", "postgresql"):
+                module = sqlite_dialect if conn.dialect.name == "sqlite" else pg_dialect
+                stmt = module.insert(devices)
+                changes = {name: stmt.excluded[name] for name in rows[0] if name != "device_id"}
+                await conn.execute(stmt.on_conflict_do_update(index_elements=["device_id"], set_=changes), rows)
+            else:
+                for values in rows:
+                    await self._upsert(conn, devices, values, ["device_id"])
 
     async def list_devices(self) -> list[DeviceRecord]:
         """All devices, oldest pairing first."""
