@@ -391,7 +391,10 @@ def s5_requests(server: Server, pool: ClientPool, plan: Plan, step: Progress) ->
     name = server.name
     conn = open_all(server, pool, plan.s5_clients)
     figs = []
-    for method, params in (("health", {}), ("chat.history", {"sessionKey": "bench-history", "limit": 200})):
+    calls: list[tuple[str, dict[str, Any]]] = [("health", {})]
+    if name in ("agenthub", "openclaw"):  # baselines (a) and (b) answer every request with a canned {"ok": true}
+        calls.append(("chat.history", {"sessionKey": "bench-history", "limit": 200}))
+    for method, params in calls:
         seconds = plan.s5_seconds if method == "health" else plan.s5_history_seconds
         if name != "agenthub":
             seconds = plan.s5_seconds_other

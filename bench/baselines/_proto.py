@@ -32,7 +32,7 @@ def reply(text: str | bytes) -> str | None:
         payload = {"type": "hello-ok", "protocol": 3, "policy": {"tickIntervalMs": 15000}}
     else:
         payload = {"ok": True}
-    return json.dumps({"type": "res", "id": msg.get("id"), "ok": True, "payload": payload})
+    return json.dumps({"type": "res", "id": msg.get("id"), "ok": True, "payload": payload}, separators=(",", ":"))
 
 
 def event_frame(payload: dict[str, object], seq: int) -> str:
