@@ -108,7 +108,7 @@ def targets(figs: list[Figure], plan: Plan) -> list[tuple[str, str, bool | None]
 def fmt(v: float, unit: str) -> str:
     if math.isnan(v):
         return "n/a"
-    if unit in ("ms", "KiB", "%"):
+    if unit in ("ms", "KiB", "%", "us"):
         return f"{v:,.2f}" if v < 10 else f"{v:,.1f}"
     return f"{v:,.0f}"
 

@@ -153,7 +153,7 @@ def _fanout_round(server: Server, pool: ClientPool, seconds: float, rate: float)
     win = Window(server, pool)
     pub = server.control.call({"cmd": "fanout", "seconds": seconds, "rate": rate})
     reports = drain(pool, settle=0.25 if seconds < 2 else 0.5)
-    _dt, srv_cpu, gen_cpu = win.close()
+    dt, srv_cpu, gen_cpu = win.close()
     delivered = sum(r["marked"] for r in reports)
     last = max(r["last_ns"] for r in reports) if reports else 0
     span = max(1e-9, (last - pub["t0_ns"]) / 1e9)
@@ -163,6 +163,7 @@ def _fanout_round(server: Server, pool: ClientPool, seconds: float, rate: float)
         "pub_rate": pub["published"] / seconds, "lat": lat, "max": lat_max,
         "gaps": sum(r["gaps"] for r in reports), "reorders": sum(r["reorders"] for r in reports),
         "srv_cpu": srv_cpu, "gen_cpu": gen_cpu, "closes": [r["closes"] for r in reports],
+        "us_per_delivery": srv_cpu / 100 * dt / max(1, delivered) * 1e6,
     }
 
 
@@ -202,6 +203,10 @@ def s1_fanout(servers: list[Server], pool: ClientPool, plan: Plan, step: Progres
                    samples_us=lat),
             Figure("S1 fan-out", "p99 latency at peak (ms)", server.name, pct(lat, 0.99) / 1000, "ms", LOWER,
                    gen_cpu_pct=peak["gen_cpu"]),
+            # Rates split 2 cores between server and generator as the scheduler pleases; CPU per delivery does not.
+            Figure("S1 fan-out", "server CPU per delivered event (us)", server.name,
+                   statistics.median(x["us_per_delivery"] for x in rs), "us", LOWER, gen_cpu_pct=peak["gen_cpu"],
+                   note="server CPU-seconds over the round / events delivered, median of the rounds"),
         ]
     ours = next((s for s in servers if s.name == "agenthub"), None)
     for server in servers:
