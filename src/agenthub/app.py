@@ -344,6 +344,9 @@ class Gateway:
         self.runner = await self._serve(app, s.host, s.port, "main", tls_context(s))
         self.port = self.edge.bound["main"]
         for extra in self.edge.listeners:
+            # Dialect ports (--agentbox-port, --myagent-port) get the same Origin allow-list: the gateway's
+            # own pages live on the main port, so by default only those may open sockets here.
+            extra.app.middlewares.append(origin_middleware(s.security.allowed_origins, s.host, lambda: self.port))
             await self._serve(extra.app, extra.host, extra.port, extra.name)
         # Registered last so it runs first on exit: clients hear "shutdown" before sockets close.
         self._stack.push_async_callback(node.shutdown)

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import ssl
 import subprocess
 import sys
@@ -214,3 +215,20 @@ async def test_signature_is_bound_to_role_token_and_key(gateway: GatewayProc, at
         res = await c.connect(device=dev, **over)
         assert res["ok"] is False and res["error"]["details"]["code"] == "DEVICE_AUTH_SIGNATURE"
         assert (await c.closed())[0] == 1008
+
+
+async def test_dialect_ports_check_the_origin_too(make_gateway: Any) -> None:
+    with socket.socket() as a, socket.socket() as m:
+        a.bind(("127.0.0.1", 0))
+        m.bind(("127.0.0.1", 0))
+        ab_port, ma_port = a.getsockname()[1], m.getsockname()[1]
+    gw = make_gateway("--agentbox-port", str(ab_port), "--myagent-port", str(ma_port), "--dev")
+    for url in (f"ws://127.0.0.1:{ab_port}/api/v1/gateway/ws", f"ws://127.0.0.1:{ma_port}/"):
+        with pytest.raises(websockets.InvalidStatus) as info:
+            async with websockets.connect(url, origin="http://evil.example"):  # type: ignore[arg-type]
+                pass
+        assert info.value.response.status_code == 403
+        # The gateway's own pages (main port) and non-browser clients (no Origin) get through.
+        for origin in (f"http://127.0.0.1:{gw.port}", None):
+            async with websockets.connect(url, origin=origin):  # type: ignore[arg-type]
+                pass
