@@ -37,7 +37,7 @@ from .web import myagent as myagent_edge
 from .web import ui as ui_edge
 from .web.edge import Edge
 from .web.http import healthz, metrics_handler
-from .web.origin import origin_middleware, proxy_identity
+from .web.origin import forwarded_middleware, origin_middleware, proxy_identity
 from .web.ws import FrameCounters, native_handler
 
 # Edge modules mounted on the gateway, in order: each is ``mount(edge: Edge) -> None``.
@@ -332,7 +332,8 @@ class Gateway:
         # Every WebSocket upgrade on the main listener (native and dialect routes) passes the Origin check.
         app = web.Application(
             client_max_size=s.limits.max_payload,
-            middlewares=[origin_middleware(s.security.allowed_origins, s.host, lambda: self.port)],
+            middlewares=[forwarded_middleware(s.security.trusted_proxies),
+                         origin_middleware(s.security.allowed_origins, s.host, lambda: self.port)],
         )
         app.router.add_get("/healthz", healthz(node))
         app.router.add_get("/metrics", metrics_handler(node, self.counters))
@@ -346,7 +347,8 @@ class Gateway:
         for extra in self.edge.listeners:
             # Dialect ports (--agentbox-port, --myagent-port) get the same Origin allow-list: the gateway's
             # own pages live on the main port, so by default only those may open sockets here.
-            extra.app.middlewares.append(origin_middleware(s.security.allowed_origins, s.host, lambda: self.port))
+            extra.app.middlewares.extend([forwarded_middleware(s.security.trusted_proxies),
+                                          origin_middleware(s.security.allowed_origins, s.host, lambda: self.port)])
             await self._serve(extra.app, extra.host, extra.port, extra.name)
         # Registered last so it runs first on exit: clients hear "shutdown" before sockets close.
         self._stack.push_async_callback(node.shutdown)

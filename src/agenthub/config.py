@@ -104,7 +104,9 @@ class SecuritySettings(_Section):
     )
     password: SecretStr | None = Field(None, description="shared password for auth_mode password")
     trusted_proxy_header: str = Field("x-forwarded-user", description="header carrying the proxied identity")
-    trusted_proxies: list[str] = Field(default_factory=list, description="proxy addresses trusted for that header")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="proxies (addresses or networks) trusted for the identity and X-Forwarded-For"
+    )
     require_pairing: bool = Field(False, description="unknown devices need approval even on loopback")
     device_cache_size: int = Field(4096, ge=1, description="paired device records kept in memory")
     allowed_origins: list[str] = Field(

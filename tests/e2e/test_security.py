@@ -232,3 +232,32 @@ async def test_dialect_ports_check_the_origin_too(make_gateway: Any) -> None:
         for origin in (f"http://127.0.0.1:{gw.port}", None):
             async with websockets.connect(url, origin=origin):  # type: ignore[arg-type]
                 pass
+
+
+async def test_forwarded_client_behind_a_trusted_proxy(make_gateway: Any) -> None:
+    """Behind a trusted proxy, limits and loopback trust key on the forwarded client, not on the proxy."""
+    gw = make_gateway("--trusted-proxy", "127.0.0.1",
+                      config={"security": {"auth_max_failures": 2, "auth_lockout_ms": 30_000}},
+                      env={"AGENTHUB_GATEWAY_TOKEN": "right"})
+
+    def via(ip: str) -> dict[str, Any]:
+        return {"additional_headers": {"X-Forwarded-For": f"6.6.6.6, {ip}"}}  # the left entry is spoofed
+
+    for _ in range(2):
+        async with RawClient.open(gw.url, **via("203.0.113.7")) as c:
+            await c.connect(auth={"token": "wrong"})
+    async with RawClient.open(gw.url, **via("203.0.113.7")) as c:
+        assert (await c.connect(auth={"token": "right"}))["error"]["details"]["code"] == "AUTH_RATE_LIMITED"
+    # Another client of the same proxy is not locked out, and presence shows where it really is.
+    async with RawClient.open(gw.url, **via("198.51.100.2")) as c:
+        assert (await c.connect(auth={"token": "right"}))["ok"]
+        presence = (await c.call("system-presence"))["payload"]
+        assert [p["ip"] for p in presence] == ["198.51.100.2"]
+        # A remote client's device is not paired silently, although the proxy is on loopback.
+        ident = DeviceIdentity.generate()
+    async with RawClient.open(gw.url, **via("198.51.100.2")) as c:
+        dev = ident.sign_connect(nonce=c.challenge["payload"]["nonce"], signed_at_ms=int(time.time() * 1000),
+                                 client_id="test", client_mode="test", role="operator",
+                                 scopes=["operator.read"], token="right", platform="linux")
+        res = await c.connect(scopes=["operator.read"], device=dev, auth={"token": "right"})
+        assert res["error"]["code"] == "NOT_PAIRED" and res["error"]["details"]["reason"] == "not-paired"

@@ -124,7 +124,7 @@ def _add_security_args(p: argparse.ArgumentParser) -> None:
                    help="auth mode (default auto: password if set, else token if set, else none)")
     p.add_argument("--password", help="shared password for --auth password (or AGENTHUB_GATEWAY_PASSWORD)")
     p.add_argument("--trusted-proxy", action="append", dest="trusted_proxies", metavar="ADDR",
-                   help="proxy address or network trusted for the identity header (repeatable)")
+                   help="proxy address or network trusted for the identity header and X-Forwarded-For (repeatable)")
     p.add_argument("--trusted-proxy-header", help="identity header set by the proxy (default x-forwarded-user)")
     p.add_argument("--require-pairing", action="store_true", default=None,
                    help="unknown devices need operator approval even on loopback")

@@ -17,7 +17,16 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-__all__ = ["origin_allowed", "origin_middleware", "own_origins", "proxy_identity", "refuse_foreign_origin"]
+__all__ = [
+    "forwarded_client",
+    "forwarded_middleware",
+    "origin_allowed",
+    "origin_middleware",
+    "own_origins",
+    "proxy_identity",
+    "refuse_foreign_origin",
+    "socket_peer",
+]
 
 
 def own_origins(host: str, port: int) -> set[str]:
@@ -58,10 +67,56 @@ def origin_middleware(allowed: Sequence[str], host: str, port: Callable[[], int]
     return check_origin
 
 
+def socket_peer(request: web.Request) -> str:
+    """The TCP peer's address (``request.remote`` may be a forwarded client's)."""
+    peername = request.transport.get_extra_info("peername") if request.transport is not None else None
+    return str(peername[0]) if isinstance(peername, tuple) and peername else (request.remote or "")
+
+
+def forwarded_client(peer: str, forwarded_for: Sequence[str], proxies: Sequence[str]) -> str:
+    """The client address behind trusted proxies, from ``X-Forwarded-For``.
+
+    Each proxy appends the address it received from, so the list is read from
+    the right: trusted proxies are skipped and the first other address is the
+    client. Entries left of it were written by the client and prove nothing. A
+    peer that is not a trusted proxy is the client itself, whatever it claims.
+    """
+    if not forwarded_for or not _in_any(peer, proxies):
+        return peer
+    hops = [h.strip() for value in forwarded_for for h in value.split(",")]
+    client = peer
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break  # garbage (or "unknown"): trust nothing further left
+        client = hop
+        if not _in_any(hop, proxies):
+            break
+    return client
+
+
+def forwarded_middleware(proxies: Sequence[str]) -> Middleware:
+    """Rewrite ``request.remote`` to the forwarded client when the peer is a trusted proxy.
+
+    Everything keyed on the peer address (per-IP auth limits, the pre-connect
+    socket cap, loopback trust, presence) then sees the client, not the proxy.
+    """
+
+    @web.middleware
+    async def forwarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+        peer = socket_peer(request)
+        client = forwarded_client(peer, request.headers.getall("X-Forwarded-For", []), proxies)
+        if client != peer:
+            request = request.clone(remote=client)
+        return await handler(request)
+
+    return forwarded
+
+
 def proxy_identity(request: web.Request, header: str, proxies: Sequence[str]) -> str | None:
     """The identity header's value, only when the peer is one of the trusted proxies."""
-    peer = request.remote or ""
-    if not _in_any(peer, proxies):
+    if not _in_any(socket_peer(request), proxies):
         return None
     value = request.headers.get(header, "").strip()
     return value[:256] or None
