@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from pydantic import ValidationError
 
 from .agents import build_runtime
@@ -332,8 +333,7 @@ class Gateway:
         # Every WebSocket upgrade on the main listener (native and dialect routes) passes the Origin check.
         app = web.Application(
             client_max_size=s.limits.max_payload,
-            middlewares=[forwarded_middleware(s.security.trusted_proxies),
-                         origin_middleware(s.security.allowed_origins, s.host, lambda: self.port)],
+            middlewares=self._door(),
         )
         app.router.add_get("/healthz", healthz(node))
         app.router.add_get("/metrics", metrics_handler(node, self.counters))
@@ -347,8 +347,7 @@ class Gateway:
         for extra in self.edge.listeners:
             # Dialect ports (--agentbox-port, --myagent-port) get the same Origin allow-list: the gateway's
             # own pages live on the main port, so by default only those may open sockets here.
-            extra.app.middlewares.extend([forwarded_middleware(s.security.trusted_proxies),
-                                          origin_middleware(s.security.allowed_origins, s.host, lambda: self.port)])
+            extra.app.middlewares.extend(self._door())
             await self._serve(extra.app, extra.host, extra.port, extra.name)
         # Registered last so it runs first on exit: clients hear "shutdown" before sockets close.
         self._stack.push_async_callback(node.shutdown)
@@ -358,6 +357,12 @@ class Gateway:
             "agenthub gateway listening on %s://%s:%d (provider=%s, auth=%s, data=%s)",
             self.scheme, s.host, self.port, s.provider, node.auth.auth_mode, s.resolved_data_dir,
         )
+
+    def _door(self) -> list[Middleware]:
+        """Every listener's middlewares: the forwarded client (behind trusted proxies), then the Origin check."""
+        sec = self.settings.security
+        door = [origin_middleware(sec.allowed_origins, self.settings.host, lambda: self.port)]
+        return [forwarded_middleware(sec.trusted_proxies), *door] if sec.trusted_proxies else door
 
     @property
     def scheme(self) -> str:
