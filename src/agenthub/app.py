@@ -28,6 +28,7 @@ from .core.ratelimit import AuthLimiter, SecurityLimits
 from .core.runs import RunManager, now_ms
 from .core.runtime import AgentRuntime
 from .core.store import Store
+from .core.transcripts import TranscriptCache
 from .protocol import _json
 from .protocol.errors import ErrorCode, RpcError
 from .protocol.frames import describe_validation_error
@@ -237,7 +238,14 @@ class Gateway:
             )
         self.edge_options = edge_options or {}
         data_dir = first.resolved_data_dir
-        self.store: Store = store or SqliteStore(str(Path(data_dir) / "agenthub.db"))
+        # Every caller sees the store through the transcript cache, so no transcript write bypasses it.
+        self.transcripts = TranscriptCache(
+            store or SqliteStore(str(Path(data_dir) / "agenthub.db")),
+            sessions=first.limits.transcript_cache_sessions,
+            messages=first.limits.transcript_cache_messages,
+            max_bytes=first.limits.transcript_cache_bytes,
+        )
+        self.store: Store = self.transcripts
         self.config = SettingsService(self.base, self.overrides, self.store)
         self.runtime_factory = runtime_factory
         self.counters = FrameCounters()
@@ -271,6 +279,8 @@ class Gateway:
         self._stack.push_async_callback(self.store.close)
         await self.config.load()
         s = self.settings
+        self.transcripts.resize(s.limits.transcript_cache_sessions, s.limits.transcript_cache_messages,
+                                s.limits.transcript_cache_bytes)
         failed = await self.store.fail_interrupted_runs("gateway restarted while the run was active", now_ms())
         if failed:
             log.warning("marked %d interrupted run(s) as error", failed)
@@ -406,6 +416,9 @@ class Gateway:
         node.limits = node_limits(settings)
         node.runs.chat_delta_interval_ms = settings.limits.chat_delta_interval_ms
         node.runs.run_timeout_s = settings.limits.run_timeout_s
+        lim = settings.limits
+        self.transcripts.resize(lim.transcript_cache_sessions, lim.transcript_cache_messages,
+                                lim.transcript_cache_bytes)
         node.health_changed()
 
     async def _purge_loop(self) -> None:

@@ -55,6 +55,15 @@ class Limits(_Section):
     chat_delta_interval_ms: int = Field(150, ge=0, description="min spacing of chat delta events")
     run_timeout_s: int = Field(600, ge=1, description="a run is failed after this long")
     presence_debounce_ms: int = Field(100, ge=0, description="presence broadcasts are coalesced over this window")
+    transcript_cache_sessions: int = Field(
+        128, ge=0, description="sessions whose recent transcript is kept in memory for chat.history (0: off)"
+    )
+    transcript_cache_messages: int = Field(
+        200, ge=1, le=100_000, description="newest messages kept per cached session (larger reads go to the store)"
+    )
+    transcript_cache_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="approximate memory the transcript cache may hold (text + overhead)"
+    )
 
 
 class DemoSettings(_Section):

@@ -32,6 +32,7 @@ from .node import Node
 from .rpc import Call, Handler
 from .runs import Run, now_ms, run_stream
 from .store import MessageRecord
+from .transcripts import TranscriptCache, message_view
 
 __all__ = ["DEFAULT_SESSION", "ConfigService", "register_handlers"]
 
@@ -55,22 +56,12 @@ class ConfigService(Protocol):
     def parse_raw(self, raw: str) -> dict[str, Any]: ...
 
 
-def _message_view(m: MessageRecord) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "role": m.role,
-        "content": [{"type": "text", "text": m.text}],
-        "timestamp": m.ts_ms,
-    }
-    if m.run_id:
-        out["runId"] = m.run_id
-    if m.meta:
-        out["meta"] = m.meta
-    return out
-
-
 def register_handlers(node: Node, config: ConfigService) -> None:
     runs = node.runs
     store = node.store
+    # The composition root puts a TranscriptCache in front of the store: chat.history then
+    # reuses the views it keeps instead of rebuilding 200 of them per call.
+    transcripts = store if isinstance(store, TranscriptCache) else None
     d = node.dispatcher
 
     def final_reply(call: Call) -> Any:
@@ -239,8 +230,11 @@ def register_handlers(node: Node, config: ConfigService) -> None:
         return None
 
     async def chat_history(call: Call, p: ChatHistoryParams) -> Any:
-        messages = await store.history(p.sessionKey, p.limit)
-        return {"sessionKey": p.sessionKey, "messages": [_message_view(m) for m in messages]}
+        if transcripts is not None:
+            views = await transcripts.views(p.sessionKey, p.limit)
+        else:
+            views = [message_view(m) for m in await store.history(p.sessionKey, p.limit)]
+        return {"sessionKey": p.sessionKey, "messages": views}
 
     async def chat_abort(call: Call, p: ChatAbortParams) -> Any:
         aborted = runs.abort(p.sessionKey, p.runId)
