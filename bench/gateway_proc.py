@@ -31,8 +31,7 @@ from agenthub.core.runtime import AgentEvent, TextDelta, Turn
 from agenthub.core.store import MessageRecord
 
 from .control import FanoutFrame, emit, produce, raise_nofile_limit, serve_commands
-
-HISTORY_SESSION = "bench-history"
+from .history_seed import HISTORY_SESSION, history_messages
 
 
 class PacedRuntime:
@@ -72,9 +71,7 @@ async def main(args: argparse.Namespace) -> None:
         store = gw.store
         await store.ensure_session(HISTORY_SESSION, time.time_ns() // 1_000_000)
         if not await store.history(HISTORY_SESSION, 1):
-            for i in range(200):
-                role = "user" if i % 2 == 0 else "assistant"
-                text = f"message {i}: " + "lorem ipsum dolor sit amet " * 4
+            for i, (role, text) in enumerate(history_messages()):
                 await store.append_message(MessageRecord(HISTORY_SESSION, role, text, 1_700_000_000_000 + i))
         gc.collect()
         gc.freeze()  # startup objects are never garbage: keep them out of the collector's way

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .history_seed import HISTORY_SESSION, seed_openclaw
 from .procs import TOKEN, ClientPool, Server
 
 __all__ = ["Figure", "Plan", "s1_fanout", "s2_idle", "s3_agent", "s4_handshakes", "s5_requests", "wait_ready"]
@@ -394,11 +395,15 @@ def _s4(server: Server, pool: ClientPool, plan: Plan, step: Progress, *, device:
 
 def s5_requests(server: Server, pool: ClientPool, plan: Plan, step: Progress) -> list[Figure]:
     name = server.name
+    seeded = 0
+    if name == "openclaw":  # agenthub's gateway_proc seeds its own store at start
+        step(f"S5 {name}: seeding {HISTORY_SESSION}")
+        seeded = seed_openclaw(server.url, TOKEN)
     conn = open_all(server, pool, plan.s5_clients)
     figs = []
     calls: list[tuple[str, dict[str, Any]]] = [("health", {})]
     if name in ("agenthub", "openclaw"):  # baselines (a) and (b) answer every request with a canned {"ok": true}
-        calls.append(("chat.history", {"sessionKey": "bench-history", "limit": 200}))
+        calls.append(("chat.history", {"sessionKey": HISTORY_SESSION, "limit": 200}))
     for method, params in calls:
         seconds = plan.s5_seconds if method == "health" else plan.s5_history_seconds
         if name != "agenthub":
@@ -413,7 +418,7 @@ def s5_requests(server: Server, pool: ClientPool, plan: Plan, step: Progress) ->
         if name == "agenthub" and method == "chat.history":
             note += " (200-message session)"
         if name == "openclaw" and method == "chat.history":
-            note += " (session not seeded: OpenClaw answers an empty transcript)"
+            note += f" ({seeded}-message session, seeded through chat.inject)"
         figs.append(Figure("S5 requests", f"{method} requests/s", name, n / seconds, "req/s", gen_cpu_pct=gen_cpu,
                            server_cpu_pct=srv_cpu, note=note, samples_us=lat))
         figs.append(Figure("S5 requests", f"{method} p50 round trip (ms)", name, pct(lat, 0.5) / 1000, "ms", LOWER,
