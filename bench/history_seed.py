@@ -49,6 +49,20 @@ class _Rpc:
             if frame.get("type") == "res" and frame.get("id") == rid:
                 return frame
 
+    async def ok_all(self, method: str, params: list[dict[str, Any]]) -> None:
+        """Pipelined: send every request, then wait for every answer (one loopback round trip, not 200)."""
+        pending = set()
+        for p in params:
+            self.n += 1
+            pending.add(f"seed-{self.n}")
+            await self.ws.send(json.dumps({"type": "req", "id": f"seed-{self.n}", "method": method, "params": p}))
+        while pending:
+            frame: dict[str, Any] = json.loads(await self.ws.recv())
+            if frame.get("type") == "res" and frame.get("id") in pending:
+                pending.discard(frame["id"])
+                if not frame.get("ok"):
+                    raise RuntimeError(f"{method} failed: {frame.get('error')}")
+
     async def ok(self, method: str, params: dict[str, Any]) -> Any:
         res = await self.call(method, params)
         if not res.get("ok"):
@@ -92,8 +106,8 @@ async def _seed_openclaw(url: str, token: str, deadline_s: float) -> int:
         existing = await rpc.call("chat.history", {"sessionKey": HISTORY_SESSION, "limit": HISTORY_COUNT})
         if not (existing.get("ok") and existing["payload"].get("messages")):
             await rpc.ok("sessions.create", {"key": HISTORY_SESSION})
-            for _role, text in history_messages():
-                await rpc.ok("chat.inject", {"sessionKey": HISTORY_SESSION, "message": text})
+            await rpc.ok_all("chat.inject", [{"sessionKey": HISTORY_SESSION, "message": text}
+                                             for _role, text in history_messages()])
         history = await rpc.ok("chat.history", {"sessionKey": HISTORY_SESSION, "limit": HISTORY_COUNT})
         return len(history.get("messages") or [])
     finally:

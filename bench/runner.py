@@ -329,7 +329,7 @@ def main() -> None:
                     progress.advance(task, len(scens))
                 finally:
                     server.stop()
-                time.sleep(0.2 if plan.quick else 1.0)
+                time.sleep(0.2 if plan.quick else 0.5)
     finally:
         pool.stop()
     header = [line.replace("{procs}", str(procs)) for line in machine_header(plan, command, load_start)]
