@@ -1,19 +1,28 @@
 """SqliteStore: the Store contract on a real SQLite file, plus what only a database has.
 
-Restart survival, migration bookkeeping and transactional DDL, PRAGMAs, and
-concurrent writers (in one store and across two engines on the same file).
+Restart survival, migration bookkeeping and transactional DDL, PRAGMAs,
+concurrent writers (in one store and across two engines on the same file), and
+the per-call machinery: prebuilt statements (and their fallback for dialects
+without ON CONFLICT), connections kept open between calls, failed and cancelled calls.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import dataclasses
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, Table, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
-from agenthub.core.store import MessageRecord, SessionRecord
+from agenthub.core.store import ApiKeyRecord, DeviceRecord, MessageRecord, RunRecord, SessionRecord
+from agenthub.storage import sqlite as sqlite_module
 from agenthub.storage.migrations import Migration, MigrationError, current_version, discover, migrate
 from agenthub.storage.sqlite import TABLES, SqliteStore
 from tests.core.store_contract import StoreContract, StoreFactory, make_device, make_run, msg
@@ -293,6 +302,112 @@ async def test_two_stores_on_one_file(db_path: Path) -> None:
         session = await a.get_session("main")
         assert session is not None and session.message_count == 50
         assert len(await b.history("main", 100)) == 50
+    finally:
+        await a.close()
+        await b.close()
+
+
+# the prebuilt statements and kept connections (see the module docstring)
+
+
+@pytest.mark.parametrize(
+    ("record", "table"),
+    [(SessionRecord, sqlite_module.sessions), (RunRecord, sqlite_module.runs),
+     (DeviceRecord, sqlite_module.devices), (ApiKeyRecord, sqlite_module.api_keys)],
+)  # fmt: skip
+def test_records_list_fields_in_column_order(record: type, table: Table) -> None:
+    """Rows of ``select(*table.c)`` become records by position."""
+    assert [f.name for f in dataclasses.fields(record)] == [c.name for c in table.columns]
+
+
+def test_prebuilt_upserts_compile_for_postgresql() -> None:
+    """The PostgreSQL branch of each prebuilt upsert renders (SQLite runs the other one)."""
+    dialect = make_url("postgresql+asyncpg://").get_dialect()()
+    for name, per_dialect in sqlite_module._UPSERT.items():
+        table = next(t for t in TABLES if t.name == name)
+        (key,) = [c.name for c in table.primary_key]
+        sql = str(per_dialect["postgresql"].compile(dialect=dialect, column_keys=[c.name for c in table.columns]))
+        assert f"ON CONFLICT ({key}) DO UPDATE SET" in sql
+        assert all(f"{c.name} = excluded.{c.name}" in sql for c in table.columns if c.name != key)
+    columns = [c.name for c in sqlite_module.sessions.columns]
+    bump = str(sqlite_module._BUMP_SESSION["postgresql"].compile(dialect=dialect, column_keys=columns))
+    assert "ON CONFLICT (key) DO UPDATE SET" in bump and "coalesce(excluded.last_run_id" in bump
+    absent = sqlite_module._INSERT_IF_ABSENT["sessions"]["postgresql"]
+    assert "ON CONFLICT (key) DO NOTHING" in str(absent.compile(dialect=dialect, column_keys=columns))
+
+
+class TestSqliteWithoutOnConflictContract(StoreContract):
+    """The look-then-write path of dialects without ON CONFLICT, run on SQLite."""
+
+    @pytest.fixture
+    def store_factory(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StoreFactory:
+        monkeypatch.setattr(sqlite_module, "_UPSERT", {name: {} for name in sqlite_module._UPSERT})
+        monkeypatch.setattr(sqlite_module, "_INSERT_IF_ABSENT", {"sessions": {}})
+        monkeypatch.setattr(sqlite_module, "_BUMP_SESSION", {})
+        return lambda: SqliteStore(tmp_path / "agenthub.db")
+
+
+def _raw(db_path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(db_path, timeout=0, isolation_level=None)
+
+
+async def test_write_that_cannot_lock_fails_and_store_recovers(db_path: Path) -> None:
+    store = SqliteStore(db_path, busy_timeout_ms=50)
+    await store.open()
+    try:
+        await store.put_run(make_run("r1"))
+        with contextlib.closing(_raw(db_path)) as other:
+            other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            with pytest.raises(OperationalError, match="locked"):
+                await store.put_run(make_run("r2"))
+            assert await store.get_run("r1") == make_run("r1")  # WAL: reads go on
+            other.execute("ROLLBACK")
+        await store.put_run(make_run("r2"))
+        assert await store.get_run("r2") == make_run("r2")
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("op", ["put_run", "append_message", "ensure_session", "get_run"])
+async def test_cancelled_calls_leave_no_transaction_behind(store: SqliteStore, db_path: Path, op: str) -> None:
+    """Cancelled at every step, a call leaves neither the write lock taken nor the store broken."""
+    calls: dict[str, Callable[[int], Coroutine[Any, Any, object]]] = {
+        "put_run": lambda i: store.put_run(make_run(f"r{i}")),
+        "append_message": lambda i: store.append_message(msg(f"s{i % 3}", f"m{i}", i)),
+        "ensure_session": lambda i: store.ensure_session(f"e{i}", i),
+        "get_run": lambda i: store.get_run("r0"),
+    }
+    call = calls[op]
+    for i in range(40):
+        task = asyncio.create_task(call(i))
+        for _ in range(i // 2):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        with contextlib.closing(_raw(db_path)) as other:
+            other.execute("BEGIN IMMEDIATE")  # timeout=0: fails if the store still holds the lock
+            other.execute("ROLLBACK")
+    await store.put_run(make_run("after"))
+    assert await store.get_run("after") == make_run("after")
+    assert await store.append_message(msg("main", "after", 1)) > 0
+
+
+async def test_kept_connections_see_other_writers_and_let_checkpoints_finish(db_path: Path) -> None:
+    """Connections kept open between calls hold no transaction (no stale snapshot, no pinned WAL)."""
+    a, b = SqliteStore(db_path), SqliteStore(db_path)
+    await a.open()
+    await b.open()
+    try:
+        assert await a.get_run("r1") is None
+        await a.put_run(make_run("r0"))
+        await b.put_run(make_run("r1", status="running"))
+        assert await a.get_run("r1") == make_run("r1", status="running")
+        await a.put_run(make_run("r1", status="ok"))
+        assert await b.get_run("r1") == make_run("r1", status="ok")
+        with contextlib.closing(_raw(db_path)) as other:
+            busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert busy == 0
     finally:
         await a.close()
         await b.close()

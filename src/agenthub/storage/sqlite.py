@@ -2,8 +2,18 @@
 
 SQLite via aiosqlite by default; any async SQLAlchemy URL is accepted. Queries
 are portable Core constructs (upserts use ``ON CONFLICT``, which SQLite and
-PostgreSQL share), so PostgreSQL via asyncpg should need only a URL, though only
-SQLite is exercised by the test suite so far.
+PostgreSQL share; other dialects get a look-then-write fallback), so PostgreSQL
+via asyncpg should need only a URL, though only SQLite is exercised by the test
+suite so far.
+
+Per-call cost: an agent run makes about ten store calls, and SQLAlchemy's work
+per call, not SQLite's, dominated them. So statements are built once at import
+with ``bindparam``s (SQLAlchemy then skips construction, cache-key generation and
+compilation); each call's statements, BEGIN and COMMIT included, run in one
+``run_sync`` (one greenlet rather than one per step); a write is as few
+statements as its meaning allows (``append_message``: one upsert creating or
+bumping the session, one insert); rows map to records by position; and SQLite
+connections are kept between calls (below).
 
 SQLite specifics, applied only when the dialect is sqlite:
 
@@ -15,11 +25,25 @@ SQLite specifics, applied only when the dialect is sqlite:
   off and emit BEGIN ourselves, ``BEGIN IMMEDIATE`` for writes so a write
   transaction owns the lock from its first statement instead of failing with
   SQLITE_BUSY when it upgrades from a read. Reads are single statements, each
-  atomic on its own, so they skip BEGIN: with aiosqlite every statement is a
-  round trip to the connection's thread, and BEGIN costs one more.
+  atomic on its own, so they skip BEGIN: with aiosqlite every driver call is a
+  round trip to the connection's thread. BEGIN itself goes straight to the
+  driver connection: one round trip, where a SQLAlchemy cursor takes three.
 * One writer at a time inside the process (an ``asyncio.Lock``): SQLite allows a
   single writer anyway, and queueing on the event loop is cheaper and fairer than
   pool threads sleeping in the busy handler.
+* Kept connections: the writer keeps one connection for its transactions, and
+  up to ``_IDLE_READERS`` reader connections wait between reads, since a pool
+  checkout and return cost more than a point read. A kept reader holds no
+  transaction: without BEGIN, each SELECT's implicit one ends with the statement
+  (its rows are fetched in full), so it pins neither a snapshot nor the WAL;
+  only SQLAlchemy's bookkeeping transaction stays open, rolled back when the
+  connection is given back. After any failure, cancellation included, a kept
+  connection goes back to the pool, whose reset rolls back whatever the driver
+  may still hold (a cancelled BEGIN still runs in the driver's thread), and the
+  next call takes a fresh one.
+
+Other dialects take a pooled connection per call (a kept reader would sit idle
+in a transaction there) and no lock.
 """
 
 from __future__ import annotations
@@ -27,17 +51,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Executable,
+    Insert,
     Integer,
     MetaData,
-    Row,
     String,
     Table,
     Text,
@@ -45,6 +70,7 @@ from sqlalchemy import (
     case,
     delete,
     event,
+    exc,
     func,
     insert,
     select,
@@ -52,7 +78,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, AdaptedConnection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -62,13 +88,18 @@ from agenthub.storage.migrations import migrate
 
 __all__ = ["SqliteStore"]
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
 # Execution option read by the sqlite "begin" hook: which BEGIN to emit.
 _BEGIN_OPTION = "agenthub_sqlite_begin"
 _CONFIG_ROW_ID = 1
 
 # The schema as of the latest migration, for building queries. Migrations own the
 # DDL (see storage/migrations); these definitions must only mirror it, and a test
-# checks that they do.
+# checks that they do. Column order matters too: the record dataclasses list
+# their fields in the same order, so rows of ``select(*table.c)`` map by position
+# (also tested).
 _metadata = MetaData()
 
 sessions = Table(
@@ -187,18 +218,25 @@ def _dumps(value: Any) -> str:
     return _json.dumps_str(value)
 
 
-def _session(row: Row[Any]) -> SessionRecord:
-    return SessionRecord(
-        key=row.key,
-        created_ms=row.created_ms,
-        updated_ms=row.updated_ms,
-        message_count=row.message_count,
-        last_run_id=row.last_run_id,
-    )
+# Statements, built once (see module docstring). In UPDATEs, parameter names avoid
+# the names of the columns set (SQLAlchemy reserves those for the SET clause).
 
+_GET_SESSION = select(*sessions.c).where(sessions.c.key == bindparam("key"))
+_LIST_SESSIONS = (
+    select(*sessions.c)
+    .order_by(sessions.c.updated_ms.desc(), sessions.c.key)
+    .limit(bindparam("limit", type_=Integer))
+)
+_RESET_SESSION = (
+    update(sessions)
+    .where(sessions.c.key == bindparam("session_key"))
+    .values(message_count=0, updated_ms=bindparam("now_ms", type_=BigInteger))
+)
+_DELETE_SESSION = delete(sessions).where(sessions.c.key == bindparam("session_key"))
+_DELETE_MESSAGES = delete(messages).where(messages.c.session_key == bindparam("session_key"))
+_INSERT_MESSAGE = insert(messages)  # values come as parameters; the id is the database's
 
-# history(): built once (SQLAlchemy then reuses the compiled form); the columns are
-# listed in the order _messages unpacks them.
+# history(): the columns in the order _messages unpacks them.
 _HISTORY = (
     select(
         messages.c.id, messages.c.session_key, messages.c.role, messages.c.text,
@@ -208,6 +246,196 @@ _HISTORY = (
     .order_by(messages.c.id.desc())
     .limit(bindparam("limit", type_=Integer))
 )
+
+_GET_RUN = select(*runs.c).where(runs.c.run_id == bindparam("run_id"))
+_FAIL_INTERRUPTED = (
+    update(runs)
+    .where(runs.c.status.in_(_INTERRUPTIBLE))
+    .values(status="error", error=bindparam("reason", type_=Text), ended_ms=bindparam("now_ms", type_=BigInteger))
+)
+_COUNT_RUNS = select(runs.c.status, func.count()).group_by(runs.c.status)
+
+_GET_DEVICE = select(*devices.c).where(devices.c.device_id == bindparam("device_id"))
+_LIST_DEVICES = select(*devices.c).order_by(devices.c.created_ms, devices.c.device_id)
+
+_GET_API_KEY = select(*api_keys.c).where(api_keys.c.key_id == bindparam("key_id"))
+_LIST_API_KEYS = select(*api_keys.c).order_by(api_keys.c.created_ms, api_keys.c.key_id)
+_REVOKE_API_KEY = (
+    update(api_keys)
+    .where(api_keys.c.key_id == bindparam("api_key_id"), api_keys.c.revoked_ms.is_(None))
+    .values(revoked_ms=bindparam("now_ms", type_=BigInteger))
+)
+
+_GET_IDEMPOTENT = select(idempotency.c.method, idempotency.c.response).where(
+    idempotency.c.key == bindparam("key"), idempotency.c.created_ms >= bindparam("not_before_ms")
+)
+_PURGE_IDEMPOTENT = delete(idempotency).where(idempotency.c.created_ms < bindparam("before_ms"))
+
+_GET_CONFIG = select(config_table.c.data).where(config_table.c.id == _CONFIG_ROW_ID)
+
+# The dialects with INSERT ... ON CONFLICT, each with its own construct.
+_ON_CONFLICT_INSERTS: dict[str, Callable[[Table], Any]] = {
+    "sqlite": sqlite_dialect.insert,
+    "postgresql": pg_dialect.insert,
+}
+
+
+def _upserts(table: Table, *, update_existing: bool = True) -> dict[str, Insert]:
+    """Per dialect: INSERT, or on primary key conflict UPDATE every other column (or do nothing).
+
+    The values come as execute parameters, and must name every column: a column
+    left out would be updated to its default.
+    """
+    keys = [column.name for column in table.primary_key]
+    statements: dict[str, Insert] = {}
+    for dialect, make_insert in _ON_CONFLICT_INSERTS.items():
+        stmt = make_insert(table)
+        if update_existing:
+            changes = {column.name: stmt.excluded[column.name] for column in table.c if not column.primary_key}
+            statements[dialect] = stmt.on_conflict_do_update(index_elements=keys, set_=changes)
+        else:
+            statements[dialect] = stmt.on_conflict_do_nothing(index_elements=keys)
+    return statements
+
+
+# By table name, then dialect name; the tables the put_* methods replace rows of.
+_UPSERT: dict[str, dict[str, Insert]] = {
+    table.name: _upserts(table) for table in (runs, devices, idempotency, config_table, api_keys)
+}
+_INSERT_IF_ABSENT: dict[str, dict[str, Insert]] = {"sessions": _upserts(sessions, update_existing=False)}
+
+
+def _bump_session_upserts() -> dict[str, Insert]:
+    """Per dialect: create the session for a new message, or count the message in.
+
+    ``updated_ms`` never moves backwards, and ``last_run_id`` follows the latest
+    message that carries a run id. Parameters: every ``sessions`` column, as the
+    row a first message creates (``message_count`` 1).
+    """
+    statements: dict[str, Insert] = {}
+    for dialect, make_insert in _ON_CONFLICT_INSERTS.items():
+        stmt = make_insert(sessions)
+        new = stmt.excluded
+        statements[dialect] = stmt.on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "message_count": sessions.c.message_count + 1,
+                "updated_ms": case(
+                    (sessions.c.updated_ms < new.updated_ms, new.updated_ms), else_=sessions.c.updated_ms
+                ),
+                "last_run_id": func.coalesce(new.last_run_id, sessions.c.last_run_id),
+            },
+        )
+    return statements
+
+
+_BUMP_SESSION = _bump_session_upserts()
+# Dialects without ON CONFLICT bump an existing session with this UPDATE instead.
+_BUMP_SESSION_UPDATE = (
+    update(sessions)
+    .where(sessions.c.key == bindparam("session_key"))
+    .values(
+        message_count=sessions.c.message_count + 1,
+        updated_ms=case(
+            (sessions.c.updated_ms < bindparam("ts_ms", type_=BigInteger), bindparam("ts_ms", type_=BigInteger)),
+            else_=sessions.c.updated_ms,
+        ),
+        last_run_id=func.coalesce(bindparam("run_id", type_=String), sessions.c.last_run_id),
+    )
+)
+
+
+# Bodies run inside AsyncConnection.run_sync (see _read and _write).
+
+
+def _first(conn: Connection, stmt: Executable, params: Mapping[str, Any]) -> Sequence[Any] | None:
+    return conn.execute(stmt, params).first()
+
+
+def _all(conn: Connection, stmt: Executable, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+    return conn.execute(stmt, params).all()
+
+
+def _rowcount(conn: Connection, stmt: Executable, params: Mapping[str, Any]) -> int:
+    return int(conn.execute(stmt, params).rowcount)
+
+
+def _upsert(
+    conn: Connection,
+    table: Table,
+    values: dict[str, Any] | list[dict[str, Any]],
+    *,
+    update_existing: bool = True,
+) -> int:
+    """INSERT, or on key conflict UPDATE the other columns (or do nothing); rows inserted or changed.
+
+    ``values`` is one row or a batch (one executemany), each naming every column.
+    """
+    statements = _UPSERT if update_existing else _INSERT_IF_ABSENT
+    stmt = statements[table.name].get(conn.dialect.name)
+    if stmt is not None:
+        return int(conn.execute(stmt, values).rowcount)
+    # Other dialects: look, then insert or update. Correct within the caller's
+    # transaction unless another process inserts the same key concurrently.
+    keys = [column.name for column in table.primary_key]
+    changed = 0
+    for row in values if isinstance(values, list) else [values]:
+        where = [table.c[name] == row[name] for name in keys]
+        if not conn.scalar(select(func.count()).select_from(table).where(*where)):
+            conn.execute(insert(table).values(**row))
+            changed += 1
+        elif update_existing:
+            conn.execute(update(table).where(*where).values({k: v for k, v in row.items() if k not in keys}))
+            changed += 1
+    return changed
+
+
+def _create_session(conn: Connection, values: dict[str, Any]) -> Sequence[Any] | None:
+    """Insert the session unless it exists; None if inserted (the caller has the values), else the row."""
+    if _upsert(conn, sessions, values, update_existing=False):
+        return None
+    return conn.execute(_GET_SESSION, {"key": values["key"]}).one()
+
+
+def _append_message(conn: Connection, session: dict[str, Any], message: dict[str, Any]) -> int:
+    stmt = _BUMP_SESSION.get(conn.dialect.name)
+    if stmt is not None:
+        conn.execute(stmt, session)
+    else:
+        bump = {"session_key": session["key"], "ts_ms": session["updated_ms"], "run_id": session["last_run_id"]}
+        if conn.execute(_BUMP_SESSION_UPDATE, bump).rowcount == 0:
+            _upsert(conn, sessions, {**session, "message_count": 0, "last_run_id": None}, update_existing=False)
+            conn.execute(_BUMP_SESSION_UPDATE, bump)
+    primary_key = conn.execute(_INSERT_MESSAGE, message).inserted_primary_key
+    if primary_key is None:  # pragma: no cover - every supported dialect reports it
+        raise RuntimeError("database did not report the new message id")
+    return int(primary_key[0])
+
+
+def _reset_session(conn: Connection, key: str, now_ms: int) -> bool:
+    if conn.execute(_RESET_SESSION, {"session_key": key, "now_ms": now_ms}).rowcount == 0:
+        return False
+    conn.execute(_DELETE_MESSAGES, {"session_key": key})
+    return True
+
+
+def _delete_session(conn: Connection, key: str) -> bool:
+    # Explicit rather than relying on ON DELETE CASCADE, which needs foreign_keys=ON.
+    conn.execute(_DELETE_MESSAGES, {"session_key": key})
+    return int(conn.execute(_DELETE_SESSION, {"session_key": key}).rowcount) > 0
+
+
+def _in_transaction(
+    conn: Connection, fn: Callable[Concatenate[Connection, _P], _T], /, *args: _P.args, **kwargs: _P.kwargs
+) -> _T:
+    """``fn`` in one transaction: committed if it returns, rolled back if it raises."""
+    with conn.begin():
+        return fn(conn, *args, **kwargs)
+
+
+# Rows to records. Selects of ``*table.c`` follow the record's field order; scopes are JSON.
+_API_KEY_SCOPES = list(api_keys.c.keys()).index("scopes")
+_DEVICE_SCOPES = list(devices.c.keys()).index("scopes")
 
 
 def _messages(rows: Sequence[Sequence[Any]]) -> list[MessageRecord]:
@@ -223,30 +451,10 @@ def _messages(rows: Sequence[Sequence[Any]]) -> list[MessageRecord]:
     ]
 
 
-def _run(row: Row[Any]) -> RunRecord:
-    return RunRecord(
-        run_id=row.run_id,
-        session_key=row.session_key,
-        status=row.status,
-        created_ms=row.created_ms,
-        started_ms=row.started_ms,
-        ended_ms=row.ended_ms,
-        error=row.error,
-        summary=row.summary,
-        origin=row.origin,
-        owner=row.owner,
-    )
-
-
-def _api_key(row: Row[Any]) -> ApiKeyRecord:
-    return ApiKeyRecord(
-        key_id=row.key_id,
-        user_id=row.user_id,
-        key_hash=row.key_hash,
-        scopes=list(_json.loads(row.scopes)),
-        created_ms=row.created_ms,
-        revoked_ms=row.revoked_ms,
-    )
+def _api_key(row: Sequence[Any]) -> ApiKeyRecord:
+    values = list(row)
+    values[_API_KEY_SCOPES] = list(_json.loads(values[_API_KEY_SCOPES]))
+    return ApiKeyRecord(*values)
 
 
 def _device_values(device: DeviceRecord) -> dict[str, Any]:
@@ -266,21 +474,25 @@ def _device_values(device: DeviceRecord) -> dict[str, Any]:
     }
 
 
-def _device(row: Row[Any]) -> DeviceRecord:
-    return DeviceRecord(
-        device_id=row.device_id,
-        public_key=row.public_key,
-        role=row.role,
-        scopes=list(_json.loads(row.scopes)),
-        display_name=row.display_name,
-        platform=row.platform,
-        client_id=row.client_id,
-        created_ms=row.created_ms,
-        last_seen_ms=row.last_seen_ms,
-        status=row.status,
-        token_hash=row.token_hash,
-        token_issued_ms=row.token_issued_ms,
-    )
+def _device(row: Sequence[Any]) -> DeviceRecord:
+    values = list(row)
+    values[_DEVICE_SCOPES] = list(_json.loads(values[_DEVICE_SCOPES]))
+    return DeviceRecord(*values)
+
+
+# SQLite reader connections kept between reads; more run concurrently when needed,
+# from the pool (size 5: with the writer's, all kept ones fit).
+_IDLE_READERS = 4
+
+
+async def _release(conn: AsyncConnection) -> None:
+    """Return a kept connection to the pool, whose reset rolls back whatever the driver holds.
+
+    Shielded, so a second cancellation cannot skip it; its own errors are dropped
+    (after a failure, in favour of the one being handled).
+    """
+    with contextlib.suppress(Exception):
+        await asyncio.shield(conn.close())
 
 
 class SqliteStore:
@@ -299,6 +511,9 @@ class SqliteStore:
         self._engine: AsyncEngine | None = None
         self._reader: AsyncEngine | None = None
         self._writer: AsyncEngine | None = None
+        # SQLite's kept connections (see module docstring), opened on demand.
+        self._writer_conn: AsyncConnection | None = None  # used under the write lock
+        self._idle_readers: list[AsyncConnection] = []  # not in use; last in, first out
         self._write_lock = asyncio.Lock()
         self._schema_version = 0
 
@@ -345,11 +560,19 @@ class SqliteStore:
             self._engine, self._reader, self._writer = engine, reader, writer
 
     async def close(self) -> None:
-        """Dispose of the engine (closing pooled connections); safe to call twice."""
-        engine = self._engine
-        self._engine = self._reader = self._writer = None
-        if engine is not None:
-            await engine.dispose()
+        """Dispose of the engine (closing pooled connections); safe to call twice.
+
+        Waits for the write in progress, if any (under the write lock).
+        """
+        async with self._write_lock:
+            engine, writer_conn, readers = self._engine, self._writer_conn, self._idle_readers
+            self._engine = self._reader = self._writer = self._writer_conn = None
+            self._idle_readers = []
+            for conn in [*readers, writer_conn]:
+                if conn is not None:
+                    await _release(conn)
+            if engine is not None:
+                await engine.dispose()
 
     def _install_sqlite_hooks(self, engine: AsyncEngine) -> None:
         busy_timeout = int(self._busy_timeout_ms)
@@ -369,66 +592,77 @@ class SqliteStore:
         def on_begin(conn: Connection) -> None:
             # Default to a real BEGIN (migrations, ad-hoc use of .engine); "" means autocommit.
             begin = conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN")
-            if begin:
-                conn.exec_driver_sql(begin)
+            if not begin:
+                return
+            # One round trip on the driver connection (see module docstring); a
+            # DBAPI error is raised wrapped, as SQLAlchemy raises the others.
+            adapted = conn.connection.dbapi_connection
+            assert isinstance(adapted, AdaptedConnection)  # create_async_engine: an async driver
+            base_error = conn.dialect.loaded_dbapi.Error
+            try:
+                adapted.run_async(lambda driver: driver.execute(begin))
+            except base_error as err:
+                raise exc.DBAPIError.instance(begin, None, err, base_error, dialect=conn.dialect) from err
 
         event.listen(engine.sync_engine, "connect", on_connect)
         event.listen(engine.sync_engine, "begin", on_begin)
 
-    @contextlib.asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for one read statement (no BEGIN on SQLite; see module docstring)."""
+    async def _read(
+        self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        """``fn(conn, ...)`` as a read: without BEGIN on SQLite (see module docstring)."""
         engine = self._reader
         if engine is None:
             raise RuntimeError("SqliteStore is not open")
-        lock: contextlib.AbstractAsyncContextManager[Any] = (
-            self._write_lock if self._is_memory else contextlib.nullcontext()
-        )
-        async with lock, engine.connect() as conn:
-            yield conn
+        if not self._is_sqlite:
+            async with engine.connect() as pooled:
+                return await pooled.run_sync(fn, *args, **kwargs)
+        if self._is_memory:
+            async with self._write_lock:
+                return await self._read_on_idle(engine, fn, *args, **kwargs)
+        return await self._read_on_idle(engine, fn, *args, **kwargs)
 
-    @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A committed-on-success write transaction, serialised in-process on SQLite."""
-        writer = self._writer
-        if writer is None:
-            raise RuntimeError("SqliteStore is not open")
-        lock: contextlib.AbstractAsyncContextManager[Any] = (
-            self._write_lock if self._is_sqlite else contextlib.nullcontext()
-        )
-        async with lock, writer.begin() as conn:
-            yield conn
-
-    async def _upsert(
+    async def _read_on_idle(
         self,
-        conn: AsyncConnection,
-        table: Table,
-        values: dict[str, Any],
-        keys: Sequence[str],
-        *,
-        update_existing: bool = True,
-    ) -> None:
-        """INSERT, or on key conflict UPDATE the other columns (or do nothing)."""
-        dialect = conn.dialect.name
-        if dialect in ("sqlite", "postgresql"):
-            module = sqlite_dialect if dialect == "sqlite" else pg_dialect
-            stmt = module.insert(table).values(**values)
-            if update_existing:
-                changes = {name: stmt.excluded[name] for name in values if name not in keys}
-                await conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changes))
-            else:
-                await conn.execute(stmt.on_conflict_do_nothing(index_elements=list(keys)))
-            return
-        # Other dialects: look, then insert or update. Correct within the caller's
-        # transaction unless another process inserts the same key concurrently.
-        where = [table.c[name] == values[name] for name in keys]
-        exists = await conn.scalar(select(func.count()).select_from(table).where(*where))
-        if not exists:
-            await conn.execute(insert(table).values(**values))
-        elif update_existing:
-            await conn.execute(
-                update(table).where(*where).values({k: v for k, v in values.items() if k not in keys})
-            )
+        engine: AsyncEngine,
+        fn: Callable[Concatenate[Connection, _P], _T],
+        /,
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> _T:
+        conn = self._idle_readers.pop() if self._idle_readers else await engine.connect()
+        try:
+            result = await conn.run_sync(fn, *args, **kwargs)
+        except BaseException:
+            await _release(conn)
+            raise
+        if self._reader is engine and len(self._idle_readers) < _IDLE_READERS:
+            self._idle_readers.append(conn)
+        else:  # closed meanwhile, or enough kept
+            await _release(conn)
+        return result
+
+    async def _write(
+        self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        """``fn(conn, ...)`` in one transaction, committed on success; serialised in-process on SQLite."""
+        if not self._is_sqlite:
+            if self._writer is None:
+                raise RuntimeError("SqliteStore is not open")
+            async with self._writer.connect() as pooled:
+                return await pooled.run_sync(_in_transaction, fn, *args, **kwargs)
+        async with self._write_lock:
+            conn = self._writer_conn
+            if conn is None:
+                if self._writer is None:
+                    raise RuntimeError("SqliteStore is not open")
+                conn = self._writer_conn = await self._writer.connect()
+            try:
+                return await conn.run_sync(_in_transaction, fn, *args, **kwargs)
+            except BaseException:
+                self._writer_conn = None
+                await _release(conn)
+                raise
 
     # sessions and transcripts
 
@@ -437,49 +671,29 @@ class SqliteStore:
         existing = await self.get_session(key)
         if existing is not None:
             return existing
-        async with self._write() as conn:
-            await self._upsert(
-                conn,
-                sessions,
-                {"key": key, "created_ms": now_ms, "updated_ms": now_ms, "message_count": 0},
-                ["key"],
-                update_existing=False,
-            )
-            row = (await conn.execute(select(sessions).where(sessions.c.key == key))).one()
-        return _session(row)
+        values = {"key": key, "created_ms": now_ms, "updated_ms": now_ms, "message_count": 0, "last_run_id": None}
+        row = await self._write(_create_session, values)
+        # None: inserted just now, so the values are the row (no need to read it back).
+        return SessionRecord(key, now_ms, now_ms, 0) if row is None else SessionRecord(*row)
 
     async def get_session(self, key: str) -> SessionRecord | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(sessions).where(sessions.c.key == key))).first()
-        return None if row is None else _session(row)
+        row = await self._read(_first, _GET_SESSION, {"key": key})
+        return None if row is None else SessionRecord(*row)
 
     async def list_sessions(self, limit: int) -> list[SessionRecord]:
         """Most recently updated first (ties broken by key, so paging is stable)."""
         if limit <= 0:
             return []
-        query = select(sessions).order_by(sessions.c.updated_ms.desc(), sessions.c.key).limit(limit)
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [_session(row) for row in rows]
+        rows = await self._read(_all, _LIST_SESSIONS, {"limit": limit})
+        return [SessionRecord(*row) for row in rows]
 
     async def reset_session(self, key: str, now_ms: int) -> bool:
         """Drop the transcript, keep the session (count 0, updated now); False if unknown."""
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(sessions).where(sessions.c.key == key).values(message_count=0, updated_ms=now_ms)
-            )
-            if result.rowcount == 0:
-                return False
-            await conn.execute(delete(messages).where(messages.c.session_key == key))
-        return True
+        return await self._write(_reset_session, key, now_ms)
 
     async def delete_session(self, key: str) -> bool:
         """Delete the session and its transcript (runs are history and stay); False if unknown."""
-        async with self._write() as conn:
-            # Explicit rather than relying on ON DELETE CASCADE, which needs foreign_keys=ON.
-            await conn.execute(delete(messages).where(messages.c.session_key == key))
-            result = await conn.execute(delete(sessions).where(sessions.c.key == key))
-        return result.rowcount > 0
+        return await self._write(_delete_session, key)
 
     async def append_message(self, msg: MessageRecord) -> int:
         """Insert one transcript row and bump its session, atomically; returns the row id.
@@ -487,45 +701,28 @@ class SqliteStore:
         The session is created if missing. ``updated_ms`` never moves backwards, and
         ``last_run_id`` follows the latest message that carries a run id.
         """
-        bump: dict[str, Any] = {
-            "message_count": sessions.c.message_count + 1,
-            "updated_ms": case((sessions.c.updated_ms < msg.ts_ms, msg.ts_ms), else_=sessions.c.updated_ms),
+        session = {
+            "key": msg.session_key,
+            "created_ms": msg.ts_ms,
+            "updated_ms": msg.ts_ms,
+            "message_count": 1,
+            "last_run_id": msg.run_id,
         }
-        if msg.run_id is not None:
-            bump["last_run_id"] = msg.run_id
-        bump_session = update(sessions).where(sessions.c.key == msg.session_key).values(bump)
-        async with self._write() as conn:
-            # Bump first: the common case (session exists) is then two statements.
-            if (await conn.execute(bump_session)).rowcount == 0:
-                values = {
-                    "key": msg.session_key,
-                    "created_ms": msg.ts_ms,
-                    "updated_ms": msg.ts_ms,
-                    "message_count": 0,
-                }
-                await self._upsert(conn, sessions, values, ["key"], update_existing=False)
-                await conn.execute(bump_session)
-            result = await conn.execute(
-                insert(messages).values(
-                    session_key=msg.session_key,
-                    role=msg.role,
-                    text=msg.text,
-                    ts_ms=msg.ts_ms,
-                    run_id=msg.run_id,
-                    meta=_dumps(msg.meta),
-                )
-            )
-        primary_key = result.inserted_primary_key
-        if primary_key is None:  # pragma: no cover - every supported dialect reports it
-            raise RuntimeError("database did not report the new message id")
-        return int(primary_key[0])
+        message = {
+            "session_key": msg.session_key,
+            "role": msg.role,
+            "text": msg.text,
+            "ts_ms": msg.ts_ms,
+            "run_id": msg.run_id,
+            "meta": _dumps(msg.meta) if msg.meta else "{}",
+        }
+        return await self._write(_append_message, session, message)
 
     async def history(self, session_key: str, limit: int) -> list[MessageRecord]:
         """The last ``limit`` messages of the session, oldest first."""
         if limit <= 0:
             return []
-        async with self._read() as conn:
-            rows = (await conn.execute(_HISTORY, {"session_key": session_key, "limit": limit})).all()
+        rows = await self._read(_all, _HISTORY, {"session_key": session_key, "limit": limit})
         return _messages(rows)
 
     # runs
@@ -544,35 +741,24 @@ class SqliteStore:
             "origin": run.origin,
             "owner": run.owner,
         }
-        async with self._write() as conn:
-            await self._upsert(conn, runs, values, ["run_id"])
+        await self._write(_upsert, runs, values)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(runs).where(runs.c.run_id == run_id))).first()
-        return None if row is None else _run(row)
+        row = await self._read(_first, _GET_RUN, {"run_id": run_id})
+        return None if row is None else RunRecord(*row)
 
     async def fail_interrupted_runs(self, reason: str, now_ms: int) -> int:
         """Mark runs a previous process left queued/running as errors (at start-up)."""
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(runs)
-                .where(runs.c.status.in_(_INTERRUPTIBLE))
-                .values(status="error", error=reason, ended_ms=now_ms)
-            )
-        return int(result.rowcount)
+        return await self._write(_rowcount, _FAIL_INTERRUPTED, {"reason": reason, "now_ms": now_ms})
 
     async def count_runs_by_status(self) -> dict[str, int]:
-        query = select(runs.c.status, func.count()).group_by(runs.c.status)
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._read(_all, _COUNT_RUNS, {})
         return {status: int(count) for status, count in rows}
 
     # devices
 
     async def get_device(self, device_id: str) -> DeviceRecord | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(devices).where(devices.c.device_id == device_id))).first()
+        row = await self._read(_first, _GET_DEVICE, {"device_id": device_id})
         return None if row is None else _device(row)
 
     async def put_device(self, device: DeviceRecord) -> None:
@@ -584,21 +770,11 @@ class SqliteStore:
         rows = [_device_values(d) for d in batch]  # snapshot before the first await
         if not rows:
             return
-        async with self._write() as conn:
-            if conn.dialect.name in ("sqlite", "postgresql"):
-                module = sqlite_dialect if conn.dialect.name == "sqlite" else pg_dialect
-                stmt = module.insert(devices)
-                changes = {name: stmt.excluded[name] for name in rows[0] if name != "device_id"}
-                await conn.execute(stmt.on_conflict_do_update(index_elements=["device_id"], set_=changes), rows)
-            else:
-                for values in rows:
-                    await self._upsert(conn, devices, values, ["device_id"])
+        await self._write(_upsert, devices, rows)  # several rows: one executemany
 
     async def list_devices(self) -> list[DeviceRecord]:
         """All devices, oldest pairing first."""
-        query = select(devices).order_by(devices.c.created_ms, devices.c.device_id)
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._read(_all, _LIST_DEVICES, {})
         return [_device(row) for row in rows]
 
     # user API keys
@@ -613,69 +789,53 @@ class SqliteStore:
             "created_ms": key.created_ms,
             "revoked_ms": key.revoked_ms,
         }
-        async with self._write() as conn:
-            await self._upsert(conn, api_keys, values, ["key_id"])
+        await self._write(_upsert, api_keys, values)
 
     async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(api_keys).where(api_keys.c.key_id == key_id))).first()
+        row = await self._read(_first, _GET_API_KEY, {"key_id": key_id})
         return None if row is None else _api_key(row)
 
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         """All keys, revoked ones included, oldest first."""
-        query = select(api_keys).order_by(api_keys.c.created_ms, api_keys.c.key_id)
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._read(_all, _LIST_API_KEYS, {})
         return [_api_key(row) for row in rows]
 
     async def revoke_api_key(self, key_id: str, now_ms: int) -> bool:
         """Mark the key revoked (kept for the audit trail); False if unknown or already revoked."""
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(api_keys)
-                .where(api_keys.c.key_id == key_id, api_keys.c.revoked_ms.is_(None))
-                .values(revoked_ms=now_ms)
-            )
-        return int(result.rowcount) > 0
+        return await self._write(_rowcount, _REVOKE_API_KEY, {"api_key_id": key_id, "now_ms": now_ms}) > 0
 
     # idempotency
 
     async def get_idempotent(self, key: str, not_before_ms: int) -> tuple[str, Any] | None:
         """The cached ``(method, response)`` if stored at or after ``not_before_ms``."""
-        query = select(idempotency.c.method, idempotency.c.response).where(
-            idempotency.c.key == key, idempotency.c.created_ms >= not_before_ms
-        )
-        async with self._read() as conn:
-            row = (await conn.execute(query)).first()
-        return None if row is None else (row.method, _json.loads(row.response))
+        row = await self._read(_first, _GET_IDEMPOTENT, {"key": key, "not_before_ms": not_before_ms})
+        if row is None:
+            return None
+        method, response = row
+        return method, _json.loads(response)
 
     async def put_idempotent(self, key: str, method: str, response: Any, now_ms: int) -> None:
         """Store (or replace) the response for ``key``, timestamped ``now_ms``."""
         values = {"key": key, "method": method, "response": _dumps(response), "created_ms": now_ms}
-        async with self._write() as conn:
-            await self._upsert(conn, idempotency, values, ["key"])
+        await self._write(_upsert, idempotency, values)
 
     async def purge_idempotent(self, before_ms: int) -> int:
         """Delete entries created strictly before ``before_ms``; returns how many."""
-        async with self._write() as conn:
-            result = await conn.execute(delete(idempotency).where(idempotency.c.created_ms < before_ms))
-        return int(result.rowcount)
+        return await self._write(_rowcount, _PURGE_IDEMPOTENT, {"before_ms": before_ms})
 
     # config overrides
 
     async def get_config(self) -> dict[str, Any]:
-        async with self._read() as conn:
-            data = await conn.scalar(select(config_table.c.data).where(config_table.c.id == _CONFIG_ROW_ID))
-        if data is None:
+        row = await self._read(_first, _GET_CONFIG, {})
+        if row is None:
             return {}
-        loaded: dict[str, Any] = _json.loads(data)
+        loaded: dict[str, Any] = _json.loads(row[0])
         return loaded
 
     async def put_config(self, config: dict[str, Any], now_ms: int) -> None:
         """Replace the whole override document."""
         values = {"id": _CONFIG_ROW_ID, "data": _dumps(config), "updated_ms": now_ms}
-        async with self._write() as conn:
-            await self._upsert(conn, config_table, values, ["id"])
+        await self._write(_upsert, config_table, values)
 
 
 if TYPE_CHECKING:
