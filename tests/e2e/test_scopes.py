@@ -85,3 +85,13 @@ async def test_unauthorized_flood_closes_the_socket(gateway: GatewayProc) -> Non
         await c.request("config.set", {})
         code, reason = await c.closed()
         assert code == 1008 and reason == "too many unauthorized calls"
+
+
+async def test_hello_snapshot_shows_presence_only_with_its_scope(gateway: GatewayProc) -> None:
+    async with RawClient.open(gateway.url) as reader:
+        hello = (await reader.connect(scopes=[READ]))["payload"]
+        assert [p["instanceId"] for p in hello["snapshot"]["presence"]] == [hello["server"]["connId"]]
+        async with RawClient.open(gateway.url) as other:
+            hello = (await other.connect(scopes=[APPROVALS]))["payload"]
+            assert hello["snapshot"]["presence"] == []  # neither its own entry nor the reader's
+            assert (await other.call("system-presence"))["error"]["code"] == "FORBIDDEN"

@@ -243,7 +243,8 @@ class Node:
             "server": {"version": __version__, "connId": conn.conn_id},
             "features": {"methods": self.dispatcher.methods(), "events": sorted(EVENT_SCOPES)},
             "snapshot": {
-                "presence": self.presence(),
+                # Presence is read-scoped like its event: who is connected, from where, is not for everyone.
+                "presence": self.presence() if conn.has_scope(EVENT_SCOPES["presence"]) else [],
                 "health": self.health(),
                 "stateVersion": self.state_version(),
                 "uptimeMs": now_ms() - self.started_ms,
