@@ -99,7 +99,7 @@ class Client(WSListener):  # type: ignore[misc]
         self.rid = 0
         self.sent_ns = 0
         self.on_frame: Callable[[Client, bytes], None] = Client._handshake
-        self.runs: dict[str, list[int]] = {}
+        self.runs: dict[str, list[int]] = {}  # S3: run -> [last index, count, first emit ns, last emit ns]
         self.stalled = False
         self.error: dict[str, Any] = {}
 
@@ -226,7 +226,7 @@ class Client(WSListener):  # type: ignore[misc]
         st.lat_us.append((now - sent) // 1000)
         seen = self.runs.get(run_id)
         if seen is None:
-            seen = self.runs[run_id] = [-1, 0]
+            seen = self.runs[run_id] = [-1, 0, sent, sent]
         if idx != seen[0] + 1:
             if idx <= seen[0]:
                 st.reorders += 1
@@ -234,6 +234,7 @@ class Client(WSListener):  # type: ignore[misc]
                 st.gaps += idx - seen[0] - 1
         seen[0] = idx
         seen[1] += 1
+        seen[3] = sent
 
 
 class Worker:
@@ -370,13 +371,17 @@ class Worker:
         loop = asyncio.get_running_loop()
         tail_end = loop.time() + 3.0
         while loop.time() < tail_end and any(  # noqa: ASYNC110 - polls counters the frame callbacks bump
-            len(c.runs) < cmd.get("total_runs", cmd["runs"]) or any(n < cmd.get("count", 0) for _, n in c.runs.values())
+            len(c.runs) < cmd.get("total_runs", cmd["runs"]) or any(r[1] < cmd.get("count", 0) for r in c.runs.values())
             for c in self.clients
         ):
             await asyncio.sleep(0.05)
         report = self.stats.report()
-        deltas = [n for c in self.clients for (_, n) in c.runs.values()]
-        report.update(finals=self.final_count, statuses=sorted(set(self.finals.values())),
+        deltas = [r[1] for c in self.clients for r in c.runs.values()]
+        # The provider runs in the gateway's loop: when the loop is saturated it emits late, so the
+        # rate it achieved (emit stamps of first and last delta) shows whether the gateway kept up.
+        first = self.clients[0].runs.values() if self.clients else []
+        rates = [(r[1] - 1) / ((r[3] - r[2]) / 1e9) for r in first if r[1] > 1 and r[3] > r[2]]
+        report.update(emit_rates=rates, finals=self.final_count, statuses=sorted(set(self.finals.values())),
                       runs_seen=len(deltas), deltas_per_run_min=min(deltas, default=0))
         for c in self.clients:
             c.on_frame = Client._idle

@@ -356,6 +356,7 @@ def s3_agent(server: Server, pool: ClientPool, plan: Plan, step: Progress) -> li
     finals = sum(r["finals"] for r in reports)
     expected = plan.s3_runs * count * len(pool.workers)
     marked = sum(r["marked"] for r in reports)
+    rates = reports[0].get("emit_rates", []) if reports else []
     note = (f"{finals}/{plan.s3_runs} runs final ({','.join(sorted({s for r in reports for s in r['statuses']}))}); "
             f"{marked}/{expected} deltas received (each of {len(pool.workers)} operators gets every run), "
             f"max {lat_max / 1000:.1f} ms")
@@ -364,6 +365,11 @@ def s3_agent(server: Server, pool: ClientPool, plan: Plan, step: Progress) -> li
                LOWER, gen_cpu_pct=gen_cpu, server_cpu_pct=srv_cpu, samples_us=lat),
         Figure("S3 agent streaming", "gateway-added latency p99 (ms)", server.name, pct(lat, 0.99) / 1000, "ms",
                LOWER, gen_cpu_pct=gen_cpu, note=note),
+        Figure("S3 agent streaming", f"provider deltas/s achieved per run (paced at {plan.s3_rate:g}), median",
+               server.name, statistics.median(rates) if rates else 0.0, "/s", gen_cpu_pct=gen_cpu,
+               note=(f"slowest run {min(rates, default=0):.1f}/s; emit stamps of each run's first and last delta. "
+                     "The provider runs in the gateway's event loop: below the paced rate, the loop was saturated "
+                     "and deltas left the provider late, a delay the emit->receive latency above does not see")),
         Figure("S3 agent streaming", "dropped + reordered events", server.name,
                float(gaps + reorders + (expected - marked)), "events", LOWER, gen_cpu_pct=gen_cpu,
                note=f"gaps {gaps}, reorders {reorders}, missing {expected - marked}"),
