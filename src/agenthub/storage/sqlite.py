@@ -582,10 +582,12 @@ class SqliteStore:
             dbapi_conn.isolation_level = None
             cursor = dbapi_conn.cursor()
             try:
+                # busy_timeout first: switching to WAL needs the lock, which another connection
+                # (or process) may hold for a moment; without a timeout that is "database is locked".
+                cursor.execute(f"PRAGMA busy_timeout={busy_timeout}")
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.execute("PRAGMA foreign_keys=ON")
-                cursor.execute(f"PRAGMA busy_timeout={busy_timeout}")
             finally:
                 cursor.close()
 
