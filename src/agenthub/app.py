@@ -346,7 +346,7 @@ class Gateway:
             middlewares=self._door(),
         )
         app.router.add_get("/healthz", healthz(node))
-        app.router.add_get("/metrics", metrics_handler(node, self.counters))
+        app.router.add_get("/metrics", metrics_handler(node, self.counters, self.transcripts))
         self.edge = Edge(node, self.store, s, self.config, self.counters, app, options=self.edge_options)
         for mount in MOUNTS:
             mount(self.edge)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from agenthub import __version__
-from agenthub.core.handlers import HELP_TEXT
+from agenthub.core.handlers import DEFAULT_SESSION, HELP_TEXT
 
 from ..conftest import GatewayProc, connect_params
 from ._util import Client, assert_contiguous, collect_run, shared_gateway, start_agent
@@ -420,3 +420,14 @@ async def test_healthz_and_metrics(gateway: GatewayProc) -> None:
             run.frames) - 1
         assert sample(after, "agenthub_runs_active") == 0
         assert sample(after, "agenthub_queue_drops_total") == 0
+
+        # The run (no sessionKey: the default session) read its transcript; two chat.history calls are
+        # then answered from memory.
+        for _ in range(2):
+            assert (await c.ok("chat.history", {"sessionKey": DEFAULT_SESSION}))["messages"]
+        cached = (await http.get("/metrics")).text
+        hits = sample(after, "agenthub_transcript_cache_hits_total")
+        assert sample(cached, "agenthub_transcript_cache_hits_total") >= hits + 2
+        assert sample(cached, "agenthub_transcript_cache_misses_total") >= 1
+        assert sample(cached, "agenthub_transcript_cache_sessions") >= 1
+        assert sample(cached, "agenthub_transcript_cache_bytes") > 0

@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 
 from .. import __version__
 from ..core.node import Node
+from ..core.transcripts import TranscriptCache
 from ..protocol import _json
 from .ws import FrameCounters
 
@@ -21,9 +22,10 @@ __all__ = ["GatewayCollector", "healthz", "metrics_handler"]
 class GatewayCollector(Collector):
     """Reads the node's counters at scrape time, so the hot path only bumps integers."""
 
-    def __init__(self, node: Node, counters: FrameCounters) -> None:
+    def __init__(self, node: Node, counters: FrameCounters, transcripts: TranscriptCache | None = None) -> None:
         self.node = node
         self.counters = counters
+        self.transcripts = transcripts
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         node = self.node
@@ -39,11 +41,21 @@ class GatewayCollector(Collector):
         drops = sum(c.dropped for c in node.connections.values()) + node.dropped_closed
         yield CounterMetricFamily("agenthub_queue_drops", "Droppable events skipped for slow consumers",
                                   value=drops)
+        cache = self.transcripts
+        if cache is not None:  # is the transcript cache big enough for the sessions people read?
+            yield CounterMetricFamily("agenthub_transcript_cache_hits", "Transcript reads answered from memory",
+                                      value=cache.hits)
+            yield CounterMetricFamily("agenthub_transcript_cache_misses", "Transcript reads that loaded a session",
+                                      value=cache.misses)
+            yield GaugeMetricFamily("agenthub_transcript_cache_sessions", "Sessions held in the transcript cache",
+                                    value=len(cache.cached_sessions()))
+            yield GaugeMetricFamily("agenthub_transcript_cache_bytes", "Approximate bytes the transcript cache holds",
+                                    value=cache.cached_bytes)
 
 
-def metrics_handler(node: Node, counters: FrameCounters) -> Handler:
+def metrics_handler(node: Node, counters: FrameCounters, transcripts: TranscriptCache | None = None) -> Handler:
     registry = CollectorRegistry()
-    registry.register(GatewayCollector(node, counters))
+    registry.register(GatewayCollector(node, counters, transcripts))
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8",
