@@ -69,7 +69,7 @@ bench-quick: $(BENCH_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests || true
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 clean:

@@ -36,8 +36,12 @@ SEQ_MARK = b'"seq":'
 
 
 def connect_frame(nonce: str, cfg: dict[str, Any]) -> bytes:
-    client = {"id": cfg.get("client_id", "test"), "version": "1.0.0", "platform": "linux",
-              "mode": cfg.get("client_mode", "test")}
+    client = {
+        "id": cfg.get("client_id", "test"),
+        "version": "1.0.0",
+        "platform": "linux",
+        "mode": cfg.get("client_mode", "test"),
+    }
     scopes = cfg.get("scopes", ["operator.read", "operator.write"])
     params: dict[str, Any] = {
         "minProtocol": 3,
@@ -54,8 +58,14 @@ def connect_frame(nonce: str, cfg: dict[str, Any]) -> bytes:
         if identity is None:
             identity = IDENTITIES[tuple(scopes)] = DeviceIdentity.generate()
         params["device"] = identity.sign_connect(
-            nonce=nonce, signed_at_ms=time.time_ns() // 1_000_000, client_id=client["id"],
-            client_mode=client["mode"], role="operator", scopes=scopes, token=token, platform="linux",
+            nonce=nonce,
+            signed_at_ms=time.time_ns() // 1_000_000,
+            client_id=client["id"],
+            client_mode=client["mode"],
+            role="operator",
+            scopes=scopes,
+            token=token,
+            platform="linux",
         )
     return json.dumps({"type": "req", "id": "c", "method": "connect", "params": params}).encode()
 
@@ -80,9 +90,16 @@ class Stats:
         lat = self.lat_us
         step = max(1, len(lat) // SAMPLE_CAP)
         return {
-            "frames": self.frames, "marked": self.marked, "gaps": self.gaps, "reorders": self.reorders,
-            "lat_us": lat[::step].tolist(), "lat_max_us": max(lat) if lat else 0, "lat_n": len(lat),
-            "first_ns": self.first_ns, "last_ns": self.last_ns, "closes": self.closes,
+            "frames": self.frames,
+            "marked": self.marked,
+            "gaps": self.gaps,
+            "reorders": self.reorders,
+            "lat_us": lat[::step].tolist(),
+            "lat_max_us": max(lat) if lat else 0,
+            "lat_n": len(lat),
+            "first_ns": self.first_ns,
+            "last_ns": self.last_ns,
+            "closes": self.closes,
         }
 
 
@@ -270,9 +287,13 @@ class Worker:
             return sock
 
         try:
-            _, client = await ws_connect(lambda: Client(self, cfg), cfg["url"], websocket_handshake_timeout=30,
-                                         max_frame_size=64 * 1024 * 1024,
-                                         socket_factory=small_window_socket if rcvbuf else None)
+            _, client = await ws_connect(
+                lambda: Client(self, cfg),
+                cfg["url"],
+                websocket_handshake_timeout=30,
+                max_frame_size=64 * 1024 * 1024,
+                socket_factory=small_window_socket if rcvbuf else None,
+            )
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"[:300]
             return None, None
@@ -309,8 +330,12 @@ class Worker:
             c.on_frame = Client._idle
             c.stalled = True
         self.clients.extend(clients)
-        return {"opened": len(clients), "failed": cmd["n"] - len(clients), "seconds": time.perf_counter() - t0,
-                "error": self.last_error}
+        return {
+            "opened": len(clients),
+            "failed": cmd["n"] - len(clients),
+            "seconds": time.perf_counter() - t0,
+            "error": self.last_error,
+        }
 
     async def arm(self, cmd: dict[str, Any]) -> dict[str, Any]:
         handler = {"fanout": Client._fanout, "idle": Client._idle, "agent": Client._agent}[cmd["mode"]]
@@ -361,9 +386,16 @@ class Worker:
         for i in range(cmd["runs"]):
             c = self.clients[i % len(self.clients)]
             assert c.t is not None
-            req = {"type": "req", "id": f"a{i}", "method": "agent",
-                   "params": {"message": cmd["message"], "idempotencyKey": f"{cmd['prefix']}-{i}",
-                              "sessionKey": f"{cmd['prefix']}-{i}"}}
+            req = {
+                "type": "req",
+                "id": f"a{i}",
+                "method": "agent",
+                "params": {
+                    "message": cmd["message"],
+                    "idempotencyKey": f"{cmd['prefix']}-{i}",
+                    "sessionKey": f"{cmd['prefix']}-{i}",
+                },
+            }
             c.t.send(WSMsgType.TEXT, json.dumps(req).encode())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.all_final.wait(), cmd.get("timeout", 60))
@@ -381,8 +413,13 @@ class Worker:
         # rate it achieved (emit stamps of first and last delta) shows whether the gateway kept up.
         first = self.clients[0].runs.values() if self.clients else []
         rates = [(r[1] - 1) / ((r[3] - r[2]) / 1e9) for r in first if r[1] > 1 and r[3] > r[2]]
-        report.update(emit_rates=rates, finals=self.final_count, statuses=sorted(set(self.finals.values())),
-                      runs_seen=len(deltas), deltas_per_run_min=min(deltas, default=0))
+        report.update(
+            emit_rates=rates,
+            finals=self.final_count,
+            statuses=sorted(set(self.finals.values())),
+            runs_seen=len(deltas),
+            deltas_per_run_min=min(deltas, default=0),
+        )
         for c in self.clients:
             c.on_frame = Client._idle
         return report
@@ -415,8 +452,14 @@ class Worker:
         t0 = time.perf_counter()
         await asyncio.gather(*(cycle() for _ in range(cmd.get("concurrency", 8))))
         step = max(1, len(lat) // SAMPLE_CAP)
-        return {"done": done, "failed": failed, "seconds": time.perf_counter() - t0,
-                "lat_us": lat[::step].tolist(), "lat_max_us": max(lat) if lat else 0, "error": self.last_error}
+        return {
+            "done": done,
+            "failed": failed,
+            "seconds": time.perf_counter() - t0,
+            "lat_us": lat[::step].tolist(),
+            "lat_max_us": max(lat) if lat else 0,
+            "error": self.last_error,
+        }
 
     async def close_stalled(self, cmd: dict[str, Any]) -> dict[str, Any]:
         return await self.close({"stalled": True})
@@ -439,11 +482,18 @@ class Worker:
 async def main() -> None:
     worker = Worker()
     emit({"ready": True})
-    await serve_commands({
-        "open": worker.open, "arm": worker.arm, "collect": worker.collect, "rpc": worker.rpc,
-        "agent": worker.agent, "handshakes": worker.handshakes, "close": worker.close,
-        "close_stalled": worker.close_stalled,
-    })
+    await serve_commands(
+        {
+            "open": worker.open,
+            "arm": worker.arm,
+            "collect": worker.collect,
+            "rpc": worker.rpc,
+            "agent": worker.agent,
+            "handshakes": worker.handshakes,
+            "close": worker.close,
+            "close_stalled": worker.close_stalled,
+        }
+    )
 
 
 if __name__ == "__main__":

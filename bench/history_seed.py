@@ -77,11 +77,21 @@ async def _connect(url: str, token: str) -> tuple[Any, _Rpc]:
         challenge = json.loads(await ws.recv())
         client = {"id": "test", "version": "1.0.0", "platform": "linux", "mode": "test"}
         params = {
-            "minProtocol": 3, "maxProtocol": 4, "client": client, "role": "operator", "scopes": _SCOPES,
+            "minProtocol": 3,
+            "maxProtocol": 4,
+            "client": client,
+            "role": "operator",
+            "scopes": _SCOPES,
             "auth": {"token": token},
             "device": identity.sign_connect(
-                nonce=challenge["payload"]["nonce"], signed_at_ms=time.time_ns() // 1_000_000, client_id="test",
-                client_mode="test", role="operator", scopes=_SCOPES, token=token, platform="linux",
+                nonce=challenge["payload"]["nonce"],
+                signed_at_ms=time.time_ns() // 1_000_000,
+                client_id="test",
+                client_mode="test",
+                role="operator",
+                scopes=_SCOPES,
+                token=token,
+                platform="linux",
             ),
         }
         rpc = _Rpc(ws)
@@ -106,8 +116,9 @@ async def _seed_openclaw(url: str, token: str, deadline_s: float) -> int:
         existing = await rpc.call("chat.history", {"sessionKey": HISTORY_SESSION, "limit": HISTORY_COUNT})
         if not (existing.get("ok") and existing["payload"].get("messages")):
             await rpc.ok("sessions.create", {"key": HISTORY_SESSION})
-            await rpc.ok_all("chat.inject", [{"sessionKey": HISTORY_SESSION, "message": text}
-                                             for _role, text in history_messages()])
+            await rpc.ok_all(
+                "chat.inject", [{"sessionKey": HISTORY_SESSION, "message": text} for _role, text in history_messages()]
+            )
         history = await rpc.ok("chat.history", {"sessionKey": HISTORY_SESSION, "limit": HISTORY_COUNT})
         return len(history.get("messages") or [])
     finally:

@@ -189,8 +189,18 @@ def start_server(kind: str) -> Server:
             # handshake, as bench.gateway_proc does for agenthub (security.max_preauth_per_ip).
             OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP="1000000",
         )
-        argv = [str(OPENCLAW_BIN), "gateway", "run", "--port", str(port), "--bind", "loopback",
-                "--allow-unconfigured", "--token", TOKEN]
+        argv = [
+            str(OPENCLAW_BIN),
+            "gateway",
+            "run",
+            "--port",
+            str(port),
+            "--bind",
+            "loopback",
+            "--allow-unconfigured",
+            "--token",
+            TOKEN,
+        ]
         log = open(f"{tmp}/gateway.log", "wb")  # noqa: SIM115 - closed with the process
         popen = subprocess.Popen(argv, env=env, cwd=tmp, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         try:

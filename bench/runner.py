@@ -33,8 +33,11 @@ from .procs import ROOT, ClientPool, Server, openclaw_available, start_server
 from .scenarios import Figure, Plan, s1_fanout, s2_idle, s3_agent, s4_handshakes, s5_requests, wait_ready
 
 OURS = "agenthub"
-BASELINES = {"ws-broadcast": "(a) websockets broadcast", "starlette-naive": "(b) Starlette naive",
-             "openclaw": "(c) OpenClaw"}
+BASELINES = {
+    "ws-broadcast": "(a) websockets broadcast",
+    "starlette-naive": "(b) Starlette naive",
+    "openclaw": "(c) OpenClaw",
+}
 Scenario = Callable[[Server, ClientPool, Plan, Callable[[str], None]], list[Figure]]
 SCENARIOS: dict[str, Scenario] = {"S2": s2_idle, "S3": s3_agent, "S4": s4_handshakes, "S5": s5_requests}
 # S1 runs agenthub and baselines (a) and (b) side by side, in interleaved rounds.
@@ -76,20 +79,32 @@ def targets(figs: list[Figure], plan: Plan) -> list[tuple[str, str, bool | None]
     s1p99 = find(figs, OURS, "S1", "p99 latency at half")
     s1st = find(figs, OURS, "S1", "delivered events/s with")
     s1ref = find(figs, OURS, "S1", "delivered events/s, no-stall")
-    s1_rounds = [float(v.replace(",", "")) for v in s1.note.split("(")[1].split(")")[0].split(", ")] if (
-        s1 and s1.note.startswith("median of")) else []
+    s1_rounds = (
+        [float(v.replace(",", "")) for v in s1.note.split("(")[1].split(")")[0].split(", ")]
+        if (s1 and s1.note.startswith("median of"))
+        else []
+    )
     check("S1", ">= 80% of (a) delivered events/s", lambda: s1.value >= 0.8 * s1a.value, s1, s1a)  # type: ignore[union-attr]
     check("S1", ">= 3x (b) delivered events/s", lambda: s1.value >= 3 * s1b.value, s1, s1b)  # type: ignore[union-attr]
     check("S1", "p99 <= 20 ms at half the peak rate", lambda: s1p99.value <= 20, s1p99)  # type: ignore[union-attr]
-    check("S1", "stalled clients: throughput within noise (>= 85% of the interleaved no-stall rounds, "
-          "or within the spread of the peak rounds)",
-          lambda: s1st.value >= 0.85 * s1ref.value or s1st.value >= min(s1_rounds, default=math.inf),  # type: ignore[union-attr]
-          s1ref, s1st)
+    check(
+        "S1",
+        "stalled clients: throughput within noise (>= 85% of the interleaved no-stall rounds, "
+        "or within the spread of the peak rounds)",
+        lambda: s1st.value >= 0.85 * s1ref.value or s1st.value >= min(s1_rounds, default=math.inf),  # type: ignore[union-attr]
+        s1ref,
+        s1st,
+    )
     rss, cpu = find(figs, OURS, "S2", "RSS"), find(figs, OURS, "S2", "server CPU")
     rss_c = find(figs, "openclaw", "S2", "RSS")
     check("S2", "<= 20 KiB RSS per idle connection", lambda: rss.value <= 20, rss)  # type: ignore[union-attr]
-    check("S2", f"{plan.s2_conns:,} held, idle CPU < 5% of a core",
-          lambda: cpu.value < 5 and f"{plan.s2_conns}/{plan.s2_conns}" in rss.note, cpu, rss)  # type: ignore[union-attr]
+    check(
+        "S2",
+        f"{plan.s2_conns:,} held, idle CPU < 5% of a core",
+        lambda: cpu.value < 5 and f"{plan.s2_conns}/{plan.s2_conns}" in rss.note,
+        cpu,
+        rss,
+    )  # type: ignore[union-attr]
     check("S2", "<= half of OpenClaw's RSS per connection", lambda: rss.value <= 0.5 * rss_c.value, rss, rss_c)  # type: ignore[union-attr]
     p99, drops = find(figs, OURS, "S3", "gateway-added latency p99"), find(figs, OURS, "S3", "dropped")
     check("S3", "p99 gateway-added latency <= 5 ms", lambda: p99.value <= 5, p99)  # type: ignore[union-attr]
@@ -100,8 +115,15 @@ def targets(figs: list[Figure], plan: Plan) -> list[tuple[str, str, bool | None]
     check("S4", ">= 3x OpenClaw's handshakes/s", lambda: hs.value >= 3 * hs_c.value, hs, hs_c)  # type: ignore[union-attr]
     rq, rq_c = find(figs, OURS, "S5", "health requests/s"), find(figs, "openclaw", "S5", "health requests/s")
     p, p_c = find(figs, OURS, "S5", "health p99"), find(figs, "openclaw", "S5", "health p99")
-    check("S5", ">= 3x OpenClaw's health requests/s at a lower p99",
-          lambda: rq.value >= 3 * rq_c.value and p.value < p_c.value, rq, rq_c, p, p_c)  # type: ignore[union-attr]
+    check(
+        "S5",
+        ">= 3x OpenClaw's health requests/s at a lower p99",
+        lambda: rq.value >= 3 * rq_c.value and p.value < p_c.value,
+        rq,
+        rq_c,
+        p,
+        p_c,
+    )  # type: ignore[union-attr]
     return out
 
 
@@ -127,10 +149,12 @@ def ratio(ours: Figure, other: Figure | None) -> str:
 
 
 def render(figs: list[Figure], plan: Plan, header: list[str], errors: list[str]) -> str:
-    lines = [*header, "",
-             "| Scenario | Metric | agenthub | " + " | ".join(BASELINES.values())
-             + " | vs (a) | vs (b) | vs (c) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        *header,
+        "",
+        "| Scenario | Metric | agenthub | " + " | ".join(BASELINES.values()) + " | vs (a) | vs (b) | vs (c) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     notes: list[str] = []
     seen: list[tuple[str, str]] = []
     for f in figs:
@@ -142,8 +166,13 @@ def render(figs: list[Figure], plan: Plan, header: list[str], errors: list[str])
         ours = row.get(OURS)
         others = [row.get(k) for k in BASELINES]
         ratios = [ratio(ours, o) if ours else "–" for o in others]
-        lines.append(f"| {scen} | {metric} | {cell(ours)} | " + " | ".join(cell(o) for o in others)
-                     + " | " + " | ".join(ratios) + " |")
+        lines.append(
+            f"| {scen} | {metric} | {cell(ours)} | "
+            + " | ".join(cell(o) for o in others)
+            + " | "
+            + " | ".join(ratios)
+            + " |"
+        )
         for f in row.values():
             bits = [f.note] if f.note else []
             if f.server_cpu_pct is not None:
@@ -153,8 +182,13 @@ def render(figs: list[Figure], plan: Plan, header: list[str], errors: list[str])
     lines += ["", "Targets:", "", "| Scenario | Target | Met |", "|---|---|---|"]
     for scen, text, ok in targets(figs, plan):
         lines.append(f"| {scen} | {text} | {'yes' if ok else 'n/a' if ok is None else '**NO**'} |")
-    lines += ["", "Notes (gen = load-generator CPU over the same window, % of one core; ratios are ours / "
-              "baseline, so above 1 is better for rates and below 1 is better for ms, KiB and CPU):", "", *notes]
+    lines += [
+        "",
+        "Notes (gen = load-generator CPU over the same window, % of one core; ratios are ours / "
+        "baseline, so above 1 is better for rates and below 1 is better for ms, KiB and CPU):",
+        "",
+        *notes,
+    ]
     if errors:
         lines += ["", "Errors:", "", *[f"- {e}" for e in errors]]
     return "\n".join(lines) + "\n"
@@ -180,9 +214,13 @@ def plot(figs: list[Figure], path: Path) -> None:
             if f.scenario.startswith(scen) and f.samples_us:
                 xs = sorted(f.samples_us)
                 ys = [i / len(xs) for i in range(len(xs))]
-                ax.plot([x / 1000 for x in xs], ys, label=f"{f.stack}: {f.metric[:38]}",  # type: ignore[attr-defined]
-                        color=colors.get(f.stack, "gray"),
-                        linestyle="-" if "half" in f.metric else ":" if "history" in f.metric else "--")
+                ax.plot(
+                    [x / 1000 for x in xs],
+                    ys,
+                    label=f"{f.stack}: {f.metric[:38]}",  # type: ignore[attr-defined]
+                    color=colors.get(f.stack, "gray"),
+                    linestyle="-" if "half" in f.metric else ":" if "history" in f.metric else "--",
+                )
         ax.set_xscale("log")  # type: ignore[attr-defined]
         ax.set_xlabel("ms (log)")  # type: ignore[attr-defined]
         ax.set_ylabel("fraction")  # type: ignore[attr-defined]
@@ -201,10 +239,13 @@ def plot(figs: list[Figure], path: Path) -> None:
 
 
 def machine_header(plan: Plan, command: str, load_start: tuple[float, float, float]) -> list[str]:
-    cpu_model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                      if "model name" in ln), platform.processor() or "unknown")
-    versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("aiohttp", "websockets", "starlette", "uvicorn",
-                                                               "uvloop", "picows"))
+    cpu_model = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln),
+        platform.processor() or "unknown",
+    )
+    versions = ", ".join(
+        f"{p} {metadata.version(p)}" for p in ("aiohttp", "websockets", "starlette", "uvicorn", "uvloop", "picows")
+    )
     load_end = os.getloadavg()
     return [
         f"# agenthub bench{' (quick)' if plan.quick else ''}",
@@ -228,8 +269,9 @@ def machine_header(plan: Plan, command: str, load_start: tuple[float, float, flo
     ]
 
 
-def run_s1(names: list[str], pool: ClientPool, plan: Plan, step: Callable[[str], None], figs: list[Figure],
-           console: Console) -> list[str]:
+def run_s1(
+    names: list[str], pool: ClientPool, plan: Plan, step: Callable[[str], None], figs: list[Figure], console: Console
+) -> list[str]:
     errors: list[str] = []
     servers: list[Server] = []
     try:
@@ -260,8 +302,12 @@ def main() -> None:
     parser.add_argument("--no-openclaw", action="store_true", help="skip baseline (c)")
     parser.add_argument("--openclaw", action="store_true", help="run baseline (c) in --quick too")
     parser.add_argument("--procs", type=int, default=0, help="client processes (default: 4, quick: 2)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="Markdown output (default bench/results/latest.md, --quick: quick.md); PNG beside it")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="Markdown output (default bench/results/latest.md, --quick: quick.md); PNG beside it",
+    )
     args = parser.parse_args()
     raise_nofile_limit()
     if args.out is None:
@@ -286,15 +332,19 @@ def main() -> None:
         if skip_openclaw:
             errors.append("baseline (c) OpenClaw skipped (--quick without --openclaw, or --no-openclaw)")
         else:
-            errors.append("OpenClaw not installed (make bench/node/node_modules/.openclaw-stamp): baseline (c) "
-                          "skipped")
+            errors.append("OpenClaw not installed (make bench/node/node_modules/.openclaw-stamp): baseline (c) skipped")
         runs = [(st, sc) for st, sc in runs if st != "openclaw"]
     procs = args.procs or (2 if args.quick else 4)
     figs: list[Figure] = []
     pool = ClientPool(procs)
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=console) as progress:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
             s1_stacks = [st for st in S1_STACKS if (not only or "S1" in only) and (not stacks or st in stacks)]
             task = progress.add_task("starting", total=sum(len(sc) for _, sc in runs) + bool(s1_stacks))
 

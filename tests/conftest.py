@@ -48,8 +48,19 @@ class GatewayProc:
     def start(self, port: int | None = None) -> GatewayProc:
         cfg = self.data_dir / "test-config.json"
         cfg.write_text(json.dumps(self.config))
-        cmd = [sys.executable, "-m", "agenthub", "gateway", "--port", str(port if port is not None else self.port),
-               "--data-dir", str(self.data_dir), "--config", str(cfg), *self.args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "agenthub",
+            "gateway",
+            "--port",
+            str(port if port is not None else self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--config",
+            str(cfg),
+            *self.args,
+        ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         assert self.proc.stdout is not None
@@ -104,8 +115,12 @@ class GatewayProc:
 def make_gateway(tmp_path: Path) -> Iterator[Any]:
     procs: list[GatewayProc] = []
 
-    def factory(*args: str, env: dict[str, str] | None = None, config: dict[str, Any] | None = None,
-                data_dir: Path | None = None) -> GatewayProc:
+    def factory(
+        *args: str,
+        env: dict[str, str] | None = None,
+        config: dict[str, Any] | None = None,
+        data_dir: Path | None = None,
+    ) -> GatewayProc:
         d = data_dir or tmp_path / f"gw{len(procs)}"
         d.mkdir(parents=True, exist_ok=True)
         cfg = {"demo": {"word_delay_ms": 5}}

@@ -16,8 +16,9 @@ __all__ = ["challenge", "event_frame", "reply"]
 
 def challenge() -> str:
     nonce = secrets.token_urlsafe(16)
-    return json.dumps({"type": "event", "event": "connect.challenge", "payload": {"nonce": nonce,
-                                                                             "ts": time.time_ns() // 1_000_000}})
+    return json.dumps(
+        {"type": "event", "event": "connect.challenge", "payload": {"nonce": nonce, "ts": time.time_ns() // 1_000_000}}
+    )
 
 
 def reply(text: str | bytes) -> str | None:

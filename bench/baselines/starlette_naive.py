@@ -44,8 +44,15 @@ async def main() -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     app = Starlette(routes=[WebSocketRoute("/", endpoint)])
-    config = uvicorn.Config(app, loop="uvloop", ws_per_message_deflate=False, ws_ping_interval=None,
-                            log_level="warning", backlog=4096, ws_max_size=1 << 24)
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        ws_per_message_deflate=False,
+        ws_ping_interval=None,
+        log_level="warning",
+        backlog=4096,
+        ws_max_size=1 << 24,
+    )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
 

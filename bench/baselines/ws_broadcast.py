@@ -49,8 +49,9 @@ async def main() -> None:
     async def stats(cmd: dict[str, Any]) -> dict[str, Any]:
         return {"connections": len(CLIENTS)}
 
-    async with serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None, max_size=None,
-                     backlog=4096) as server:
+    async with serve(
+        handler, "127.0.0.1", 0, compression=None, ping_interval=None, max_size=None, backlog=4096
+    ) as server:
         emit({"port": next(iter(server.sockets)).getsockname()[1]})
         await serve_commands({"fanout": fanout, "stats": stats})
 

@@ -279,8 +279,9 @@ class Gateway:
         self._stack.push_async_callback(self.store.close)
         await self.config.load()
         s = self.settings
-        self.transcripts.resize(s.limits.transcript_cache_sessions, s.limits.transcript_cache_messages,
-                                s.limits.transcript_cache_bytes)
+        self.transcripts.resize(
+            s.limits.transcript_cache_sessions, s.limits.transcript_cache_messages, s.limits.transcript_cache_bytes
+        )
         failed = await self.store.fail_interrupted_runs("gateway restarted while the run was active", now_ms())
         if failed:
             log.warning("marked %d interrupted run(s) as error", failed)
@@ -310,7 +311,8 @@ class Gateway:
             pairing=pairing,
             limiter=AuthLimiter(security),
             password_hash=hash_secret(sec.password.get_secret_value())
-            if sec.password is not None and mode == "password" else None,
+            if sec.password is not None and mode == "password"
+            else None,
             trusted_proxy_header=sec.trusted_proxy_header if mode == "trusted-proxy" else None,
         )
         if mode == "password" and auth.password_hash is None:
@@ -365,7 +367,12 @@ class Gateway:
         self._stack.callback(self._purge.cancel)
         log.info(
             "agenthub gateway listening on %s://%s:%d (provider=%s, auth=%s, data=%s)",
-            self.scheme, s.host, self.port, s.provider, node.auth.auth_mode, s.resolved_data_dir,
+            self.scheme,
+            s.host,
+            self.port,
+            s.provider,
+            node.auth.auth_mode,
+            s.resolved_data_dir,
         )
 
     def _door(self) -> list[Middleware]:
@@ -396,8 +403,10 @@ class Gateway:
         sec = self.settings.security
         identify = None
         if sec.resolved_auth_mode(self.settings.token) == "trusted-proxy":
+
             def identify(request: web.Request) -> str | None:
                 return proxy_identity(request, sec.trusted_proxy_header, sec.trusted_proxies)
+
         ws_handler = native_handler(node, self.counters, identify)
 
         async def root(request: web.Request) -> web.StreamResponse:
@@ -417,8 +426,9 @@ class Gateway:
         node.runs.chat_delta_interval_ms = settings.limits.chat_delta_interval_ms
         node.runs.run_timeout_s = settings.limits.run_timeout_s
         lim = settings.limits
-        self.transcripts.resize(lim.transcript_cache_sessions, lim.transcript_cache_messages,
-                                lim.transcript_cache_bytes)
+        self.transcripts.resize(
+            lim.transcript_cache_sessions, lim.transcript_cache_messages, lim.transcript_cache_bytes
+        )
         node.health_changed()
 
     async def _purge_loop(self) -> None:

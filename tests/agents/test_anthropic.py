@@ -100,8 +100,7 @@ TOOL_STREAM = (
     )
     + sse(
         "content_block_delta",
-        '{"type":"content_block_delta","index":2,'
-        '"delta":{"type":"input_json_delta","partial_json":" - 1\\"}"}}',
+        '{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":" - 1\\"}"}}',
     )
     + sse("content_block_stop", '{"type":"content_block_stop","index":2}')
     + stop("tool_use")

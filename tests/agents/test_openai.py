@@ -175,9 +175,7 @@ async def test_tool_call_round_trip(server: ScriptedServer, chunk_size: int | No
 
 async def test_plain_text_without_tools_or_key(server: ScriptedServer) -> None:
     """Ollama-style: no API key, ``reasoning`` instead of ``reasoning_content``, CRLF lines."""
-    body = (
-        chunk('{"role":"assistant","reasoning":"hmm"}') + chunk('{"content":"Hi!"}') + chunk("{}", '"stop"')
-    )
+    body = chunk('{"role":"assistant","reasoning":"hmm"}') + chunk('{"content":"Hi!"}') + chunk("{}", '"stop"')
     server.replies.append(Reply((body + "data: [DONE]\n\n").replace("\n", "\r\n").encode()))
     rt = OpenAIRuntime(f"{server.url}/v1/", None, "llama3.2")
     events = await run(rt, Turn("r", "s", "hello"))
@@ -195,9 +193,7 @@ async def test_missing_ids_unknown_tool_and_bad_json(server: ScriptedServer) -> 
     """llama.cpp-style streams may omit ids; models may name unknown tools or emit broken JSON."""
     stream = (
         chunk('{"tool_calls":[{"index":0,"function":{"name":"nope","arguments":"{}"}}]}')
-        + chunk(
-            '{"tool_calls":[{"index":1,"function":{"name":"calculator","arguments":"{\\"expression\\": "}}]}'
-        )
+        + chunk('{"tool_calls":[{"index":1,"function":{"name":"calculator","arguments":"{\\"expression\\": "}}]}')
         + chunk("{}", '"tool_calls"')
         + "data: [DONE]\n\n"
     ).encode()

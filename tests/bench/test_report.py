@@ -13,8 +13,9 @@ def _figs() -> list[Figure]:
         Figure(s1, "delivered events/s (1000 clients, peak)", "ws-broadcast", 50_000, "ev/s"),
         Figure(s1, "delivered events/s (1000 clients, peak)", "starlette-naive", 25_000, "ev/s"),
         Figure(s1, "p99 latency at half peak, 30 pub/s (ms)", "agenthub", 12.0, "ms", LOWER),
-        Figure("S2 idle", "RSS per idle connection (KiB)", "agenthub", 15.0, "KiB", LOWER,
-               note="10000/10000 connected"),
+        Figure(
+            "S2 idle", "RSS per idle connection (KiB)", "agenthub", 15.0, "KiB", LOWER, note="10000/10000 connected"
+        ),
         Figure("S2 idle", "RSS per idle connection (KiB)", "openclaw", 100.0, "KiB", LOWER),
         Figure("S4 handshakes", "connect+hello-ok+close per second (token + signed device)", "agenthub", 900, "/s"),
         Figure("S4 handshakes", "connect+hello-ok+close per second (token + signed device)", "openclaw", 100, "/s"),

@@ -16,8 +16,13 @@ from ..conftest import GatewayProc
 
 
 def agenthub(*args: str, data_dir: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agenthub", *args], capture_output=True, text=True,
-                          timeout=timeout, env={"AGENTHUB_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "agenthub", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"AGENTHUB_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_call_health_agent_and_errors(make_gateway: Any, tmp_path: Path) -> None:
@@ -31,8 +36,16 @@ def test_call_health_agent_and_errors(make_gateway: Any, tmp_path: Path) -> None
     assert key.exists() and oct(key.stat().st_mode & 0o777) == "0o600"
     first = key.read_bytes()
 
-    run = agenthub("call", "agent", *url, "--params", json.dumps({"message": "what is 7*6"}),
-                   "--expect-final", "--json", data_dir=tmp_path)
+    run = agenthub(
+        "call",
+        "agent",
+        *url,
+        "--params",
+        json.dumps({"message": "what is 7*6"}),
+        "--expect-final",
+        "--json",
+        data_dir=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     lines = [json.loads(line) for line in run.stdout.splitlines()]
     assert lines[0]["type"] == "accepted"
@@ -44,11 +57,15 @@ def test_call_health_agent_and_errors(make_gateway: Any, tmp_path: Path) -> None
     unknown = agenthub("call", "no.such", *url, "--json", data_dir=tmp_path)
     assert unknown.returncode == 1
     assert json.loads(unknown.stdout)["error"] == {
-        "code": "INVALID_REQUEST", "message": "unknown method: no.such", "details": None}
+        "code": "INVALID_REQUEST",
+        "message": "unknown method: no.such",
+        "details": None,
+    }
     bad_json = agenthub("call", "health", *url, "--params", "{nope", data_dir=tmp_path)
     assert bad_json.returncode == 2 and "not valid JSON" in bad_json.stderr
-    wrong = agenthub("call", "health", "--url", gw.url, "--token", "wrong", "--data-dir", str(tmp_path), "--json",
-                     data_dir=tmp_path)
+    wrong = agenthub(
+        "call", "health", "--url", gw.url, "--token", "wrong", "--data-dir", str(tmp_path), "--json", data_dir=tmp_path
+    )
     assert wrong.returncode == 1
     assert json.loads(wrong.stdout)["error"]["details"] == {"code": "AUTH_TOKEN_MISMATCH"}
     down = agenthub("call", "health", "--url", "ws://127.0.0.1:9", "--data-dir", str(tmp_path), data_dir=tmp_path)

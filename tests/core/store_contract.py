@@ -73,9 +73,7 @@ def msg(
     run_id: str | None = None,
     meta: dict[str, Any] | None = None,
 ) -> MessageRecord:
-    return MessageRecord(
-        session_key=session_key, role=role, text=text, ts_ms=ts_ms, run_id=run_id, meta=meta or {}
-    )
+    return MessageRecord(session_key=session_key, role=role, text=text, ts_ms=ts_ms, run_id=run_id, meta=meta or {})
 
 
 class StoreContract:
@@ -104,9 +102,7 @@ class StoreContract:
         await store.ensure_session("main", 1_000)
         await store.append_message(msg("main", "hi", 1_500, run_id="r1"))
         again = await store.ensure_session("main", 9_999)
-        assert again == SessionRecord(
-            key="main", created_ms=1_000, updated_ms=1_500, message_count=1, last_run_id="r1"
-        )
+        assert again == SessionRecord(key="main", created_ms=1_000, updated_ms=1_500, message_count=1, last_run_id="r1")
         assert await store.get_session("main") == again
 
     async def test_list_sessions_empty(self, store: Store) -> None:

@@ -15,8 +15,9 @@ class FakeRegistry:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, Any]] = []
 
-    async def invoke(self, node_id: str, command: str, params: Any, timeout_ms: int | None,
-                     idempotency_key: str | None = None) -> dict[str, Any]:
+    async def invoke(
+        self, node_id: str, command: str, params: Any, timeout_ms: int | None, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
         self.calls.append((node_id, command, params))
         return {"ok": True, "payload": {"ran": command}}
 

@@ -42,10 +42,24 @@ class FakeStore:
 
 def accepted(ident: DeviceIdentity, scopes: list[str], role: str = "operator") -> Accepted:
     hs = ServerHandshake(NOW)
-    device = ident.sign_connect(nonce=hs.nonce, signed_at_ms=NOW, client_id="cli", client_mode="cli", role=role,
-                                scopes=scopes, token="", platform="linux")
-    params = {"minProtocol": 3, "maxProtocol": 4, "role": role, "scopes": scopes, "device": device,
-              "client": {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"}}
+    device = ident.sign_connect(
+        nonce=hs.nonce,
+        signed_at_ms=NOW,
+        client_id="cli",
+        client_mode="cli",
+        role=role,
+        scopes=scopes,
+        token="",
+        platform="linux",
+    )
+    params = {
+        "minProtocol": 3,
+        "maxProtocol": 4,
+        "role": role,
+        "scopes": scopes,
+        "device": device,
+        "client": {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"},
+    }
     return hs.receive_connect(json.dumps({"type": "req", "id": "c1", "method": "connect", "params": params}), NOW)
 
 
@@ -100,13 +114,17 @@ async def test_remote_request_approve_rotate_revoke(svc: Any) -> None:
     token = await service.admit(acc, [READ, WRITE], "10.0.0.7", NOW, via_device_token=False)
     assert token is not None
     assert await service.admit(acc, [READ], "10.0.0.7", NOW, via_device_token=True) is None
-    rotated = await service.rotate(DeviceTokenRotateParams(deviceId=ident.device_id, role="operator"),
-                                   frozenset({PAIRING, READ, WRITE}), NOW)
+    rotated = await service.rotate(
+        DeviceTokenRotateParams(deviceId=ident.device_id, role="operator"), frozenset({PAIRING, READ, WRITE}), NOW
+    )
     assert not await service.verify_token(ident.device_id, "operator", token)
     assert await service.verify_token(ident.device_id, "operator", rotated["token"])
     with pytest.raises(RpcError) as info:
-        await service.rotate(DeviceTokenRotateParams(deviceId=ident.device_id, role="operator", scopes=[ADMIN]),
-                             frozenset({PAIRING, READ, WRITE}), NOW)
+        await service.rotate(
+            DeviceTokenRotateParams(deviceId=ident.device_id, role="operator", scopes=[ADMIN]),
+            frozenset({PAIRING, READ, WRITE}),
+            NOW,
+        )
     assert info.value.details == {"missingScope": ADMIN}
     await service.revoke(DeviceTokenRevokeParams(deviceId=ident.device_id, role="operator"), NOW)
     assert not await service.verify_token(ident.device_id, "operator", rotated["token"])
@@ -171,9 +189,9 @@ async def test_concurrent_connects_share_one_commit_and_tokens_are_durable(sqlit
         await service.admit(accepted(ident, [READ]), [READ], "127.0.0.1", NOW, via_device_token=False)
     assert store.batches == [1, 1, 1, 1] and store.reads == 4
     # Reconnects of known devices are served from memory and share one transaction.
-    tokens = await asyncio.gather(*(
-        service.admit(accepted(i, [READ]), [READ], "127.0.0.1", NOW + 1, via_device_token=False) for i in idents
-    ))
+    tokens = await asyncio.gather(
+        *(service.admit(accepted(i, [READ]), [READ], "127.0.0.1", NOW + 1, via_device_token=False) for i in idents)
+    )
     assert store.batches == [1, 1, 1, 1, 4] and store.reads == 4
     reopened = SqliteStore(tmp_path / "agenthub.db")  # what a restart would read: committed before admit returned
     await reopened.open()
@@ -189,8 +207,9 @@ async def test_concurrent_connects_share_one_commit_and_tokens_are_durable(sqlit
 async def test_cache_is_bounded_and_evicted_records_are_reread(sqlite_svc: Any) -> None:
     service, store = sqlite_svc
     idents = [DeviceIdentity.generate() for _ in range(6)]
-    tokens = [await service.admit(accepted(i, [READ]), [READ], "127.0.0.1", NOW, via_device_token=False)
-              for i in idents]
+    tokens = [
+        await service.admit(accepted(i, [READ]), [READ], "127.0.0.1", NOW, via_device_token=False) for i in idents
+    ]
     assert len(service._devices) == 4
     reads = store.reads
     assert await service.verify_token(idents[0].device_id, "operator", tokens[0])  # evicted: read again

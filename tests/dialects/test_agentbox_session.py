@@ -43,8 +43,11 @@ class Wire:
         self.closed = (code, reason)
 
     def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
-        return [f["payload"] for f in self.frames
-                if f["type"] == "event" and event_type in (None, f["payload"]["event_type"])]
+        return [
+            f["payload"]
+            for f in self.frames
+            if f["type"] == "event" and event_type in (None, f["payload"]["event_type"])
+        ]
 
 
 class World:
@@ -169,7 +172,7 @@ async def test_subscribing_to_a_named_task_replays_it_once(world: World) -> None
     reply_at = len(wire.frames)
     await send(session, wire, "subscribe", {"channel": "task", "topics": [task_id]})
     assert wire.frames[reply_at]["type"] == "subscribe.result"  # replayed events follow the reply
-    replayed = [f["payload"]["event_type"] for f in wire.frames[reply_at + 1:]]
+    replayed = [f["payload"]["event_type"] for f in wire.frames[reply_at + 1 :]]
     assert replayed[0] == "task.started" and replayed[-1] == "task.completed" and "agent.message" in replayed
     assert wire.events("task.completed")[0]["data"]["result"] == run.text
     before = len(wire.frames)

@@ -39,8 +39,9 @@ def test_translate_streams_cumulative_chunks_then_final() -> None:
     assert chunk is not None
     data = json.loads(chunk)["data"]
     assert data["id"] == 7 and data["content"] == "Hel" and data["is_final"] is False
-    final = lb.translate("chat", {"state": "final", "message": {"content": [{"type": "text", "text": "Hello"}],
-                                                               "timestamp": 1}}, 7)
+    final = lb.translate(
+        "chat", {"state": "final", "message": {"content": [{"type": "text", "text": "Hello"}], "timestamp": 1}}, 7
+    )
     assert final is not None and json.loads(final)["data"]["is_final"] is True
     error = lb.translate("chat", {"state": "error", "errorMessage": "boom"}, 7)
     assert error is not None and json.loads(error) == {"type": "error", "data": {"message": "boom"}}

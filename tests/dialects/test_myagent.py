@@ -13,18 +13,23 @@ KEY = b"k" * 32
 
 def test_decode_each_client_event() -> None:
     assert isinstance(ma.decode('{"event": "user.create_session", "content": "create_session"}'), ma.CreateSession)
-    assert ma.decode(json.dumps({"event": "user.message", "session_id": "s", "content": "hi"})) == \
-        ma.UserMessage("s", "hi")
+    assert ma.decode(json.dumps({"event": "user.message", "session_id": "s", "content": "hi"})) == ma.UserMessage(
+        "s", "hi"
+    )
     assert ma.decode(json.dumps({"event": "user.ack", "content": {"last_seq": 4}})) == ma.Ack(None, 4, None)
-    assert ma.decode(json.dumps({"event": "user.reconnect", "session_id": "s", "last_seq": 2})) == \
-        ma.Reconnect("s", 2, None)
-    assert ma.decode(json.dumps({"event": "user.reconnect", "session_id": "s",
-                                 "content": {"last_event_id": "s.e.3"}})) == ma.Reconnect("s", None, "s.e.3")
-    solve = ma.decode(json.dumps({"event": "user.solve_tasks", "session_id": "s",
-                                  "content": {"tasks": [{"id": 1}], "question": "q"}}))
+    assert ma.decode(json.dumps({"event": "user.reconnect", "session_id": "s", "last_seq": 2})) == ma.Reconnect(
+        "s", 2, None
+    )
+    assert ma.decode(
+        json.dumps({"event": "user.reconnect", "session_id": "s", "content": {"last_event_id": "s.e.3"}})
+    ) == ma.Reconnect("s", None, "s.e.3")
+    solve = ma.decode(
+        json.dumps({"event": "user.solve_tasks", "session_id": "s", "content": {"tasks": [{"id": 1}], "question": "q"}})
+    )
     assert solve == ma.SolveTasks("s", [{"id": 1}], "q", None)
-    response = ma.decode(json.dumps({"event": "user.response", "session_id": "s", "step_id": "x",
-                                     "content": {"confirmed": False}}))
+    response = ma.decode(
+        json.dumps({"event": "user.response", "session_id": "s", "step_id": "x", "content": {"confirmed": False}})
+    )
     assert isinstance(response, ma.UserResponse) and response.confirmed is False
 
 
@@ -52,14 +57,22 @@ def test_decode_rejects_bad_frames(frame: str, error: str) -> None:
 def test_translate_run_events() -> None:
     start = ma.translate("agent", {"runId": "r", "stream": "lifecycle", "data": {"phase": "start"}})
     assert start is not None and start["event"] == "agent.thinking"
-    tool = ma.translate("agent", {"runId": "r", "stream": "tool",
-                                  "data": {"phase": "start", "name": "calc", "args": {"x": 1}, "toolCallId": "t"}})
+    tool = ma.translate(
+        "agent",
+        {
+            "runId": "r",
+            "stream": "tool",
+            "data": {"phase": "start", "name": "calc", "args": {"x": 1}, "toolCallId": "t"},
+        },
+    )
     assert tool is not None and tool["metadata"]["tool_args"] == {"x": 1}
-    result = ma.translate("agent", {"runId": "r", "stream": "tool",
-                                    "data": {"phase": "result", "name": "calc", "result": {"v": 2}}})
+    result = ma.translate(
+        "agent", {"runId": "r", "stream": "tool", "data": {"phase": "result", "name": "calc", "result": {"v": 2}}}
+    )
     assert result is not None and result["content"] == '{"v":2}'
-    final = ma.translate("chat", {"runId": "r", "state": "final",
-                                  "message": {"content": [{"type": "text", "text": "done"}]}})
+    final = ma.translate(
+        "chat", {"runId": "r", "state": "final", "message": {"content": [{"type": "text", "text": "done"}]}}
+    )
     assert final is not None and (final["event"], final["content"]) == ("agent.final_answer", "done")
     error = ma.translate("chat", {"runId": "r", "state": "error", "errorMessage": "bad"})
     assert error is not None and (error["event"], error["content"]) == ("agent.error", "bad")

@@ -395,4 +395,3 @@ class StalledSocket:
 
     def close(self) -> None:
         self.sock.close()
-

@@ -48,7 +48,10 @@ def free_port() -> int:
 def keys_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "agenthub", "keys", "--data-dir", str(data_dir), *args],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
 
 
@@ -98,7 +101,10 @@ class Env:
         cfg = {"url": self.url, "http": self.http, "tokenA": self.alice, "tokenB": self.bob, **extra}
         out = subprocess.run(
             [NODE, str(JS / "agentbox_run.js"), scenario, json.dumps(cfg)],
-            capture_output=True, text=True, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert out.returncode == 0, out.stderr + self.gw.output()[-3000:]
         result: dict[str, Any] = json.loads(out.stdout)
@@ -263,8 +269,7 @@ async def test_native_operator_sees_agentbox_task_runs(env: Env) -> None:
         assert (await op.connect())["ok"]
         task_id = env.create_task(env.alice, "hi operator")
         final = await op.until(
-            lambda f: f.get("event") == "chat" and f["payload"]["runId"] == task_id
-            and f["payload"]["state"] == "final"
+            lambda f: f.get("event") == "chat" and f["payload"]["runId"] == task_id and f["payload"]["state"] == "final"
         )
         assert final["payload"]["sessionKey"] == f"agentbox:alice:{task_id}"
         assert any(e["event"] == "agent" and e["payload"]["runId"] == task_id for e in op.events)

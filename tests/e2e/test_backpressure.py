@@ -47,8 +47,9 @@ def is_droppable(event: str, payload: dict[str, Any]) -> bool:
 async def run_round(c: Client, tag: str) -> tuple[float, list[RunLog]]:
     """Start RUNS_PER_ROUND long runs in their own sessions (so they run concurrently), await all."""
     t0 = time.monotonic()
-    started = [await start_agent(c, f"[long] {BIG_WORD}", f"{tag}-{i}", session=f"{tag}-{i}")
-               for i in range(RUNS_PER_ROUND)]
+    started = [
+        await start_agent(c, f"[long] {BIG_WORD}", f"{tag}-{i}", session=f"{tag}-{i}") for i in range(RUNS_PER_ROUND)
+    ]
     logs = [await collect_run(c, accepted["runId"], rid, timeout=20) for rid, accepted in started]
     return time.monotonic() - t0, logs
 
@@ -142,4 +143,3 @@ async def test_stalled_consumer_loses_deltas_then_is_closed(make_gateway: Any, r
                 assert is_droppable(frame["event"], frame["payload"]), frame
                 skipped += 1
     assert skipped > 0
-

@@ -33,10 +33,14 @@ FRAMES_PER_EXAMPLE = 20
 EXAMPLES = 100
 ANSWER_TIMEOUT_S = 30  # generous: a shared, loaded CI box can stall a process for seconds
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63), st.floats(allow_nan=False),
-                    st.text(max_size=24))
-json_values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)), max_leaves=12)
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**63), st.floats(allow_nan=False), st.text(max_size=24)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
+    max_leaves=12,
+)
 maybe = st.one_of(st.just(None), json_values)
 
 
@@ -44,43 +48,67 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
-client_info = st.fixed_dictionaries({
-    "id": st.one_of(st.just("fuzz"), st.text(max_size=8), st.integers()),
-    "version": st.one_of(st.just("1.0"), json_values),
-    "platform": st.one_of(st.just("linux"), st.text(max_size=8)),
-    "mode": st.one_of(st.just("test"), json_values),
-}, optional={"displayName": maybe, "instanceId": maybe, "extra": maybe})
+client_info = st.fixed_dictionaries(
+    {
+        "id": st.one_of(st.just("fuzz"), st.text(max_size=8), st.integers()),
+        "version": st.one_of(st.just("1.0"), json_values),
+        "platform": st.one_of(st.just("linux"), st.text(max_size=8)),
+        "mode": st.one_of(st.just("test"), json_values),
+    },
+    optional={"displayName": maybe, "instanceId": maybe, "extra": maybe},
+)
 
-connect_fuzz = st.fixed_dictionaries({
-    "minProtocol": st.one_of(st.just(3), st.integers(-5, 10), json_values),
-    "maxProtocol": st.one_of(st.just(4), st.integers(-5, 10), json_values),
-    "client": st.one_of(client_info, json_values),
-}, optional={
-    "role": st.one_of(st.sampled_from(["operator", "node", "admin", ""]), json_values),
-    "scopes": st.one_of(st.lists(st.sampled_from([*SCOPES, "node", "root", ""]), max_size=6), json_values),
-    "auth": st.one_of(st.fixed_dictionaries({}, optional={"token": maybe, "deviceToken": maybe,
-                                                          "password": maybe}), json_values),
-    "device": st.one_of(st.fixed_dictionaries({"id": st.text(max_size=70), "publicKey": st.text(max_size=50),
-                                               "signature": st.text(max_size=90),
-                                               "signedAt": st.integers(-1, 2**42), "nonce": st.text(max_size=40)}),
-                        json_values),
-    "commands": maybe,
-    "caps": maybe,
-    "permissions": maybe,
-}).map(_drop_none)
+connect_fuzz = st.fixed_dictionaries(
+    {
+        "minProtocol": st.one_of(st.just(3), st.integers(-5, 10), json_values),
+        "maxProtocol": st.one_of(st.just(4), st.integers(-5, 10), json_values),
+        "client": st.one_of(client_info, json_values),
+    },
+    optional={
+        "role": st.one_of(st.sampled_from(["operator", "node", "admin", ""]), json_values),
+        "scopes": st.one_of(st.lists(st.sampled_from([*SCOPES, "node", "root", ""]), max_size=6), json_values),
+        "auth": st.one_of(
+            st.fixed_dictionaries({}, optional={"token": maybe, "deviceToken": maybe, "password": maybe}), json_values
+        ),
+        "device": st.one_of(
+            st.fixed_dictionaries(
+                {
+                    "id": st.text(max_size=70),
+                    "publicKey": st.text(max_size=50),
+                    "signature": st.text(max_size=90),
+                    "signedAt": st.integers(-1, 2**42),
+                    "nonce": st.text(max_size=40),
+                }
+            ),
+            json_values,
+        ),
+        "commands": maybe,
+        "caps": maybe,
+        "permissions": maybe,
+    },
+).map(_drop_none)
 
 first_frames = st.one_of(
-    st.fixed_dictionaries({"type": st.just("req"), "id": st.text(min_size=1, max_size=10),
-                           "method": st.just("connect"), "params": connect_fuzz}).map(json.dumps),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("req"),
+            "id": st.text(min_size=1, max_size=10),
+            "method": st.just("connect"),
+            "params": connect_fuzz,
+        }
+    ).map(json.dumps),
     json_values.map(json.dumps),
     st.text(max_size=120),
 )
 
-request_frames = st.fixed_dictionaries({
-    "type": st.one_of(st.just("req"), st.sampled_from(["res", "event", "REQ", ""]), json_values),
-    "id": st.one_of(st.text(min_size=1, max_size=12), json_values),
-    "method": st.one_of(st.sampled_from(sorted(METHODS)), st.sampled_from(["connect", ""]), st.text(max_size=16)),
-}, optional={"params": json_values, "extra": json_values})
+request_frames = st.fixed_dictionaries(
+    {
+        "type": st.one_of(st.just("req"), st.sampled_from(["res", "event", "REQ", ""]), json_values),
+        "id": st.one_of(st.text(min_size=1, max_size=12), json_values),
+        "method": st.one_of(st.sampled_from(sorted(METHODS)), st.sampled_from(["connect", ""]), st.text(max_size=16)),
+    },
+    optional={"params": json_values, "extra": json_values},
+)
 
 frames = st.one_of(
     request_frames.map(json.dumps),
@@ -108,8 +136,16 @@ def _open(stack: contextlib.ExitStack, url: str) -> ClientConnection:
 
 def _good_connect(stack: contextlib.ExitStack, url: str) -> ClientConnection:
     ws = _open(stack, url)
-    ws.send(json.dumps({"type": "req", "id": "c", "method": "connect",
-                        "params": connect_params(scopes=["operator.read", "operator.write"])}))
+    ws.send(
+        json.dumps(
+            {
+                "type": "req",
+                "id": "c",
+                "method": "connect",
+                "params": connect_params(scopes=["operator.read", "operator.write"]),
+            }
+        )
+    )
     _answer(ws)
     return ws
 
@@ -189,10 +225,14 @@ def test_fuzz_frames_and_connect_params(make_gateway: Any) -> None:
     watcher.start()
 
     # No shrinking: it replays examples for minutes; the failing example is reported as found.
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(first=first_frames, rest=st.lists(frames, min_size=FRAMES_PER_EXAMPLE - 1,
-                                             max_size=FRAMES_PER_EXAMPLE - 1))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(first=first_frames, rest=st.lists(frames, min_size=FRAMES_PER_EXAMPLE - 1, max_size=FRAMES_PER_EXAMPLE - 1))
     def example(first: str, rest: list[str | bytes]) -> None:
         with contextlib.ExitStack() as stack:
             ws = _open(stack, gw.url)

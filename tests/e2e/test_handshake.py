@@ -12,14 +12,25 @@ from agenthub.client import DeviceIdentity, GatewayClient, InvalidRequestError
 from ..conftest import GatewayProc, RawClient
 
 
-def device(c: RawClient, ident: DeviceIdentity, *, token: str = "", nonce: str | None = None,
-           signed_at: int | None = None, scopes: list[str] | None = None, role: str = "operator") -> dict[str, Any]:
+def device(
+    c: RawClient,
+    ident: DeviceIdentity,
+    *,
+    token: str = "",
+    nonce: str | None = None,
+    signed_at: int | None = None,
+    scopes: list[str] | None = None,
+    role: str = "operator",
+) -> dict[str, Any]:
     return ident.sign_connect(
         nonce=nonce or c.challenge["payload"]["nonce"],
         signed_at_ms=signed_at if signed_at is not None else int(time.time() * 1000),
-        client_id="test", client_mode="test", role=role,
+        client_id="test",
+        client_mode="test",
+        role=role,
         scopes=scopes if scopes is not None else ["operator.read", "operator.write", "operator.admin"],
-        token=token, platform="linux",
+        token=token,
+        platform="linux",
     )
 
 
@@ -152,9 +163,10 @@ def test_refuses_public_bind_without_token(tmp_path: Any) -> None:
     import sys
 
     proc = subprocess.run(
-        [sys.executable, "-m", "agenthub", "gateway", "--host", "0.0.0.0", "--port", "0",
-         "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=30,
+        [sys.executable, "-m", "agenthub", "gateway", "--host", "0.0.0.0", "--port", "0", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 2
     assert "without a token" in proc.stderr

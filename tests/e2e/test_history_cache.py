@@ -46,8 +46,13 @@ async def test_every_write_path_is_seen_by_the_next_read(make_gateway: Any) -> N
         # Past the 3 kept: small reads from memory, large ones from the store, both exact.
         await send(c, "h", "four", "h-4")
         await send(c, "h", "five", "h-5")
-        full = [("assistant", "one"), ("user", "hello there"), ("assistant", answer),
-                ("assistant", "four"), ("assistant", "five")]
+        full = [
+            ("assistant", "one"),
+            ("user", "hello there"),
+            ("assistant", answer),
+            ("assistant", "four"),
+            ("assistant", "five"),
+        ]
         assert await texts(c, "h", 2) == full[-2:]
         assert await texts(c, "h", 3) == full[-3:]
         assert await texts(c, "h", 1000) == full

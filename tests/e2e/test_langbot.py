@@ -34,8 +34,12 @@ def _ws(gw: GatewayProc, pipeline: str = "default", kind: str = "person") -> str
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProc]:
     """One gateway for the module, with a token (REST needs it) and a short heartbeat."""
-    proc = GatewayProc(tmp_path_factory.mktemp("langbot"), ["--token", TOKEN], {},
-                       {"demo": {"word_delay_ms": 5}, "langbot": {"heartbeat_interval_s": 1.5}})
+    proc = GatewayProc(
+        tmp_path_factory.mktemp("langbot"),
+        ["--token", TOKEN],
+        {},
+        {"demo": {"word_delay_ms": 5}, "langbot": {"heartbeat_interval_s": 1.5}},
+    )
     proc.start()
     yield proc
     proc.stop()
@@ -72,8 +76,13 @@ async def test_seed_console_snippet_streams_and_operator_sees_the_run(gw: Gatewa
     async with RawClient.open(gw.url) as operator:
         assert (await operator.connect(auth={"token": TOKEN}))["ok"]
         proc = await asyncio.create_subprocess_exec(
-            str(NODE), str(ROOT / "tests/js/langbot_run.js"), gw.url, "default",
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            str(NODE),
+            str(ROOT / "tests/js/langbot_run.js"),
+            gw.url,
+            "default",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         out, err = await proc.communicate()
         result = json.loads(out.decode().strip().splitlines()[-1])
         assert not result["timedOut"], err.decode()
@@ -87,8 +96,13 @@ async def test_seed_console_snippet_streams_and_operator_sees_the_run(gw: Gatewa
         assert "你好" in final["content"] and final["role"] == "assistant"
         assert final["message_chain"] == [{"type": "Plain", "text": final["content"]}]
         # The run went through core: the native operator saw it on session langbot:default:person.
-        event = await operator.until(lambda f: f.get("event") == "chat" and f["payload"]["state"] == "final"
-                                     and f["payload"]["sessionKey"] == "langbot:default:person")
+        event = await operator.until(
+            lambda f: (
+                f.get("event") == "chat"
+                and f["payload"]["state"] == "final"
+                and f["payload"]["sessionKey"] == "langbot:default:person"
+            )
+        )
         assert "你好" in event["payload"]["message"]["content"][0]["text"]
 
 
@@ -174,17 +188,32 @@ async def _poll(ws: Any) -> None:
 
 def test_pipelines_cli_and_ws_test_client(gw: GatewayProc) -> None:
     cli = [sys.executable, "-m", "agenthub"]
-    created = subprocess.run([*cli, "pipelines", "--data-dir", str(gw.data_dir), "create", "--name", "bot",
-                              "--provider", "demo"], capture_output=True, text=True, timeout=30, check=True)
+    created = subprocess.run(
+        [*cli, "pipelines", "--data-dir", str(gw.data_dir), "create", "--name", "bot", "--provider", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     uuid = created.stdout.strip()
     assert re.fullmatch(r"[0-9a-f-]{36}", uuid)
-    listed = subprocess.run([*cli, "pipelines", "--data-dir", str(gw.data_dir), "list"],
-                            capture_output=True, text=True, timeout=30, check=True).stdout
+    listed = subprocess.run(
+        [*cli, "pipelines", "--data-dir", str(gw.data_dir), "list"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     assert "default" in listed and f"{uuid}\tbot\tdemo" in listed
-    out = subprocess.run([*cli, "ws-test", uuid, "--session-type", "group", "--multi", "3", "--url", gw.url],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [*cli, "ws-test", uuid, "--session-type", "group", "--multi", "3", "--url", gw.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "3/3 connection(s) got a final reply" in out.stdout
-    missing = subprocess.run([*cli, "ws-test", "nope", "--url", gw.url, "--timeout", "5"],
-                             capture_output=True, text=True, timeout=60)
+    missing = subprocess.run(
+        [*cli, "ws-test", "nope", "--url", gw.url, "--timeout", "5"], capture_output=True, text=True, timeout=60
+    )
     assert missing.returncode == 1 and "0/1" in missing.stdout

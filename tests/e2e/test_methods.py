@@ -53,8 +53,12 @@ async def test_scopes_default_and_enforced(shared: GatewayProc) -> None:
         sent = await c.ok("chat.send", {"sessionKey": "sc", "message": "hi", "idempotencyKey": "sc-1"})
         assert sent == {"runId": "sc-1", "status": "started"}
         await collect_run(c, "sc-1")
-        assert_error(await c.call("sessions.reset", {"key": "sc"}), "FORBIDDEN", "missing scope: operator.admin",
-                     missingScope=ADMIN)
+        assert_error(
+            await c.call("sessions.reset", {"key": "sc"}),
+            "FORBIDDEN",
+            "missing scope: operator.admin",
+            missingScope=ADMIN,
+        )
         assert_error(await c.call("config.patch", {"patch": {}}), "FORBIDDEN", missingScope=ADMIN)
 
     async with Client.open_connected(shared.url, scopes=[READ]) as c:
@@ -68,13 +72,13 @@ async def test_scopes_default_and_enforced(shared: GatewayProc) -> None:
             ("agent", {"message": "hi", "idempotencyKey": "sc-3"}),
             ("chat.abort", {"sessionKey": "sc"}),
         ):
-            assert_error(await c.call(method, params), "FORBIDDEN", "missing scope: operator.write",
-                         missingScope=WRITE)
+            assert_error(await c.call(method, params), "FORBIDDEN", "missing scope: operator.write", missingScope=WRITE)
         assert_error(await c.call("sessions.reset", {"key": "sc"}), "FORBIDDEN", missingScope=ADMIN)
 
     async with Client.open_connected(shared.url, scopes=[ADMIN]) as c:
-        assert c.hello["auth"]["scopes"] == sorted(["operator.admin", "operator.approvals", "operator.pairing",
-                                                   READ, WRITE])
+        assert c.hello["auth"]["scopes"] == sorted(
+            ["operator.admin", "operator.approvals", "operator.pairing", READ, WRITE]
+        )
         assert (await c.ok("sessions.reset", {"key": "sc"}))["ok"] is True
 
 
@@ -84,9 +88,10 @@ async def test_scopes_default_and_enforced(shared: GatewayProc) -> None:
 async def test_health_status_and_presence(gateway: GatewayProc) -> None:
     alpha = connect_params()["client"] | {"id": "alpha", "displayName": "Alpha"}
     beta = connect_params()["client"] | {"id": "beta", "instanceId": "beta-1"}
-    async with Client.open_connected(gateway.url, client=alpha) as a, Client.open_connected(
-        gateway.url, client=beta, scopes=[READ]
-    ) as b:
+    async with (
+        Client.open_connected(gateway.url, client=alpha) as a,
+        Client.open_connected(gateway.url, client=beta, scopes=[READ]) as b,
+    ):
         health = await a.ok("health")
         assert health["ok"] is True and health["connections"] == 2 and health["defaultAgentId"] == "main"
         assert isinstance(health["ts"], int) and health["heartbeatSeconds"] == 15
@@ -170,8 +175,7 @@ async def test_sessions_reset_aborts_the_running_run(shared: GatewayProc) -> Non
         await c.until(lambda f: f.get("event") == "agent" and f["payload"]["stream"] == "assistant")
         listed = {s["key"]: s for s in (await c.ok("sessions.list"))["sessions"]}
         assert listed["busy"]["active"] is True
-        assert await c.ok("sessions.reset", {"key": "busy"}) == {"ok": True, "key": "busy",
-                                                                  "abortedRunIds": ["busy-1"]}
+        assert await c.ok("sessions.reset", {"key": "busy"}) == {"ok": True, "key": "busy", "abortedRunIds": ["busy-1"]}
         run = await collect_run(c, "busy-1", rid)
         assert run.terminal["state"] == "aborted"
         assert run.final is not None and run.final["status"] == "aborted"
@@ -181,8 +185,7 @@ async def test_send_appends_to_history_once(shared: GatewayProc) -> None:
     params = {"message": "Deploy finished.", "idempotencyKey": "send-1", "sessionKey": "ops"}
     async with Client.open_connected(shared.url) as c:
         first = await c.ok("send", params)
-        assert first == {"runId": "send-1", "messageId": first["messageId"], "sessionKey": "ops",
-                         "channel": "webchat"}
+        assert first == {"runId": "send-1", "messageId": first["messageId"], "sessionKey": "ops", "channel": "webchat"}
         run = await collect_run(c, "send-1")
         assert run.terminal["state"] == "final"
         assert run.terminal["message"]["content"][0]["text"] == "Deploy finished."
@@ -256,13 +259,22 @@ async def test_config_patch_persists_and_applies(shared: GatewayProc) -> None:
 async def test_config_rejects_invalid_values_and_the_token(shared: GatewayProc) -> None:
     async with Client.open_connected(shared.url) as c:
         before = await c.ok("config.get")
-        err = assert_error(await c.call("config.patch", {"patch": {"limits": {"max_payload": "x"}}}),
-                           "INVALID_REQUEST", "limits.max_payload")
+        err = assert_error(
+            await c.call("config.patch", {"patch": {"limits": {"max_payload": "x"}}}),
+            "INVALID_REQUEST",
+            "limits.max_payload",
+        )
         assert err["message"].startswith("invalid config: limits.max_payload:")
-        assert_error(await c.call("config.patch", {"patch": {"limits": {"max_payload": 10}}}),
-                     "INVALID_REQUEST", "limits.max_payload")
-        assert_error(await c.call("config.patch", {"patch": {"limits": {"no_such_limit": 1}}}),
-                     "INVALID_REQUEST", "limits.no_such_limit")
+        assert_error(
+            await c.call("config.patch", {"patch": {"limits": {"max_payload": 10}}}),
+            "INVALID_REQUEST",
+            "limits.max_payload",
+        )
+        assert_error(
+            await c.call("config.patch", {"patch": {"limits": {"no_such_limit": 1}}}),
+            "INVALID_REQUEST",
+            "limits.no_such_limit",
+        )
         assert_error(await c.call("config.set", {"config": {"token": "abc"}}), "INVALID_REQUEST", "token")
         assert_error(await c.call("config.patch", {"patch": {"token": "abc"}}), "INVALID_REQUEST", "token")
         assert_error(await c.call("config.patch", {}), "INVALID_REQUEST", "invalid params: patch")
@@ -279,14 +291,22 @@ async def test_unknown_method_and_bad_params(shared: GatewayProc) -> None:
         assert err["message"] == "unknown method: no.such.method"
         err = assert_error(await c.call("agent", {"idempotencyKey": "k"}), "INVALID_REQUEST")
         assert err["message"] == "invalid params: message: Field required"
-        assert_error(await c.call("agent", {"message": "", "idempotencyKey": "k"}), "INVALID_REQUEST",
-                     "invalid params: message:")
-        assert_error(await c.call("chat.history", {"sessionKey": "x", "limit": 0}), "INVALID_REQUEST",
-                     "invalid params: limit:")
-        assert_error(await c.call("agent.wait", {"runId": "x", "timeoutMs": "soon"}), "INVALID_REQUEST",
-                     "invalid params: timeoutMs:")
-        assert_error(await c.call("chat.send", {"sessionKey": "x", "message": "  ", "idempotencyKey": "blank"}),
-                     "INVALID_REQUEST", "invalid params: message: must not be empty")
+        assert_error(
+            await c.call("agent", {"message": "", "idempotencyKey": "k"}), "INVALID_REQUEST", "invalid params: message:"
+        )
+        assert_error(
+            await c.call("chat.history", {"sessionKey": "x", "limit": 0}), "INVALID_REQUEST", "invalid params: limit:"
+        )
+        assert_error(
+            await c.call("agent.wait", {"runId": "x", "timeoutMs": "soon"}),
+            "INVALID_REQUEST",
+            "invalid params: timeoutMs:",
+        )
+        assert_error(
+            await c.call("chat.send", {"sessionKey": "x", "message": "  ", "idempotencyKey": "blank"}),
+            "INVALID_REQUEST",
+            "invalid params: message: must not be empty",
+        )
         assert_error(await c.call("chat.abort", []), "INVALID_REQUEST", "invalid params:")
         # the connection survives all of it
         assert (await c.ok("health"))["ok"] is True
@@ -300,10 +320,15 @@ async def test_slash_commands(gateway: GatewayProc) -> None:
 
     async def command(c: Client, text: str, key: str) -> str:
         assert await c.ok("chat.send", {"sessionKey": session, "message": text, "idempotencyKey": key}) == {
-            "runId": key, "status": "started"}
+            "runId": key,
+            "status": "started",
+        }
         run = await collect_run(c, key)
         assert [(p["stream"], p["data"].get("phase")) for p in run.agent] == [
-            ("lifecycle", "start"), ("assistant", None), ("lifecycle", "end")]
+            ("lifecycle", "start"),
+            ("assistant", None),
+            ("lifecycle", "end"),
+        ]
         assert run.terminal["state"] == "final" and run.terminal["sessionKey"] == session
         reply: str = run.terminal["message"]["content"][0]["text"]
         assert run.streams("assistant")[0]["text"] == reply
@@ -315,8 +340,9 @@ async def test_slash_commands(gateway: GatewayProc) -> None:
 
         assert await command(c, "/help", "h1") == HELP_TEXT
         status = await command(c, "/status", "h2")
-        assert status == (f"agenthub {__version__}; provider demo; session slash: 2 message(s), "
-                          "0 active run(s); 1 connection(s).")
+        assert status == (
+            f"agenthub {__version__}; provider demo; session slash: 2 message(s), 0 active run(s); 1 connection(s)."
+        )
         context = await command(c, "  /context   list ", "h3")
         chars = len("hello") + len(first.text)
         assert context.splitlines() == [
@@ -343,10 +369,18 @@ async def test_failed_run_reports_error_everywhere(shared: GatewayProc) -> None:
     assert_contiguous(run.run_seqs)
     streams = [p["stream"] for p in run.agent]
     assert streams[0] == "lifecycle" and "thinking" in streams and "assistant" not in streams
-    assert run.agent[-1]["data"] == {"phase": "error", "endedAt": run.agent[-1]["data"]["endedAt"],
-                                     "error": "demo failure requested"}
-    assert run.terminal == {"runId": "fail-1", "sessionKey": "main", "state": "error",
-                            "errorMessage": "demo failure requested", "seq": run.run_seqs[-1]}
+    assert run.agent[-1]["data"] == {
+        "phase": "error",
+        "endedAt": run.agent[-1]["data"]["endedAt"],
+        "error": "demo failure requested",
+    }
+    assert run.terminal == {
+        "runId": "fail-1",
+        "sessionKey": "main",
+        "state": "error",
+        "errorMessage": "demo failure requested",
+        "seq": run.run_seqs[-1],
+    }
     assert not [p for p in run.chat if p["state"] == "final"]
     assert run.final is not None
     assert run.final["status"] == "error" and run.final["error"] == "demo failure requested"
@@ -356,8 +390,12 @@ async def test_failed_run_reports_error_everywhere(shared: GatewayProc) -> None:
 def lifecycle_index(c: Client, run_id: str, phase: str) -> int:
     for i, f in enumerate(c.frames):
         p = f.get("payload") or {}
-        if f.get("event") == "agent" and p.get("runId") == run_id and p.get("stream") == "lifecycle" \
-                and p["data"]["phase"] == phase:
+        if (
+            f.get("event") == "agent"
+            and p.get("runId") == run_id
+            and p.get("stream") == "lifecycle"
+            and p["data"]["phase"] == phase
+        ):
             return i
     raise AssertionError(f"no lifecycle {phase} for {run_id}")
 
@@ -416,8 +454,10 @@ async def test_healthz_and_metrics(gateway: GatewayProc) -> None:
         assert sample(after, 'agenthub_runs_total{state="ok"}') == ok_before + 1
         frames_sent = len([f for f in c.frames if f.get("type") in ("res", "event")])
         assert sample(after, "agenthub_frames_out_total") >= frames_sent - 1  # the challenge counts as well
-        assert sample(after, "agenthub_frames_out_total") > sample(before, "agenthub_frames_out_total") + len(
-            run.frames) - 1
+        assert (
+            sample(after, "agenthub_frames_out_total")
+            > sample(before, "agenthub_frames_out_total") + len(run.frames) - 1
+        )
         assert sample(after, "agenthub_runs_active") == 0
         assert sample(after, "agenthub_queue_drops_total") == 0
 

@@ -38,8 +38,12 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProc]:
     port = free_port()
-    proc = GatewayProc(tmp_path_factory.mktemp("myagent"), ["--myagent-port", str(port), "--myagent-secret", SECRET],
-                       {}, {"demo": {"word_delay_ms": 5}})
+    proc = GatewayProc(
+        tmp_path_factory.mktemp("myagent"),
+        ["--myagent-port", str(port), "--myagent-secret", SECRET],
+        {},
+        {"demo": {"word_delay_ms": 5}},
+    )
     proc.start()
     proc.myagent_url = f"ws://127.0.0.1:{port}"  # type: ignore[attr-defined]
     yield proc
@@ -99,8 +103,8 @@ async def test_seed_node_client_and_operator_sees_the_run(gw: GatewayProc) -> No
     async with RawClient.open(gw.url) as operator:
         assert (await operator.connect())["ok"]
         proc = await asyncio.create_subprocess_exec(
-            str(NODE), str(ROOT / "tests/js/myagent_run.js"), url(gw),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            str(NODE), str(ROOT / "tests/js/myagent_run.js"), url(gw), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         out, err = await proc.communicate()
         result = json.loads(out.decode().strip().splitlines()[-1])
         assert not result["timedOut"], err.decode()
@@ -116,8 +120,13 @@ async def test_seed_node_client_and_operator_sees_the_run(gw: GatewayProc) -> No
         assert [m["seq"] for m in session_events] == list(range(1, len(session_events) + 1))
         assert len({m["event_id"] for m in received}) == len(received)
         assert {"agent.thinking", "agent.final_answer"} <= {m["event"] for m in received}
-        event = await operator.until(lambda f: f.get("event") == "chat" and f["payload"]["state"] == "final"
-                                     and f["payload"]["sessionKey"] == f"myagent:{sid}")
+        event = await operator.until(
+            lambda f: (
+                f.get("event") == "chat"
+                and f["payload"]["state"] == "final"
+                and f["payload"]["sessionKey"] == f"myagent:{sid}"
+            )
+        )
         assert event["payload"]["message"]["content"][0]["text"] == final["content"]
 
 
@@ -191,7 +200,7 @@ async def test_reconnect_replays_what_was_missed_then_continues_live(gw: Gateway
     resumed_at = live[0]["seq"] - 1
     while not (again[-1]["event"] == "agent.session_resumed" and again[-1]["metadata"]["after_seq"] == resumed_at):
         again.append(await c.recv())
-    assert [m["event_id"] for m in again[:len(live)]] == [m["event_id"] for m in live]
+    assert [m["event_id"] for m in again[: len(live)]] == [m["event_id"] for m in live]
     # an event id from another epoch is a gap, reported, and the session still resumes
     await c.send("user.reconnect", session_id=sid, content={"last_event_id": f"{sid}.OtherEpo.1"})
     gap = await c.recv()
@@ -271,7 +280,20 @@ async def test_bad_input_gets_system_error_and_the_socket_stays_usable(gw: Gatew
 
 def test_gateway_refuses_myagent_without_a_fixed_secret(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "agenthub", "gateway", "--port", "0", "--data-dir", str(tmp_path),
-         "--myagent-port", str(free_port())],
-        capture_output=True, text=True, timeout=30)
+        [
+            sys.executable,
+            "-m",
+            "agenthub",
+            "gateway",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+            "--myagent-port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 2 and "refusing to serve MyAgent without a fixed state key" in out.stderr

@@ -39,8 +39,20 @@ async def client_for() -> AsyncIterator[Any]:
 
 async def test_serve_agent_runs_the_weather_example(tmp_path: Path, client_for: Any) -> None:
     port = free_port()
-    cmd = [sys.executable, "-m", "agenthub", "serve-agent", str(ROOT / "examples/weather_agent.py"),
-           "--port", str(port), "--host", "127.0.0.1", "--dev", "--data-dir", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "agenthub",
+        "serve-agent",
+        str(ROOT / "examples/weather_agent.py"),
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--dev",
+        "--data-dir",
+        str(tmp_path),
+    ]
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         assert proc.stdout is not None
@@ -64,8 +76,9 @@ async def test_serve_agent_runs_the_weather_example(tmp_path: Path, client_for: 
     finally:
         proc.terminate()
         await proc.wait()
-    refused = await asyncio.create_subprocess_exec(*cmd[:-3], "--data-dir", str(tmp_path),
-                                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    refused = await asyncio.create_subprocess_exec(
+        *cmd[:-3], "--data-dir", str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     _, err = await refused.communicate()
     assert refused.returncode == 2 and b"refusing to serve MyAgent without a fixed state key" in err
 
@@ -84,8 +97,14 @@ def create_agent() -> ToolCallAgent:
 
 
 async def test_user_confirmation_confirm_decline_and_timeout(tmp_path: Path, client_for: Any) -> None:
-    server = AgentWebSocketServer(agent_factory_func=create_agent, host="127.0.0.1", port=free_port(),
-                                  state_secret_key="k", data_dir=str(tmp_path), confirm_timeout_s=0.5)
+    server = AgentWebSocketServer(
+        agent_factory_func=create_agent,
+        host="127.0.0.1",
+        port=free_port(),
+        state_secret_key="k",
+        data_dir=str(tmp_path),
+        confirm_timeout_s=0.5,
+    )
     serving = asyncio.get_running_loop().create_task(server.start_server())
     async with asyncio.timeout(10):
         while server.gateway is None:  # noqa: ASYNC110 - polling the public attribute is the simplest probe

@@ -12,13 +12,25 @@ from typing import Any
 from ..conftest import GatewayProc, RawClient
 from .test_openclaw_schema import SCHEMA_PATH, assert_valid
 
-NODE_CLIENT = {"id": "node-host", "version": "1.0.0", "platform": "linux", "mode": "node",
-               "instanceId": "node-1", "displayName": "Test Node"}
+NODE_CLIENT = {
+    "id": "node-host",
+    "version": "1.0.0",
+    "platform": "linux",
+    "mode": "node",
+    "instanceId": "node-1",
+    "displayName": "Test Node",
+}
 
 
 async def connect_node(c: RawClient, commands: list[str]) -> None:
-    res = await c.connect(role="node", scopes=[], client=NODE_CLIENT, caps=["system"], commands=commands,
-                          permissions={"notifications": True})
+    res = await c.connect(
+        role="node",
+        scopes=[],
+        client=NODE_CLIENT,
+        caps=["system"],
+        commands=commands,
+        permissions={"notifications": True},
+    )
     assert res["ok"], res
 
 
@@ -45,8 +57,9 @@ async def test_list_describe_and_invoke(gateway: GatewayProc) -> None:
         assert mine["roles"] == ["node"] and mine["platform"] == "linux" and mine["tags"] == ["echo", "fail"]
         assert mine["lastActivityAt"] >= mine["ts"]
 
-        rid = await op.request("node.invoke", {"nodeId": "node-1", "command": "echo", "params": {"x": 1},
-                                               "idempotencyKey": "inv-1"})
+        rid = await op.request(
+            "node.invoke", {"nodeId": "node-1", "command": "echo", "params": {"x": 1}, "idempotencyKey": "inv-1"}
+        )
         req = await invoke_request(node)
         assert req["command"] == "echo" and req["nodeId"] == "node-1" and json.loads(req["paramsJSON"]) == {"x": 1}
         assert req["timeoutMs"] == 30000
@@ -65,8 +78,9 @@ async def test_list_describe_and_invoke(gateway: GatewayProc) -> None:
 
         rid = await op.request("node.invoke", {"nodeId": "node-1", "command": "fail", "idempotencyKey": "inv-2"})
         req = await invoke_request(node)
-        await node.call("node.invoke.result", {"id": req["id"], "ok": False,
-                                               "error": {"code": "E_FAIL", "message": "it broke"}})
+        await node.call(
+            "node.invoke.result", {"id": req["id"], "ok": False, "error": {"code": "E_FAIL", "message": "it broke"}}
+        )
         res = await op.response(rid)
         assert res["error"]["code"] == "UNAVAILABLE" and res["error"]["message"] == "it broke"
 
@@ -76,8 +90,9 @@ async def test_list_describe_and_invoke(gateway: GatewayProc) -> None:
         res = await op.call("node.invoke", {"nodeId": "ghost", "command": "echo", "idempotencyKey": "inv-4"})
         assert res["error"]["code"] == "UNAVAILABLE"
         # A node may not call operator methods, nor answer invokes that were not sent to it.
-        assert (await node.call("node.invoke", {"nodeId": "node-1", "command": "echo",
-                                                "idempotencyKey": "inv-5"}))["error"]["code"] == "FORBIDDEN"
+        assert (await node.call("node.invoke", {"nodeId": "node-1", "command": "echo", "idempotencyKey": "inv-5"}))[
+            "error"
+        ]["code"] == "FORBIDDEN"
 
 
 async def test_invoke_timeout_and_disconnect(gateway: GatewayProc) -> None:
@@ -85,8 +100,9 @@ async def test_invoke_timeout_and_disconnect(gateway: GatewayProc) -> None:
         assert (await op.connect())["ok"]
         async with RawClient.open(gateway.url) as node:
             await connect_node(node, ["slow"])
-            res = await op.call("node.invoke", {"nodeId": "node-1", "command": "slow", "timeoutMs": 300,
-                                                "idempotencyKey": "t-1"})
+            res = await op.call(
+                "node.invoke", {"nodeId": "node-1", "command": "slow", "timeoutMs": 300, "idempotencyKey": "t-1"}
+            )
             assert res["error"]["code"] == "AGENT_TIMEOUT"
             # The operator's socket keeps serving while an invoke waits.
             rid = await op.request("node.invoke", {"nodeId": "node-1", "command": "slow", "idempotencyKey": "t-2"})
@@ -100,9 +116,22 @@ async def test_invoke_timeout_and_disconnect(gateway: GatewayProc) -> None:
 
 async def test_headless_python_node(gateway: GatewayProc, tmp_path: Any) -> None:
     proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before any awaiting
-        [sys.executable, "-m", "agenthub", "node", "run", "--url", gateway.url, "--data-dir", str(tmp_path),
-         "--display-name", "py-node"],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "agenthub",
+            "node",
+            "run",
+            "--url",
+            gateway.url,
+            "--data-dir",
+            str(tmp_path),
+            "--display-name",
+            "py-node",
+        ],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         async with RawClient.open(gateway.url) as op:
@@ -116,12 +145,18 @@ async def test_headless_python_node(gateway: GatewayProc, tmp_path: Any) -> None
                     break
                 await asyncio.sleep(0.1)
             assert node_id, "node did not connect"
-            res = await op.call("node.invoke", {"nodeId": node_id, "command": "system.info",
-                                                "idempotencyKey": "py-1"})
+            res = await op.call("node.invoke", {"nodeId": node_id, "command": "system.info", "idempotencyKey": "py-1"})
             info = res["payload"]["payload"]
             assert info["cpuCount"] >= 1 and info["memory"]["totalBytes"] > 0 and info["platform"]
-            res = await op.call("node.invoke", {"nodeId": node_id, "command": "system.notify",
-                                                "params": {"message": "hello from test"}, "idempotencyKey": "py-2"})
+            res = await op.call(
+                "node.invoke",
+                {
+                    "nodeId": node_id,
+                    "command": "system.notify",
+                    "params": {"message": "hello from test"},
+                    "idempotencyKey": "py-2",
+                },
+            )
             assert res["ok"] and res["payload"]["payload"]["delivered"] is True
     finally:
         proc.terminate()
@@ -163,9 +198,18 @@ async def test_agent_runs_node_command_after_approval(tmp_path: Any) -> None:
             req = await invoke_request(node)
             assert json.loads(req["paramsJSON"]) == {"cmd": "ls"}
             await node.call("node.invoke.result", {"id": req["id"], "ok": True, "payload": "a.txt b.txt"})
-            final = await op.until(lambda f: f.get("type") == "res" and f.get("id") == rid
-                                   and f["payload"].get("status") not in (None, "accepted"), timeout=20)
+            final = await op.until(
+                lambda f: (
+                    f.get("type") == "res"
+                    and f.get("id") == rid
+                    and f["payload"].get("status") not in (None, "accepted")
+                ),
+                timeout=20,
+            )
             assert final["payload"]["status"] == "ok", final
-            text = "".join(f["payload"]["data"].get("delta", "") for f in op.events
-                           if f.get("event") == "agent" and f["payload"].get("stream") == "assistant")
+            text = "".join(
+                f["payload"]["data"].get("delta", "")
+                for f in op.events
+                if f.get("event") == "agent" and f["payload"].get("stream") == "assistant"
+            )
             assert "node said a.txt b.txt" in text

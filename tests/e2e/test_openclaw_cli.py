@@ -37,10 +37,30 @@ def openclaw_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     }
 
 
-def openclaw_call(env: dict[str, str], gw: GatewayProc, method: str, params: dict[str, Any] | None = None,
-                  *extra: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
-    cmd = [str(OPENCLAW), "gateway", "call", method, "--url", gw.url, "--token", token, "--json",
-           "--timeout", "30000", "--params", json.dumps(params or {}), *extra]
+def openclaw_call(
+    env: dict[str, str],
+    gw: GatewayProc,
+    method: str,
+    params: dict[str, Any] | None = None,
+    *extra: str,
+    token: str = TOKEN,
+) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        str(OPENCLAW),
+        "gateway",
+        "call",
+        method,
+        "--url",
+        gw.url,
+        "--token",
+        token,
+        "--json",
+        "--timeout",
+        "30000",
+        "--params",
+        json.dumps(params or {}),
+        *extra,
+    ]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=90)
 
 
@@ -50,8 +70,9 @@ def test_openclaw_cli_calls(make_gateway: Any, openclaw_env: dict[str, str]) -> 
     assert health.returncode == 0, health.stderr
     assert json.loads(health.stdout)["ok"] is True
 
-    run = openclaw_call(openclaw_env, gw, "agent", {"message": "what is 3*5", "idempotencyKey": "oc-cli-1"},
-                        "--expect-final")
+    run = openclaw_call(
+        openclaw_env, gw, "agent", {"message": "what is 3*5", "idempotencyKey": "oc-cli-1"}, "--expect-final"
+    )
     assert run.returncode == 0, run.stderr
     final = json.loads(run.stdout)
     assert final["runId"] == "oc-cli-1" and final["status"] == "ok"

@@ -88,8 +88,13 @@ async def test_aborted_and_error_chat_events_match(gateway: GatewayProc, opencla
         await c.response(rid)
         errored = await c.until(lambda f: f.get("event") == "chat" and f["payload"]["state"] == "error")
         assert_valid(openclaw, "ChatEvent", errored["payload"])
-        lifecycle = [f["payload"] for f in c.events if f.get("event") == "agent"
-                     and f["payload"]["runId"] == "schema-fail" and f["payload"]["stream"] == "lifecycle"]
+        lifecycle = [
+            f["payload"]
+            for f in c.events
+            if f.get("event") == "agent"
+            and f["payload"]["runId"] == "schema-fail"
+            and f["payload"]["stream"] == "lifecycle"
+        ]
         for p in lifecycle:
             p.pop("sessionKey")
             assert_valid(openclaw, "AgentEvent", p)

@@ -17,11 +17,18 @@ from .test_openclaw_schema import SCHEMA_PATH, assert_valid
 ALL = ["operator.read", "operator.write", "operator.admin"]
 
 
-def signed(c: RawClient, ident: DeviceIdentity, *, scopes: list[str], token: str = "",
-           role: str = "operator") -> dict[str, Any]:
+def signed(
+    c: RawClient, ident: DeviceIdentity, *, scopes: list[str], token: str = "", role: str = "operator"
+) -> dict[str, Any]:
     return ident.sign_connect(
-        nonce=c.challenge["payload"]["nonce"], signed_at_ms=int(time.time() * 1000),
-        client_id="test", client_mode="test", role=role, scopes=scopes, token=token, platform="linux",
+        nonce=c.challenge["payload"]["nonce"],
+        signed_at_ms=int(time.time() * 1000),
+        client_id="test",
+        client_mode="test",
+        role=role,
+        scopes=scopes,
+        token=token,
+        platform="linux",
     )
 
 
@@ -35,15 +42,15 @@ async def event(c: RawClient, name: str) -> dict[str, Any]:
     return frame
 
 
-async def try_connect(gw: GatewayProc, ident: DeviceIdentity, scopes: list[str],
-                      device_token: str | None = None) -> tuple[dict[str, Any], int | None]:
+async def try_connect(
+    gw: GatewayProc, ident: DeviceIdentity, scopes: list[str], device_token: str | None = None
+) -> tuple[dict[str, Any], int | None]:
     """One connect attempt; returns the response and, on refusal, the close code."""
     async with RawClient.open(gw.url) as c:
         extra: dict[str, Any] = {}
         if device_token is not None:
             extra["auth"] = {"deviceToken": device_token}
-        res = await c.connect(scopes=scopes, device=signed(c, ident, scopes=scopes, token=device_token or ""),
-                              **extra)
+        res = await c.connect(scopes=scopes, device=signed(c, ident, scopes=scopes, token=device_token or ""), **extra)
         code = None if res["ok"] else (await c.closed())[0]
         return res, code
 
@@ -98,12 +105,16 @@ async def test_remote_pairing_end_to_end(make_gateway: Any) -> None:
         assert res["ok"] and "deviceToken" not in res["payload"]["auth"]
         # It is bound to the role: the same token does not open a node connection.
         async with RawClient.open(gw.url) as c:
-            res = await c.connect(role="node", scopes=[], auth={"deviceToken": token},
-                                  device=signed(c, ident, scopes=[], role="node", token=token))
+            res = await c.connect(
+                role="node",
+                scopes=[],
+                auth={"deviceToken": token},
+                device=signed(c, ident, scopes=[], role="node", token=token),
+            )
             assert res["ok"] is False
 
         # Rotation: the old token is refused at once, the new one works.
-        rotated = (await op.call("device.token.rotate", {"deviceId": ident.device_id, "role": "operator"}))
+        rotated = await op.call("device.token.rotate", {"deviceId": ident.device_id, "role": "operator"})
         new_token = rotated["payload"]["token"]
         assert new_token != token and rotated["payload"]["scopes"] == scopes
         res, code = await try_connect(gw, ident, scopes, device_token=token)
@@ -111,8 +122,11 @@ async def test_remote_pairing_end_to_end(make_gateway: Any) -> None:
 
         # Revocation closes the device's open sockets.
         async with RawClient.open(gw.url) as dev:
-            res = await dev.connect(scopes=scopes, auth={"deviceToken": new_token},
-                                    device=signed(dev, ident, scopes=scopes, token=new_token))
+            res = await dev.connect(
+                scopes=scopes,
+                auth={"deviceToken": new_token},
+                device=signed(dev, ident, scopes=scopes, token=new_token),
+            )
             assert res["ok"]
             revoked = await op.call("device.token.revoke", {"deviceId": ident.device_id, "role": "operator"})
             assert revoked["ok"] and revoked["payload"]["closed"] == 1
@@ -180,8 +194,9 @@ async def test_operator_without_pairing_scope_gets_no_pairing_events(make_gatewa
 
 
 def _cli(*args: str) -> Any:
-    out = subprocess.run([sys.executable, "-m", "agenthub", "devices", "--json", *args],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "agenthub", "devices", "--json", *args], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     return json.loads(out.stdout)
 

@@ -40,14 +40,17 @@ def slow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProc]:
     """A gateway whose demo agent takes 50 ms a word: a ``[long]`` answer streams for 10 s."""
     yield from shared_gateway(tmp_path_factory, "slow", {"demo": {"word_delay_ms": 50}})
 
+
 DROPPABLE_AGENT_STREAMS = ("assistant", "thinking")
 
 
 def count_events(c: Client, run_id: str, stream: str | None = None) -> int:
     """How many agent/chat events of a run (or agent events of one stream) the client has."""
     return sum(
-        1 for f in c.events
-        if f.get("event") in ("agent", "chat") and f["payload"].get("runId") == run_id
+        1
+        for f in c.events
+        if f.get("event") in ("agent", "chat")
+        and f["payload"].get("runId") == run_id
         and (stream is None or f["payload"].get("stream") == stream)
     )
 
@@ -128,12 +131,18 @@ async def test_agent_streams_in_order_with_cumulative_text(shared: GatewayProc) 
         assert any(f["event"] == "agent" and f["payload"]["stream"] == "assistant" for f in run.frames[a + 1 : b])
 
     assert run.final is not None
-    assert run.final == {"runId": "stream-1", "status": "ok", "summary": text[:500],
-                         "startedAt": run.final["startedAt"], "endedAt": run.final["endedAt"]}
+    assert run.final == {
+        "runId": "stream-1",
+        "status": "ok",
+        "summary": text[:500],
+        "startedAt": run.final["startedAt"],
+        "endedAt": run.final["endedAt"],
+    }
     assert run.final["startedAt"] <= run.final["endedAt"]
     # the final response follows the final chat event
-    final_res = next(f for f in c.frames if f.get("type") == "res" and f["id"] == rid
-                     and f["payload"]["status"] != "accepted")
+    final_res = next(
+        f for f in c.frames if f.get("type") == "res" and f["id"] == rid and f["payload"]["status"] != "accepted"
+    )
     assert c.index_of(final_res) > c.index_of(run.frames[-1])
     # a fast client sees every event: the connection seq has no gap
     assert_contiguous(c.event_seqs())
@@ -174,16 +183,22 @@ async def test_chat_abort_stops_a_running_run(slow: GatewayProc, record_property
         assert history["messages"][1]["meta"] == {"aborted": True}
         waited = await c.ok("agent.wait", {"runId": "abort-1", "timeoutMs": 1000})
         assert waited["status"] == "aborted"
-        assert len(run.agent) == len([f for f in c.events if f.get("event") == "agent"
-                                      and f["payload"]["runId"] == "abort-1"])
+        assert len(run.agent) == len(
+            [f for f in c.events if f.get("event") == "agent" and f["payload"]["runId"] == "abort-1"]
+        )
 
 
 async def test_stop_command_aborts_the_running_run(slow: GatewayProc) -> None:
     async with Client.open_connected(slow.url) as c:
         started = await c.ok("chat.send", {"sessionKey": "s", "message": "[long] go on", "idempotencyKey": "long-1"})
         assert started == {"runId": "long-1", "status": "started"}
-        await c.until(lambda f: f.get("event") == "agent" and f["payload"]["runId"] == "long-1"
-                      and f["payload"]["stream"] == "assistant")
+        await c.until(
+            lambda f: (
+                f.get("event") == "agent"
+                and f["payload"]["runId"] == "long-1"
+                and f["payload"]["stream"] == "assistant"
+            )
+        )
         stop = await c.ok("chat.send", {"sessionKey": "s", "message": " /stop ", "idempotencyKey": "stop-1"})
         assert stop == {"runId": "stop-1", "status": "started"}
         long_run = await collect_run(c, "long-1")
@@ -226,8 +241,14 @@ async def test_agent_retry_with_same_key_runs_once(shared: GatewayProc) -> None:
 
         history = await c.ok("chat.history", {"sessionKey": "idem"})
     assert run.lifecycle_starts() == 1
-    starts = [f for f in c.events if f.get("event") == "agent" and f["payload"]["stream"] == "lifecycle"
-              and f["payload"]["data"]["phase"] == "start" and f["payload"]["runId"] == "idem-1"]
+    starts = [
+        f
+        for f in c.events
+        if f.get("event") == "agent"
+        and f["payload"]["stream"] == "lifecycle"
+        and f["payload"]["data"]["phase"] == "start"
+        and f["payload"]["runId"] == "idem-1"
+    ]
     assert len(starts) == 1
     assert [m[0] for m in user_and_assistant(history)] == ["user", "assistant"]
 
@@ -242,8 +263,13 @@ async def test_chat_send_retry_with_same_key_runs_once(shared: GatewayProc) -> N
         assert await c.ok("chat.send", params) == {"runId": "cs-1", "status": "ok"}
         await asyncio.sleep(0.1)
         history = await c.ok("chat.history", {"sessionKey": "cs"})
-        starts = [f for f in c.events if f["payload"].get("runId") == "cs-1"
-                  and f["payload"].get("stream") == "lifecycle" and f["payload"]["data"]["phase"] == "start"]
+        starts = [
+            f
+            for f in c.events
+            if f["payload"].get("runId") == "cs-1"
+            and f["payload"].get("stream") == "lifecycle"
+            and f["payload"]["data"]["phase"] == "start"
+        ]
     assert len(starts) == 1
     assert [m[:2] for m in user_and_assistant(history)] == [("user", "[long] hello"), ("assistant", run.text)]
 
@@ -337,8 +363,13 @@ async def test_graceful_stop_mid_run_fails_the_run_and_tells_clients(slow: Gatew
         code, reason = await c.closed()
         assert await stopping == 0
     assert any(f.get("event") == "shutdown" for f in c.events)
-    assert run.terminal == {"runId": "stopped-1", "sessionKey": "graceful", "state": "error",
-                            "errorMessage": "gateway stopped during the run", "seq": run.terminal["seq"]}
+    assert run.terminal == {
+        "runId": "stopped-1",
+        "sessionKey": "graceful",
+        "state": "error",
+        "errorMessage": "gateway stopped during the run",
+        "seq": run.terminal["seq"],
+    }
     assert run.final is not None and run.final["status"] == "error"
     assert (code, reason) == (1012, "gateway restarting")
     gw.start(port)
@@ -381,8 +412,11 @@ async def test_replay_after_reconnect_fills_the_gap_exactly(make_gateway: Any) -
     async with Client.open_connected(gw.url) as first:
         await start_agent(first, message, "replay-1")
         await first.until(lambda f: count_events(first, "replay-1") >= 12)
-        seen = [f["payload"] for f in first.events if f.get("event") in ("agent", "chat")
-                and f["payload"]["runId"] == "replay-1"]
+        seen = [
+            f["payload"]
+            for f in first.events
+            if f.get("event") in ("agent", "chat") and f["payload"]["runId"] == "replay-1"
+        ]
     assert_contiguous([p["seq"] for p in seen])
     after = seen[-1]["seq"]
     text_before = assert_cumulative([p for p in seen if "stream" in p])
@@ -410,10 +444,16 @@ async def test_replay_after_reconnect_fills_the_gap_exactly(make_gateway: Any) -
         wrong_epoch = await second.call("agent.replay", {"runId": "replay-1", "afterSeq": 0, "epoch": "nope"})
         assert wrong_epoch["error"]["details"] == {"code": "REPLAY_GAP", "runId": "replay-1"}
         assert "epoch changed" in wrong_epoch["error"]["message"]
-        done = await second.ok("agent.replay", {"runId": "replay-1", "afterSeq": combined[-1]["seq"],
-                                                "epoch": replay["epoch"]})
-        assert done == {"runId": "replay-1", "epoch": replay["epoch"], "lastSeq": combined[-1]["seq"],
-                        "done": True, "events": []}
+        done = await second.ok(
+            "agent.replay", {"runId": "replay-1", "afterSeq": combined[-1]["seq"], "epoch": replay["epoch"]}
+        )
+        assert done == {
+            "runId": "replay-1",
+            "epoch": replay["epoch"],
+            "lastSeq": combined[-1]["seq"],
+            "done": True,
+            "events": [],
+        }
 
 
 async def test_replay_gap_for_unknown_run_and_expired_events(make_gateway: Any) -> None:
@@ -463,7 +503,10 @@ async def test_chat_send_key_is_not_spent_on_a_refusal_and_retries_report_the_ou
         assert sent == {"runId": "out-1", "status": "started"}
         await c.until(lambda f: count_events(c, "out-1", "assistant") >= 2)
         await c.ok("chat.abort", {"sessionKey": "outcome"})
-        await c.until(lambda f: f.get("event") == "chat" and f["payload"]["runId"] == "out-1"
-                      and f["payload"]["state"] == "aborted")
+        await c.until(
+            lambda f: (
+                f.get("event") == "chat" and f["payload"]["runId"] == "out-1" and f["payload"]["state"] == "aborted"
+            )
+        )
         retry = await c.ok("chat.send", {"sessionKey": "outcome", "message": "[long] go", "idempotencyKey": "out-1"})
         assert retry == {"runId": "out-1", "status": "aborted"}

@@ -18,8 +18,13 @@ from agenthub.protocol.methods import (
 from ..conftest import GatewayProc, RawClient
 
 # The scopes that imply each scope (admin implies all, write implies read).
-IMPLIED_BY = {READ: {READ, WRITE, ADMIN}, WRITE: {WRITE, ADMIN}, ADMIN: {ADMIN},
-              APPROVALS: {APPROVALS, ADMIN}, PAIRING: {PAIRING, ADMIN}}
+IMPLIED_BY = {
+    READ: {READ, WRITE, ADMIN},
+    WRITE: {WRITE, ADMIN},
+    ADMIN: {ADMIN},
+    APPROVALS: {APPROVALS, ADMIN},
+    PAIRING: {PAIRING, ADMIN},
+}
 
 
 def test_every_method_and_event_declares_a_known_scope() -> None:

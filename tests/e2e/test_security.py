@@ -59,8 +59,10 @@ async def test_allowed_origin_list(make_gateway: Any) -> None:
 
 
 async def test_failed_auth_is_rate_limited_per_ip(make_gateway: Any) -> None:
-    gw = make_gateway(env={"AGENTHUB_GATEWAY_TOKEN": "right"},
-                      config={"security": {"auth_max_failures": 3, "auth_lockout_ms": 30_000}})
+    gw = make_gateway(
+        env={"AGENTHUB_GATEWAY_TOKEN": "right"},
+        config={"security": {"auth_max_failures": 3, "auth_lockout_ms": 30_000}},
+    )
     codes = []
     for _ in range(3):
         async with RawClient.open(gw.url) as c:
@@ -113,9 +115,16 @@ async def test_trusted_proxy_mode(make_gateway: Any) -> None:
     # Through a proxy the peer address is the proxy's: a device is never "loopback" there.
     async with RawClient.open(gw.url, additional_headers={"X-Forwarded-User": "bob"}) as c:
         ident = DeviceIdentity.generate()
-        dev = ident.sign_connect(nonce=c.challenge["payload"]["nonce"], signed_at_ms=int(time.time() * 1000),
-                                 client_id="test", client_mode="test", role="operator",
-                                 scopes=["operator.read"], token="", platform="linux")
+        dev = ident.sign_connect(
+            nonce=c.challenge["payload"]["nonce"],
+            signed_at_ms=int(time.time() * 1000),
+            client_id="test",
+            client_mode="test",
+            role="operator",
+            scopes=["operator.read"],
+            token="",
+            platform="linux",
+        )
         res = await c.connect(scopes=["operator.read"], device=dev)
         assert res["error"]["code"] == "NOT_PAIRED"
     other = make_gateway("--auth", "trusted-proxy", "--trusted-proxy", "10.9.9.9")
@@ -128,23 +137,43 @@ def _self_signed(directory: Path) -> tuple[Path, Path, str]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path, hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 async def test_tls_with_pinned_self_signed_certificate(tmp_path: Path) -> None:
     cert, key, fingerprint = _self_signed(tmp_path)
     proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before any awaiting
-        [sys.executable, "-m", "agenthub", "gateway", "--port", "0", "--data-dir", str(tmp_path),
-         "--tls-cert", str(cert), "--tls-key", str(key)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-m",
+            "agenthub",
+            "gateway",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         assert proc.stdout is not None
@@ -157,8 +186,9 @@ async def test_tls_with_pinned_self_signed_certificate(tmp_path: Path) -> None:
                 break
         assert port, "gateway did not start with TLS"
         url = f"wss://127.0.0.1:{port}"
-        async with GatewayClient(url, tls_fingerprint=fingerprint, device=DeviceIdentity.generate(),
-                                 reconnect=False, heartbeat_interval=0) as gw:
+        async with GatewayClient(
+            url, tls_fingerprint=fingerprint, device=DeviceIdentity.generate(), reconnect=False, heartbeat_interval=0
+        ) as gw:
             assert (await gw.call("health"))["ok"] is True
         with pytest.raises(GatewayError) as info:
             async with GatewayClient(url, tls_fingerprint="00" * 32, reconnect=False, heartbeat_interval=0):
@@ -170,9 +200,23 @@ async def test_tls_with_pinned_self_signed_certificate(tmp_path: Path) -> None:
                 pass
         out = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "agenthub", "call", "health", "--json", "--url", url,
-             "--tls-fingerprint", fingerprint, "--data-dir", str(tmp_path / "cli")],
-            capture_output=True, text=True, timeout=30,
+            [
+                sys.executable,
+                "-m",
+                "agenthub",
+                "call",
+                "health",
+                "--json",
+                "--url",
+                url,
+                "--tls-fingerprint",
+                fingerprint,
+                "--data-dir",
+                str(tmp_path / "cli"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout)["ok"] is True
@@ -199,9 +243,16 @@ async def test_signature_is_bound_to_role_token_and_key(gateway: GatewayProc, at
     ident = DeviceIdentity.generate()
     async with RawClient.open(gateway.url) as c:
         nonce = c.challenge["payload"]["nonce"]
-        fields: dict[str, Any] = dict(nonce=nonce, signed_at_ms=int(time.time() * 1000),
-                                      client_id="test", client_mode="test", role="operator",
-                                      scopes=["operator.read"], token="", platform="linux")
+        fields: dict[str, Any] = dict(
+            nonce=nonce,
+            signed_at_ms=int(time.time() * 1000),
+            client_id="test",
+            client_mode="test",
+            role="operator",
+            scopes=["operator.read"],
+            token="",
+            platform="linux",
+        )
         over: dict[str, Any] = {"scopes": ["operator.read"]}
         if attack == "other-role":
             dev = ident.sign_connect(**fields)
@@ -236,9 +287,12 @@ async def test_dialect_ports_check_the_origin_too(make_gateway: Any) -> None:
 
 async def test_forwarded_client_behind_a_trusted_proxy(make_gateway: Any) -> None:
     """Behind a trusted proxy, limits and loopback trust key on the forwarded client, not on the proxy."""
-    gw = make_gateway("--trusted-proxy", "127.0.0.1",
-                      config={"security": {"auth_max_failures": 2, "auth_lockout_ms": 30_000}},
-                      env={"AGENTHUB_GATEWAY_TOKEN": "right"})
+    gw = make_gateway(
+        "--trusted-proxy",
+        "127.0.0.1",
+        config={"security": {"auth_max_failures": 2, "auth_lockout_ms": 30_000}},
+        env={"AGENTHUB_GATEWAY_TOKEN": "right"},
+    )
 
     def via(ip: str) -> dict[str, Any]:
         return {"additional_headers": {"X-Forwarded-For": f"6.6.6.6, {ip}"}}  # the left entry is spoofed
@@ -256,8 +310,15 @@ async def test_forwarded_client_behind_a_trusted_proxy(make_gateway: Any) -> Non
         # A remote client's device is not paired silently, although the proxy is on loopback.
         ident = DeviceIdentity.generate()
     async with RawClient.open(gw.url, **via("198.51.100.2")) as c:
-        dev = ident.sign_connect(nonce=c.challenge["payload"]["nonce"], signed_at_ms=int(time.time() * 1000),
-                                 client_id="test", client_mode="test", role="operator",
-                                 scopes=["operator.read"], token="right", platform="linux")
+        dev = ident.sign_connect(
+            nonce=c.challenge["payload"]["nonce"],
+            signed_at_ms=int(time.time() * 1000),
+            client_id="test",
+            client_mode="test",
+            role="operator",
+            scopes=["operator.read"],
+            token="right",
+            platform="linux",
+        )
         res = await c.connect(scopes=["operator.read"], device=dev, auth={"token": "right"})
         assert res["error"]["code"] == "NOT_PAIRED" and res["error"]["details"]["reason"] == "not-paired"

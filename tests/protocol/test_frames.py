@@ -32,7 +32,7 @@ def test_decode_request() -> None:
         ('{"type":"nope"}', "invalid frame: ", None),
         ('{"type":"req","id":"7","method":""}', "invalid frame: req.method", "7"),
         ('{"type":"req","id":"8","method":"x","extra":1}', "invalid frame: req.extra", "8"),
-        ('[1,2]', "invalid frame: ", None),
+        ("[1,2]", "invalid frame: ", None),
     ],
 )
 def test_decode_errors(text: str, message: str, rid: str | None) -> None:
@@ -54,10 +54,17 @@ def test_event_is_encoded_once_and_finished_per_connection() -> None:
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.one_of(st.binary(max_size=200), st.text(max_size=200),
-                 st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-                              lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
-                              max_leaves=20).map(json.dumps)))
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.text(max_size=200),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+            lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+            max_leaves=20,
+        ).map(json.dumps),
+    )
+)
 def test_decode_only_raises_protocol_errors(data: str | bytes) -> None:
     with contextlib.suppress(ProtocolError):
         decode(data)

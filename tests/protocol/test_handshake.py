@@ -28,8 +28,15 @@ def connect(params: dict[str, Any] | None = None, rid: str = "c1") -> str:
 
 def signed(hs: ServerHandshake, ident: DeviceIdentity, **over: Any) -> dict[str, Any]:
     fields: dict[str, Any] = dict(
-        nonce=hs.nonce, signed_at_ms=NOW, client_id="cli", client_mode="cli", role="operator",
-        scopes=["operator.read"], token="", platform="Linux", device_family="Desktop",
+        nonce=hs.nonce,
+        signed_at_ms=NOW,
+        client_id="cli",
+        client_mode="cli",
+        role="operator",
+        scopes=["operator.read"],
+        token="",
+        platform="Linux",
+        device_family="Desktop",
     )
     fields.update(over)
     return {"device": ident.sign_connect(**fields)}
@@ -91,11 +98,24 @@ def test_signed_device_accepted_v3_and_v2() -> None:
     from agenthub.protocol.device import b64url_encode, sign_payload, signature_payload
 
     hs2 = ServerHandshake(NOW)
-    payload = signature_payload(version="v2", device_id=ident.device_id, client_id="cli", client_mode="cli",
-                                role="operator", scopes=["operator.read"], signed_at_ms=NOW, token="",
-                                nonce=hs2.nonce)
-    device = {"id": ident.device_id, "publicKey": b64url_encode(ident.public_key_raw),
-              "signature": sign_payload(ident.private_key, payload), "signedAt": NOW, "nonce": hs2.nonce}
+    payload = signature_payload(
+        version="v2",
+        device_id=ident.device_id,
+        client_id="cli",
+        client_mode="cli",
+        role="operator",
+        scopes=["operator.read"],
+        signed_at_ms=NOW,
+        token="",
+        nonce=hs2.nonce,
+    )
+    device = {
+        "id": ident.device_id,
+        "publicKey": b64url_encode(ident.public_key_raw),
+        "signature": sign_payload(ident.private_key, payload),
+        "signedAt": NOW,
+        "nonce": hs2.nonce,
+    }
     assert hs2.receive_connect(connect({"device": device}), NOW).device_id == ident.device_id
 
 

@@ -64,9 +64,7 @@ async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
 async def test_data_survives_restart(db_path: Path) -> None:
     first = SqliteStore(db_path)
     await first.open()
-    ids = [
-        await first.append_message(msg("main", f"m{i}", 1_000 + i, meta={"i": i, "ü": "✓"})) for i in range(3)
-    ]
+    ids = [await first.append_message(msg("main", f"m{i}", 1_000 + i, meta={"i": i, "ü": "✓"})) for i in range(3)]
     await first.put_run(make_run("r1", status="running"))
     await first.put_device(make_device("d1"))
     await first.put_idempotent("k1", "chat.send", {"ok": True}, 5_000)
@@ -78,9 +76,7 @@ async def test_data_survives_restart(db_path: Path) -> None:
     try:
         assert second.schema_version == LATEST
         history = await second.history("main", 10)
-        assert [(m.id, m.text, m.meta) for m in history] == [
-            (ids[i], f"m{i}", {"i": i, "ü": "✓"}) for i in range(3)
-        ]
+        assert [(m.id, m.text, m.meta) for m in history] == [(ids[i], f"m{i}", {"i": i, "ü": "✓"}) for i in range(3)]
         assert await second.get_session("main") == SessionRecord("main", 1_000, 1_002, 3)
         assert await second.get_run("r1") == make_run("r1", status="running")
         assert await second.get_device("d1") == make_device("d1")
@@ -114,10 +110,7 @@ async def test_open_and_close_are_idempotent(db_path: Path) -> None:
 
 
 def _version_rows(conn: Connection) -> list[tuple[int, str]]:
-    return [
-        (row[0], row[1])
-        for row in conn.execute(text("SELECT version, name FROM schema_version ORDER BY version"))
-    ]
+    return [(row[0], row[1]) for row in conn.execute(text("SELECT version, name FROM schema_version ORDER BY version"))]
 
 
 async def test_migrations_are_recorded_and_idempotent(db_path: Path) -> None:

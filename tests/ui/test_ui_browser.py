@@ -253,9 +253,10 @@ def test_missed_events_show_a_banner_and_reload_history(page: Any, make_gateway:
     wait_dot(page, "reconnecting")
     gw.start(port)
     page.wait_for_selector("#banner:not([hidden])", timeout=30_000)
-    assert "missed" in page.locator("#banner-text").inner_text().lower() or "lost" in page.locator(
-        "#banner-text"
-    ).inner_text().lower()
+    assert (
+        "missed" in page.locator("#banner-text").inner_text().lower()
+        or "lost" in page.locator("#banner-text").inner_text().lower()
+    )
     page.wait_for_selector(".msg.user >> text=a long one [long]")
     # The interrupted run is not left "streaming" after the reload.
     page.wait_for_function("!document.querySelector(\".msg.assistant[data-state='streaming']\")")

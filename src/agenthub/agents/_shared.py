@@ -61,9 +61,7 @@ def redact(text: str, secret: str | None) -> str:
     return text
 
 
-def error_from_body(
-    provider: str, status: int | None, body: bytes | str | Any, secret: str | None
-) -> ProviderError:
+def error_from_body(provider: str, status: int | None, body: bytes | str | Any, secret: str | None) -> ProviderError:
     """Build a readable error from an error response or an in-stream error payload.
 
     Understands OpenAI's ``{"error": {"message", "type", "code"}}``, Anthropic's
@@ -97,9 +95,7 @@ def error_from_body(
     return ProviderError(provider, redact(message, secret), status=status, error_type=error_type)
 
 
-def error_from_transport(
-    provider: str, url: str, exc: httpx.TransportError, secret: str | None
-) -> ProviderError:
+def error_from_transport(provider: str, url: str, exc: httpx.TransportError, secret: str | None) -> ProviderError:
     """Connection refused, DNS failure, timeouts: say which endpoint and what happened."""
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "request failed"
     detail = str(exc) or type(exc).__name__
@@ -115,9 +111,7 @@ def validate_base_url(base_url: str) -> str:
 
 
 @asynccontextmanager
-async def client_scope(
-    client: httpx.AsyncClient | None, timeout_s: float
-) -> AsyncIterator[httpx.AsyncClient]:
+async def client_scope(client: httpx.AsyncClient | None, timeout_s: float) -> AsyncIterator[httpx.AsyncClient]:
     """Use the injected (caller-owned, pooled) client, or a client scoped to one turn.
 
     A per-turn client is the safe default: an ``AsyncClient`` binds to the event

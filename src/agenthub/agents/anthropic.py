@@ -220,17 +220,13 @@ class AnthropicRuntime:
         try:
             async with client.stream("POST", self.url, json=body, headers=self._headers()) as response:
                 if response.status_code >= 400:
-                    raise error_from_body(
-                        PROVIDER, response.status_code, await response.aread(), self._api_key
-                    )
+                    raise error_from_body(PROVIDER, response.status_code, await response.aread(), self._api_key)
                 async with aclosing(aiter_sse(response.aiter_bytes())) as stream:
                     async for sse in stream:
                         try:
                             payload = json.loads(sse.data)
                         except ValueError:
-                            raise ProviderError(
-                                PROVIDER, f"malformed stream event: {sse.data[:200]!r}"
-                            ) from None
+                            raise ProviderError(PROVIDER, f"malformed stream event: {sse.data[:200]!r}") from None
                         if not isinstance(payload, dict):
                             continue
                         kind = payload.get("type", sse.event)

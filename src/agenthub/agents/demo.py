@@ -138,9 +138,7 @@ class DemoRuntime:
     @staticmethod
     def _thinking(arithmetic: bool, clock: bool) -> list[str]:
         if arithmetic and clock:
-            plan = (
-                "It asks for arithmetic and for the time, so I will use the calculator and the clock first."
-            )
+            plan = "It asks for arithmetic and for the time, so I will use the calculator and the clock first."
         elif arithmetic:
             plan = "It contains arithmetic, so I will evaluate it with the calculator first."
         elif clock:

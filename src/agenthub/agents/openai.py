@@ -184,9 +184,7 @@ class OpenAIRuntime:
                                 "type": "function",
                                 "function": {
                                     "name": call.name,
-                                    "arguments": "{}"
-                                    if isinstance(args, ValueError)
-                                    else "".join(call.arguments),
+                                    "arguments": "{}" if isinstance(args, ValueError) else "".join(call.arguments),
                                 },
                             }
                             for call, args in zip(calls, parsed, strict=True)
@@ -202,9 +200,7 @@ class OpenAIRuntime:
                         yield ToolCallStart(call.id, call.name, args)
                         result, is_error = await run_tool(tools, call.name, args)
                     yield ToolCallResult(call.id, call.name, result, is_error)
-                    messages.append(
-                        {"role": "tool", "tool_call_id": call.id, "content": result_text(result, is_error)}
-                    )
+                    messages.append({"role": "tool", "tool_call_id": call.id, "content": result_text(result, is_error)})
 
     async def _stream(
         self, client: httpx.AsyncClient, body: dict[str, Any], completion: _Completion
@@ -214,9 +210,7 @@ class OpenAIRuntime:
         try:
             async with client.stream("POST", self.url, json=body, headers=self._headers()) as response:
                 if response.status_code >= 400:
-                    raise error_from_body(
-                        PROVIDER, response.status_code, await response.aread(), self._api_key
-                    )
+                    raise error_from_body(PROVIDER, response.status_code, await response.aread(), self._api_key)
                 async with aclosing(aiter_sse(response.aiter_bytes())) as stream:
                     async for sse in stream:
                         if sse.data.strip() == "[DONE]":
@@ -224,9 +218,7 @@ class OpenAIRuntime:
                         try:
                             chunk = json.loads(sse.data)
                         except ValueError:
-                            raise ProviderError(
-                                PROVIDER, f"malformed stream chunk: {sse.data[:200]!r}"
-                            ) from None
+                            raise ProviderError(PROVIDER, f"malformed stream chunk: {sse.data[:200]!r}") from None
                         if not isinstance(chunk, dict):
                             continue
                         if chunk.get("error"):

@@ -104,9 +104,7 @@ def _eval(node: ast.AST) -> Number:
     if isinstance(node, ast.BinOp):
         op = _BINARY.get(type(node.op))
         if op is None:
-            raise ValueError(
-                f"operator {_SYMBOL.get(type(node.op), type(node.op).__name__)!r} is not allowed"
-            )
+            raise ValueError(f"operator {_SYMBOL.get(type(node.op), type(node.op).__name__)!r} is not allowed")
         left, right = _eval(node.left), _eval(node.right)
         if isinstance(node.op, ast.Pow):
             return _power(left, right)
@@ -119,9 +117,7 @@ def _eval(node: ast.AST) -> Number:
     if isinstance(node, ast.UnaryOp):
         unary = _UNARY.get(type(node.op))
         if unary is None:
-            raise ValueError(
-                f"operator {_SYMBOL.get(type(node.op), type(node.op).__name__)!r} is not allowed"
-            )
+            raise ValueError(f"operator {_SYMBOL.get(type(node.op), type(node.op).__name__)!r} is not allowed")
         return _checked(unary(_eval(node.operand)))
     if isinstance(node, ast.Name):
         raise ValueError(f"names are not allowed (found {node.id!r})")
@@ -221,9 +217,7 @@ class ClockTool:
             try:
                 tz = ZoneInfo(name)
             except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(
-                    f"unknown time zone {name!r}; use an IANA name like 'Europe/Paris'"
-                ) from None
+                raise ValueError(f"unknown time zone {name!r}; use an IANA name like 'Europe/Paris'") from None
         return self._now(tz).isoformat(timespec="seconds")
 
 

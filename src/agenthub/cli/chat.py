@@ -39,8 +39,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--session", default="main", help="session key (default: main)")
     p.add_argument("--url", default=os.environ.get("AGENTHUB_URL", "ws://127.0.0.1:18789"))
     p.add_argument("--token", default=None, help="gateway token (or AGENTHUB_GATEWAY_TOKEN)")
-    p.add_argument("--data-dir", default=os.environ.get("AGENTHUB_DATA_DIR", "~/.agenthub"),
-                   help="where the device identity is kept")
+    p.add_argument(
+        "--data-dir",
+        default=os.environ.get("AGENTHUB_DATA_DIR", "~/.agenthub"),
+        help="where the device identity is kept",
+    )
     p.set_defaults(func=run)
 
 
@@ -114,8 +117,9 @@ class ChatApp:
                     continue
                 self.interrupts = 0
                 self.run_task = loop.create_task(self.turn(text))
-                done, _ = await asyncio.wait({self.run_task, loop.create_task(self.quit.wait())},
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {self.run_task, loop.create_task(self.quit.wait())}, return_when=asyncio.FIRST_COMPLETED
+                )
                 if self.run_task not in done:
                     self.run_task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -201,8 +205,9 @@ class ChatApp:
         elif stream == "tool":
             self._end_thinking()
             if data.get("phase") == "start":
-                out.print(f"[magenta]⚙ {escape(str(data.get('name')))}({escape(_short(data.get('args', {})))})[/]",
-                          end="")
+                out.print(
+                    f"[magenta]⚙ {escape(str(data.get('name')))}({escape(_short(data.get('args', {})))})[/]", end=""
+                )
             else:
                 mark = "[red]✗[/]" if data.get("isError") else "→"
                 out.print(f" {mark} {escape(_short(data.get('result')))}")
@@ -224,8 +229,9 @@ def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
 
     async def go() -> int:
-        async with GatewayClient(args.url, token=token, device=device, client_mode="cli",
-                                 display_name="agenthub chat") as gw:
+        async with GatewayClient(
+            args.url, token=token, device=device, client_mode="cli", display_name="agenthub chat"
+        ) as gw:
             return await ChatApp(gw, args.session, console).main()
 
     try:

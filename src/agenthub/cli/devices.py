@@ -69,9 +69,16 @@ def run(args: argparse.Namespace) -> int:
     password = args.password or os.environ.get("AGENTHUB_GATEWAY_PASSWORD")
 
     async def go() -> Any:
-        async with GatewayClient(args.url, token=token, password=password, scopes=(READ, PAIRING),
-                                 request_timeout=args.timeout, reconnect=False, heartbeat_interval=0,
-                                 tls_fingerprint=args.tls_fingerprint) as gw:
+        async with GatewayClient(
+            args.url,
+            token=token,
+            password=password,
+            scopes=(READ, PAIRING),
+            request_timeout=args.timeout,
+            reconnect=False,
+            heartbeat_interval=0,
+            tls_fingerprint=args.tls_fingerprint,
+        ) as gw:
             return await gw.call(method, params)
 
     try:

@@ -86,8 +86,10 @@ def run(args: argparse.Namespace) -> int:
 
     base = load_file(Path(args.config)) if args.config else {}
     overrides = overrides_from_args(args, dict(os.environ))
-    configure(overrides.get("log_format", base.get("log_format", "text")),
-              overrides.get("log_level", base.get("log_level", "INFO")))
+    configure(
+        overrides.get("log_format", base.get("log_format", "text")),
+        overrides.get("log_level", base.get("log_level", "INFO")),
+    )
 
     async def serve() -> int:
         stop = asyncio.Event()
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             async with Gateway(base, overrides) as gw:
                 print(f"agenthub gateway ready on {gw.scheme}://{gw.settings.host}:{gw.port}", flush=True)
-                for name, port in (gw.edge.bound.items() if gw.edge else ()):
+                for name, port in gw.edge.bound.items() if gw.edge else ():
                     if name != "main":
                         print(f"agenthub {name} listener on port {port}", flush=True)
                 await stop.wait()
@@ -120,24 +122,49 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _add_security_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--auth", dest="auth_mode", choices=["auto", "none", "token", "password", "trusted-proxy"],
-                   help="auth mode (default auto: password if set, else token if set, else none)")
+    p.add_argument(
+        "--auth",
+        dest="auth_mode",
+        choices=["auto", "none", "token", "password", "trusted-proxy"],
+        help="auth mode (default auto: password if set, else token if set, else none)",
+    )
     p.add_argument("--password", help="shared password for --auth password (or AGENTHUB_GATEWAY_PASSWORD)")
-    p.add_argument("--trusted-proxy", action="append", dest="trusted_proxies", metavar="ADDR",
-                   help="proxy address or network trusted for the identity header and X-Forwarded-For (repeatable)")
+    p.add_argument(
+        "--trusted-proxy",
+        action="append",
+        dest="trusted_proxies",
+        metavar="ADDR",
+        help="proxy address or network trusted for the identity header and X-Forwarded-For (repeatable)",
+    )
     p.add_argument("--trusted-proxy-header", help="identity header set by the proxy (default x-forwarded-user)")
-    p.add_argument("--require-pairing", action="store_true", default=None,
-                   help="unknown devices need operator approval even on loopback")
-    p.add_argument("--allowed-origin", action="append", dest="allowed_origins", metavar="ORIGIN",
-                   help="browser origin allowed to open a WebSocket (repeatable; default: the gateway's own)")
+    p.add_argument(
+        "--require-pairing",
+        action="store_true",
+        default=None,
+        help="unknown devices need operator approval even on loopback",
+    )
+    p.add_argument(
+        "--allowed-origin",
+        action="append",
+        dest="allowed_origins",
+        metavar="ORIGIN",
+        help="browser origin allowed to open a WebSocket (repeatable; default: the gateway's own)",
+    )
     p.add_argument("--tls-cert", help="PEM certificate: serve wss:// and https://")
     p.add_argument("--tls-key", help="PEM private key for --tls-cert")
 
 
 def _security_overrides(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in ("auth_mode", "trusted_proxies", "trusted_proxy_header", "require_pairing", "allowed_origins",
-                "tls_cert", "tls_key"):
+    for key in (
+        "auth_mode",
+        "trusted_proxies",
+        "trusted_proxy_header",
+        "require_pairing",
+        "allowed_origins",
+        "tls_cert",
+        "tls_key",
+    ):
         value = getattr(args, key, None)
         if value is not None:
             out[key] = value

@@ -83,10 +83,18 @@ def add_parser(sub: Any) -> None:
     r: argparse.ArgumentParser = nsub.add_parser("run", help="connect as role node and serve commands")
     r.add_argument("--url", default=os.environ.get("AGENTHUB_URL", "ws://127.0.0.1:18789"))
     r.add_argument("--token", default=None, help="gateway token (or AGENTHUB_GATEWAY_TOKEN)")
-    r.add_argument("--data-dir", default=os.environ.get("AGENTHUB_DATA_DIR", "~/.agenthub"),
-                   help="where the node's device identity is kept")
-    r.add_argument("--command", action="append", dest="commands", choices=sorted(COMMANDS),
-                   help="serve only these commands (repeatable; default: all built-ins)")
+    r.add_argument(
+        "--data-dir",
+        default=os.environ.get("AGENTHUB_DATA_DIR", "~/.agenthub"),
+        help="where the node's device identity is kept",
+    )
+    r.add_argument(
+        "--command",
+        action="append",
+        dest="commands",
+        choices=sorted(COMMANDS),
+        help="serve only these commands (repeatable; default: all built-ins)",
+    )
     r.add_argument("--display-name", default=None)
     r.add_argument("--tls-fingerprint", default=None, help="SHA-256 hex of the gateway's certificate (wss://)")
     r.set_defaults(func=run)
@@ -100,9 +108,17 @@ def run(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get("AGENTHUB_GATEWAY_TOKEN")
     device = DeviceIdentity.load_or_create(Path(args.data_dir).expanduser() / "identity" / "node.pem")
     client = GatewayClient(
-        args.url, token=token, device=device, role="node", client_id="agenthub-node", client_mode="node",
-        display_name=args.display_name or platform.node() or "agenthub-node", commands=names, caps=("system",),
-        heartbeat_interval=0, tls_fingerprint=args.tls_fingerprint,
+        args.url,
+        token=token,
+        device=device,
+        role="node",
+        client_id="agenthub-node",
+        client_mode="node",
+        display_name=args.display_name or platform.node() or "agenthub-node",
+        commands=names,
+        caps=("system",),
+        heartbeat_interval=0,
+        tls_fingerprint=args.tls_fingerprint,
     )
     tasks: set[asyncio.Task[None]] = set()
 

@@ -56,8 +56,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"agenthub: {exc}", file=sys.stderr)
         return 2
     server = AgentWebSocketServer(
-        factory, args.host, args.port, args.secret or os.environ.get("AGENTHUB_MYAGENT_SECRET"),
-        data_dir=args.data_dir, provider=args.provider, dev=args.dev, gateway_port=args.gateway_port,
+        factory,
+        args.host,
+        args.port,
+        args.secret or os.environ.get("AGENTHUB_MYAGENT_SECRET"),
+        data_dir=args.data_dir,
+        provider=args.provider,
+        dev=args.dev,
+        gateway_port=args.gateway_port,
     )
 
     async def serve() -> int:
@@ -74,8 +80,11 @@ def run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         gw = server.gateway
-        print(f"agenthub serve-agent ready on ws://{args.host}:{server.port} "
-              f"(gateway ws://127.0.0.1:{gw.port if gw else 0})", flush=True)
+        print(
+            f"agenthub serve-agent ready on ws://{args.host}:{server.port} "
+            f"(gateway ws://127.0.0.1:{gw.port if gw else 0})",
+            flush=True,
+        )
         await stop.wait()
         await server.shutdown()
         return 0

@@ -137,8 +137,12 @@ class GatewayClient:
     # -- connection ------------------------------------------------------------
     def _connect_params(self, nonce: str) -> dict[str, Any]:
         plat = _platform.system().lower() or "unknown"
-        client: dict[str, Any] = {"id": self.client_id, "version": __version__, "platform": plat,
-                                  "mode": self.client_mode}
+        client: dict[str, Any] = {
+            "id": self.client_id,
+            "version": __version__,
+            "platform": plat,
+            "mode": self.client_mode,
+        }
         if self.display_name:
             client["displayName"] = self.display_name
         params: dict[str, Any] = {
@@ -237,8 +241,9 @@ class GatewayClient:
         actual = hashlib.sha256(der).hexdigest() if der else ""
         if not hmac.compare_digest(actual, self.tls_fingerprint or ""):
             ws.transport.abort()
-            raise GatewayError(f"TLS certificate fingerprint mismatch (got {actual or 'none'})",
-                               code="TLS_FINGERPRINT_MISMATCH")
+            raise GatewayError(
+                f"TLS certificate fingerprint mismatch (got {actual or 'none'})", code="TLS_FINGERPRINT_MISMATCH"
+            )
 
     async def _supervise(self) -> None:
         """Wait for each socket to end, then reconnect with backoff and jitter until ``close()``."""
@@ -327,8 +332,12 @@ class GatewayClient:
             self.connected.clear()
             if self._ws is ws:
                 self._ws = None
-            lost = {"type": "res", "ok": False, "lost": True,
-                    "error": {"code": "UNAVAILABLE", "message": "connection closed", "retryable": True}}
+            lost = {
+                "type": "res",
+                "ok": False,
+                "lost": True,
+                "error": {"code": "UNAVAILABLE", "message": "connection closed", "retryable": True},
+            }
             for queue in self._pending.values():
                 queue.put_nowait(lost)
 
@@ -436,7 +445,11 @@ class GatewayClient:
                 closer.cancel()
 
     async def run_agent(
-        self, message: str, *, session_key: str | None = None, idempotency_key: str | None = None,
+        self,
+        message: str,
+        *,
+        session_key: str | None = None,
+        idempotency_key: str | None = None,
         timeout: float = 600.0,
     ) -> AsyncIterator[dict[str, Any]]:
         """Start a run and yield ``{"type": "accepted", ...}``, its ``agent``/``chat`` event
@@ -494,7 +507,8 @@ class GatewayClient:
                     ended = _is_terminal(frame)
                 left_ms = max(0, int((deadline - asyncio.get_running_loop().time()) * 1000))
                 result = await self.call_retrying(
-                    "agent.wait", {"runId": run_id, "timeoutMs": min(left_ms, 3_600_000)},
+                    "agent.wait",
+                    {"runId": run_id, "timeoutMs": min(left_ms, 3_600_000)},
                     timeout=left_ms / 1000 + self.request_timeout,
                 )
                 yield {"type": "result", **result}

@@ -50,8 +50,15 @@ __all__ = [
 class GatewayError(AgentHubError):
     code: ErrorCode | str = "ERROR"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None,
-                 retryable: bool | None = None, retry_after_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        retryable: bool | None = None,
+        retry_after_ms: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -127,8 +134,7 @@ class ReplayGapError(NotFoundError):
 
 _BY_CODE: dict[str, type[GatewayError]] = {
     cls.code: cls
-    for cls in (InvalidRequestError, NotPairedError, ForbiddenError, UnavailableError, AgentTimeoutError,
-                NotFoundError)
+    for cls in (InvalidRequestError, NotPairedError, ForbiddenError, UnavailableError, AgentTimeoutError, NotFoundError)
 }
 
 _BY_DETAIL: dict[str, type[GatewayError]] = {

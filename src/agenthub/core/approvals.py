@@ -44,8 +44,9 @@ class _Pending:
 
 
 class ApprovalService:
-    def __init__(self, publish: Publish, *, timeout_ms: int = 60_000,
-                 dangerous: Sequence[str] = DEFAULT_DANGEROUS) -> None:
+    def __init__(
+        self, publish: Publish, *, timeout_ms: int = 60_000, dangerous: Sequence[str] = DEFAULT_DANGEROUS
+    ) -> None:
         self.publish = publish
         self.timeout_ms = timeout_ms
         self.dangerous = tuple(dangerous)
@@ -64,15 +65,18 @@ class ApprovalService:
         request = {"command": command, "nodeId": node_id, "params": params, "runId": run_id}
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.pending[approval_id] = _Pending(future, request)
-        self.publish("exec.approval.requested", {"id": approval_id, "request": request, "createdAtMs": created,
-                                                 "expiresAtMs": created + self.timeout_ms})
+        self.publish(
+            "exec.approval.requested",
+            {"id": approval_id, "request": request, "createdAtMs": created, "expiresAtMs": created + self.timeout_ms},
+        )
         try:
             async with asyncio.timeout(self.timeout_ms / 1000):
                 decision = await future
         except TimeoutError:
             decision = "deny"
-            self.publish("exec.approval.resolved", {"id": approval_id, "decision": decision, "reason": "timeout",
-                                                    "ts": now_ms()})
+            self.publish(
+                "exec.approval.resolved", {"id": approval_id, "decision": decision, "reason": "timeout", "ts": now_ms()}
+            )
         finally:
             self.pending.pop(approval_id, None)
         if decision == "allow-always":
@@ -118,8 +122,7 @@ class NodeCommandTool:
             decision = await self.approvals.decide(self.node_id, self.command, params)
             if decision not in ALLOW:
                 raise PermissionError(f"{self.command} was not approved ({decision})")
-        result = await self.registry.invoke(self.node_id, self.command, params, self.timeout_ms,
-                                            uuid.uuid4().hex)
+        result = await self.registry.invoke(self.node_id, self.command, params, self.timeout_ms, uuid.uuid4().hex)
         return result.get("payload")
 
 

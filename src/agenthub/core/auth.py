@@ -81,9 +81,7 @@ class Authenticator:
             limiter.succeeded(remote_ip)
         return principal
 
-    async def _authenticate(
-        self, accepted: Accepted, remote_ip: str, now_ms: int, proxy_user: str | None
-    ) -> Principal:
+    async def _authenticate(self, accepted: Accepted, remote_ip: str, now_ms: int, proxy_user: str | None) -> Principal:
         params = accepted.params
         rid = accepted.request_id
         auth = params.auth
@@ -111,9 +109,7 @@ class Authenticator:
             raise _auth_error(rid, "device token mismatch", "AUTH_DEVICE_TOKEN_MISMATCH")
         unknown = [s for s in params.scopes if s not in SCOPES]
         if unknown and params.role == "operator":
-            raise HandshakeError(
-                ErrorCode.INVALID_REQUEST, f"unknown scope: {unknown[0]}", request_id=rid
-            )
+            raise HandshakeError(ErrorCode.INVALID_REQUEST, f"unknown scope: {unknown[0]}", request_id=rid)
         requested = params.scopes or (list(DEFAULT_OPERATOR_SCOPES) if params.role == "operator" else [])
         if params.role != "operator":
             requested = []
@@ -121,7 +117,11 @@ class Authenticator:
         issued: str | None = None
         if accepted.device_id is not None:
             issued = await self.pairing.admit(
-                accepted, list(requested), remote_ip, now_ms, via_device_token=via_device_token,
+                accepted,
+                list(requested),
+                remote_ip,
+                now_ms,
+                via_device_token=via_device_token,
                 proxied=proxy_user is not None,
             )
         client = params.client
@@ -150,6 +150,7 @@ class Authenticator:
         if not device_token or accepted.device_id is None:
             return False
         return await self.pairing.verify_token(accepted.device_id, accepted.params.role, device_token)
+
 
 def _auth_error(rid: str, message: str, code: str) -> HandshakeError:
     return HandshakeError(ErrorCode.INVALID_REQUEST, message, details={"code": code}, request_id=rid)

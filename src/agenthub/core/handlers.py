@@ -321,6 +321,3 @@ def register_handlers(node: Node, config: ConfigService) -> None:
     }
     for name, handler in handlers.items():
         d.register(name, handler)
-
-
-

@@ -273,4 +273,3 @@ class Node:
     # -- requests --------------------------------------------------------------
     async def dispatch(self, call: Call, params: Any) -> tuple[bool, Any]:
         return await self.dispatcher.dispatch(call, params)
-

@@ -69,8 +69,11 @@ class NodeRegistry:
 
     # -- lookup -------------------------------------------------------------------
     def connected(self) -> list[Connection]:
-        return [c for c in self.node.connections.values()
-                if c.state is ConnState.OPEN and c.principal is not None and c.principal.role == "node"]
+        return [
+            c
+            for c in self.node.connections.values()
+            if c.state is ConnState.OPEN and c.principal is not None and c.principal.role == "node"
+        ]
 
     def find(self, node_id: str) -> Connection | None:
         for conn in self.connected():
@@ -101,8 +104,9 @@ class NodeRegistry:
         return out
 
     async def list(self) -> list[dict[str, Any]]:
-        paired = {d.device_id: d for d in await self.node.store.list_devices()
-                  if d.status == "paired" and d.role == "node"}
+        paired = {
+            d.device_id: d for d in await self.node.store.list_devices() if d.status == "paired" and d.role == "node"
+        }
         out = []
         seen: set[str] = set()
         for conn in self.connected():
@@ -113,21 +117,36 @@ class NodeRegistry:
             out.append(self.view(conn, nid in paired))
         for d in paired.values():
             if d.device_id not in seen:
-                out.append({"nodeId": d.device_id, "displayName": d.display_name or d.client_id or d.device_id,
-                            "platform": d.platform, "clientId": d.client_id, "caps": [], "commands": [],
-                            "permissions": {}, "paired": True, "connected": False, "lastSeenAtMs": d.last_seen_ms})
+                out.append(
+                    {
+                        "nodeId": d.device_id,
+                        "displayName": d.display_name or d.client_id or d.device_id,
+                        "platform": d.platform,
+                        "clientId": d.client_id,
+                        "caps": [],
+                        "commands": [],
+                        "permissions": {},
+                        "paired": True,
+                        "connected": False,
+                        "lastSeenAtMs": d.last_seen_ms,
+                    }
+                )
         return out
 
     # -- invoke -------------------------------------------------------------------
-    async def invoke(self, node_id: str, command: str, params: Any, timeout_ms: int | None,
-                     idempotency_key: str | None = None) -> dict[str, Any]:
+    async def invoke(
+        self, node_id: str, command: str, params: Any, timeout_ms: int | None, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
         conn = self.find(node_id)
         if conn is None:
             raise RpcError(ErrorCode.UNAVAILABLE, "node not connected", details={"nodeId": node_id})
         assert conn.principal is not None
         if command not in conn.principal.commands:
-            raise RpcError(ErrorCode.INVALID_REQUEST, f"command not declared by node: {command}",
-                           details={"code": "COMMAND_NOT_DECLARED", "nodeId": node_id, "command": command})
+            raise RpcError(
+                ErrorCode.INVALID_REQUEST,
+                f"command not declared by node: {command}",
+                details={"code": "COMMAND_NOT_DECLARED", "nodeId": node_id, "command": command},
+            )
         timeout = timeout_ms or DEFAULT_INVOKE_TIMEOUT_MS
         invoke_id = uuid.uuid4().hex
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -144,8 +163,12 @@ class NodeRegistry:
                 async with asyncio.timeout(timeout / 1000):
                     answer = await future
             except TimeoutError:
-                raise RpcError(ErrorCode.AGENT_TIMEOUT, f"node did not answer within {timeout} ms",
-                               details={"nodeId": node_id, "command": command}, retryable=True) from None
+                raise RpcError(
+                    ErrorCode.AGENT_TIMEOUT,
+                    f"node did not answer within {timeout} ms",
+                    details={"nodeId": node_id, "command": command},
+                    retryable=True,
+                ) from None
         finally:
             self.pending.pop(invoke_id, None)
         if not answer.get("ok"):
@@ -183,8 +206,14 @@ class NodeRegistry:
         self.last_seen.pop(conn.conn_id, None)
         for inv in list(self.pending.values()):
             if inv.conn_id == conn.conn_id and not inv.future.done():
-                inv.future.set_exception(RpcError(ErrorCode.UNAVAILABLE, "node disconnected during invoke",
-                                                  details={"nodeId": inv.node_id}, retryable=True))
+                inv.future.set_exception(
+                    RpcError(
+                        ErrorCode.UNAVAILABLE,
+                        "node disconnected during invoke",
+                        details={"nodeId": inv.node_id},
+                        retryable=True,
+                    )
+                )
         if conn.principal is not None and conn.principal.role == "node":
             for listener in self.listeners:
                 listener()
@@ -222,8 +251,9 @@ def register_node_handlers(node: Node, registry: NodeRegistry) -> None:
     async def node_event(call: Call, p: NodeEventParams) -> Any:
         registry.touch(call.conn)
         payload = _payload_of(p.payload, p.payloadJSON)
-        node.hub.broadcast("node.event", {"nodeId": node_id_of(call.conn), "event": p.event,
-                                          "payload": payload, "ts": now_ms()})
+        node.hub.broadcast(
+            "node.event", {"nodeId": node_id_of(call.conn), "event": p.event, "payload": payload, "ts": now_ms()}
+        )
         return {"ok": True}
 
     for name, handler in (

@@ -100,8 +100,11 @@ class PairRequest:
             "isRepair": self.reason != "not-paired",
             "ts": self.ts,
         }
-        for key, value in (("displayName", self.display_name), ("platform", self.platform),
-                           ("deviceFamily", self.device_family)):
+        for key, value in (
+            ("displayName", self.display_name),
+            ("platform", self.platform),
+            ("deviceFamily", self.device_family),
+        ):
             if value:
                 out[key] = value
         return out
@@ -117,9 +120,9 @@ def device_view(d: DeviceRecord) -> dict[str, Any]:
         "scopes": list(d.scopes),
         "createdAtMs": d.created_ms,
         "lastSeenAtMs": d.last_seen_ms,
-        "tokens": [] if d.token_hash is None else [
-            {"role": d.role, "scopes": list(d.scopes), "createdAtMs": d.token_issued_ms or d.created_ms}
-        ],
+        "tokens": []
+        if d.token_hash is None
+        else [{"role": d.role, "scopes": list(d.scopes), "createdAtMs": d.token_issued_ms or d.created_ms}],
     }
     for key, value in (("displayName", d.display_name), ("platform", d.platform), ("clientId", d.client_id)):
         if value:
@@ -141,8 +144,15 @@ def _first_missing(held: frozenset[str], wanted: Iterable[str]) -> str | None:
 class PairingService:
     """Pending pairing requests, paired devices and their tokens."""
 
-    def __init__(self, store: Store, *, require_pairing: bool = False, max_pending: int = 256,
-                 pending_ttl_ms: int = 10 * 60_000, cache_size: int = 4096) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        require_pairing: bool = False,
+        max_pending: int = 256,
+        pending_ttl_ms: int = 10 * 60_000,
+        cache_size: int = 4096,
+    ) -> None:
         self.store = store
         self.require_pairing = require_pairing
         self.max_pending = max_pending
@@ -222,11 +232,23 @@ class PairingService:
         if not token or device_id is None:
             return False
         record = await self._get(device_id)
-        return (record is not None and record.status == "paired" and record.role == role
-                and secret_matches(token, record.token_hash))
+        return (
+            record is not None
+            and record.status == "paired"
+            and record.role == role
+            and secret_matches(token, record.token_hash)
+        )
 
-    async def admit(self, accepted: Accepted, requested: list[str], remote_ip: str, now_ms: int,
-                    *, via_device_token: bool, proxied: bool = False) -> str | None:
+    async def admit(
+        self,
+        accepted: Accepted,
+        requested: list[str],
+        remote_ip: str,
+        now_ms: int,
+        *,
+        via_device_token: bool,
+        proxied: bool = False,
+    ) -> str | None:
         """Admit a device connect; returns a new device token to hand out, or None.
 
         ``proxied`` connects came through a trusted proxy: their peer address is the
@@ -282,8 +304,9 @@ class PairingService:
             close_code=CloseCode.POLICY_VIOLATION,
         )
 
-    def _request(self, accepted: Accepted, requested: list[str], remote_ip: str, now_ms: int,
-                 reason: str) -> PairRequest:
+    def _request(
+        self, accepted: Accepted, requested: list[str], remote_ip: str, now_ms: int, reason: str
+    ) -> PairRequest:
         self._expire(now_ms)
         params = accepted.params
         device_id = accepted.device_id or ""
@@ -332,15 +355,24 @@ class PairingService:
             raise RpcError(ErrorCode.NOT_FOUND, "unknown pairing request", details={"requestId": request_id})
         missing = _first_missing(approver_scopes, req.scopes)
         if missing is not None:
-            raise RpcError(ErrorCode.FORBIDDEN, f"cannot grant a scope you do not hold: {missing}",
-                           details={"missingScope": missing})
+            raise RpcError(
+                ErrorCode.FORBIDDEN,
+                f"cannot grant a scope you do not hold: {missing}",
+                details={"missingScope": missing},
+            )
         del self.pending[request_id]
         record = await self._get(req.device_id)
         if record is None:
             record = DeviceRecord(
-                device_id=req.device_id, public_key=req.public_key, role=req.role, scopes=list(req.scopes),
-                display_name=req.display_name, platform=req.platform, client_id=req.client_id,
-                created_ms=now_ms, last_seen_ms=now_ms,
+                device_id=req.device_id,
+                public_key=req.public_key,
+                role=req.role,
+                scopes=list(req.scopes),
+                display_name=req.display_name,
+                platform=req.platform,
+                client_id=req.client_id,
+                created_ms=now_ms,
+                last_seen_ms=now_ms,
             )
         record.status = "paired"
         record.role = req.role
@@ -360,8 +392,10 @@ class PairingService:
 
     def _resolved(self, req: PairRequest, decision: str, now_ms: int) -> None:
         log.info("pairing %s device=%s", decision, req.device_id[:12])
-        self._publish("device.pair.resolved",
-                      {"requestId": req.request_id, "deviceId": req.device_id, "decision": decision, "ts": now_ms})
+        self._publish(
+            "device.pair.resolved",
+            {"requestId": req.request_id, "deviceId": req.device_id, "decision": decision, "ts": now_ms},
+        )
 
     async def _paired(self, device_id: str) -> DeviceRecord:
         record = await self._get(device_id.lower())
@@ -388,14 +422,22 @@ class PairingService:
                 raise RpcError(ErrorCode.INVALID_REQUEST, f"unknown scope: {unknown[0]}")
             missing = _first_missing(caller_scopes, p.scopes)
             if missing is not None:
-                raise RpcError(ErrorCode.FORBIDDEN, f"cannot grant a scope you do not hold: {missing}",
-                               details={"missingScope": missing})
+                raise RpcError(
+                    ErrorCode.FORBIDDEN,
+                    f"cannot grant a scope you do not hold: {missing}",
+                    details={"missingScope": missing},
+                )
             record.scopes = list(p.scopes)
         token = self._mint(record, now_ms)
         await self._save(record)
         log.info("device token rotated device=%s", record.device_id[:12])
-        return {"deviceId": record.device_id, "role": record.role, "token": token,
-                "scopes": list(record.scopes), "rotatedAtMs": now_ms}
+        return {
+            "deviceId": record.device_id,
+            "role": record.role,
+            "token": token,
+            "scopes": list(record.scopes),
+            "rotatedAtMs": now_ms,
+        }
 
     async def revoke(self, p: DeviceTokenRevokeParams, now_ms: int) -> dict[str, Any]:
         record = await self._paired(p.deviceId)

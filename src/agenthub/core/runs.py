@@ -164,8 +164,17 @@ class RunManager:
         ``runtime`` and ``tools`` override the configured agent for this run only;
         ``owner`` is recorded with the run so per-user visibility survives a restart.
         """
-        run = Run(run_id, session_key, message, origin, now_ms(), runtime=runtime, tools=tools, owner=owner,
-                  message_meta=message_meta or {})
+        run = Run(
+            run_id,
+            session_key,
+            message,
+            origin,
+            now_ms(),
+            runtime=runtime,
+            tools=tools,
+            owner=owner,
+            message_meta=message_meta or {},
+        )
         self.runs[run_id] = run
         self.totals[RunStatus.QUEUED] += 1
         await self.store.ensure_session(session_key, run.created_ms)
@@ -333,12 +342,14 @@ class RunManager:
         base = {"runId": run.run_id, "sessionKey": run.session_key}
         if status is RunStatus.OK:
             self._agent(run, "lifecycle", {"phase": "end", "endedAt": run.ended_ms})
-            self._chat(run, {**base, "state": "final", "message": _message(run.text, run.ended_ms),
-                             "stopReason": "stop"})
+            self._chat(
+                run, {**base, "state": "final", "message": _message(run.text, run.ended_ms), "stopReason": "stop"}
+            )
         elif status is RunStatus.ABORTED:
             self._agent(run, "lifecycle", {"phase": "end", "endedAt": run.ended_ms, "aborted": True})
-            self._chat(run, {**base, "state": "aborted", "message": _message(run.text, run.ended_ms),
-                             "stopReason": "aborted"})
+            self._chat(
+                run, {**base, "state": "aborted", "message": _message(run.text, run.ended_ms), "stopReason": "aborted"}
+            )
         else:
             self._agent(run, "lifecycle", {"phase": "error", "endedAt": run.ended_ms, "error": run.error})
             self._chat(run, {**base, "state": "error", "errorMessage": run.error or "run failed"})
@@ -356,8 +367,7 @@ class RunManager:
 
     # -- publishing ----------------------------------------------------------
     def _agent(self, run: Run, stream: str, data: dict[str, Any], *, droppable: bool = False) -> None:
-        payload = {"runId": run.run_id, "stream": stream, "ts": now_ms(), "data": data,
-                   "sessionKey": run.session_key}
+        payload = {"runId": run.run_id, "stream": stream, "ts": now_ms(), "data": data, "sessionKey": run.session_key}
         self.bus.publish(run_stream(run.run_id), "agent", payload, droppable=droppable)
 
     def _chat(self, run: Run, payload: dict[str, Any], *, droppable: bool = False) -> None:
@@ -376,12 +386,17 @@ class RunManager:
         run._chat_timer = None
         if run.status in TERMINAL or run.text == run._chat_sent:
             return
-        delta = run.text[len(run._chat_sent):]
+        delta = run.text[len(run._chat_sent) :]
         run._chat_sent = run.text
         run._chat_at = time.monotonic()
         self._chat(
             run,
-            {"runId": run.run_id, "sessionKey": run.session_key, "state": "delta",
-             "message": _message(run.text, now_ms()), "deltaText": delta},
+            {
+                "runId": run.run_id,
+                "sessionKey": run.session_key,
+                "state": "delta",
+                "message": _message(run.text, now_ms()),
+                "deltaText": delta,
+            },
             droppable=True,
         )

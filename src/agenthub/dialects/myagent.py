@@ -113,9 +113,7 @@ class UserResponse:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-Command = (
-    CreateSession | UserMessage | Ack | Reconnect | RequestState | ReconnectWithState | SolveTasks | UserResponse
-)
+Command = CreateSession | UserMessage | Ack | Reconnect | RequestState | ReconnectWithState | SolveTasks | UserResponse
 
 
 def session_key(session_id: str) -> str:
@@ -251,12 +249,18 @@ def translate(event: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         if stream == "thinking":
             return message("agent.thinking", None, data.get("delta", ""), meta, run_id)
         if stream == "tool" and data.get("phase") == "start":
-            meta |= {"tool_name": data.get("name"), "tool_args": data.get("args"),
-                     "tool_call_id": data.get("toolCallId")}
+            meta |= {
+                "tool_name": data.get("name"),
+                "tool_args": data.get("args"),
+                "tool_call_id": data.get("toolCallId"),
+            }
             return message("agent.tool_call", None, f"Calling tool {data.get('name')}", meta, run_id)
         if stream == "tool" and data.get("phase") == "result":
-            meta |= {"tool_name": data.get("name"), "tool_call_id": data.get("toolCallId"),
-                     "is_error": bool(data.get("isError"))}
+            meta |= {
+                "tool_name": data.get("name"),
+                "tool_call_id": data.get("toolCallId"),
+                "is_error": bool(data.get("isError")),
+            }
             return message("agent.tool_result", None, _text(data.get("result")), meta, run_id)
         return None
     if event == "chat":

@@ -173,4 +173,3 @@ class NativeSession:
         seq = conn.next_seq(pub.droppable, len(prefix))
         if seq is not None:
             conn.send(finish_event(prefix, seq))
-

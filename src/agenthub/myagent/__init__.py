@@ -1,6 +1,6 @@
 """The MyAgent server API (seed 003), served by the agenthub core.
 
-    from agenthub.myagent import AgentWebSocketServer, BaseTool, ToolResult, create_toolcall_agent
+from agenthub.myagent import AgentWebSocketServer, BaseTool, ToolResult, create_toolcall_agent
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ def event_prefix(event: str, payload: Any, state_version: dict[str, int] | None 
 
 
 def finish_event(prefix: bytes, seq: int) -> bytes:
-    return b"%b,\"seq\":%d}" % (prefix, seq)
+    return b'%b,"seq":%d}' % (prefix, seq)
 
 
 def encode_event(event: str, payload: Any, seq: int, state_version: dict[str, int] | None = None) -> bytes:

@@ -16,9 +16,7 @@ def protocol_schema() -> dict[str, Any]:
     """One document: the frame union, ``definitions`` for every model, and the method table."""
     models: list[type[Any]] = [RequestFrame, ResponseFrame, EventFrame, ErrorShape, ConnectParams]
     models += sorted({spec.params for spec in METHODS.values()}, key=lambda m: m.__name__)
-    _, doc = models_json_schema(
-        [(m, "validation") for m in models], ref_template="#/definitions/{model}"
-    )
+    _, doc = models_json_schema([(m, "validation") for m in models], ref_template="#/definitions/{model}")
     definitions = doc.get("$defs", {})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -223,9 +223,7 @@ def _dumps(value: Any) -> str:
 
 _GET_SESSION = select(*sessions.c).where(sessions.c.key == bindparam("key"))
 _LIST_SESSIONS = (
-    select(*sessions.c)
-    .order_by(sessions.c.updated_ms.desc(), sessions.c.key)
-    .limit(bindparam("limit", type_=Integer))
+    select(*sessions.c).order_by(sessions.c.updated_ms.desc(), sessions.c.key).limit(bindparam("limit", type_=Integer))
 )
 _RESET_SESSION = (
     update(sessions)
@@ -239,8 +237,13 @@ _INSERT_MESSAGE = insert(messages)  # values come as parameters; the id is the d
 # history(): the columns in the order _messages unpacks them.
 _HISTORY = (
     select(
-        messages.c.id, messages.c.session_key, messages.c.role, messages.c.text,
-        messages.c.ts_ms, messages.c.run_id, messages.c.meta,
+        messages.c.id,
+        messages.c.session_key,
+        messages.c.role,
+        messages.c.text,
+        messages.c.ts_ms,
+        messages.c.run_id,
+        messages.c.meta,
     )
     .where(messages.c.session_key == bindparam("session_key"))
     .order_by(messages.c.id.desc())
@@ -609,9 +612,7 @@ class SqliteStore:
         event.listen(engine.sync_engine, "connect", on_connect)
         event.listen(engine.sync_engine, "begin", on_begin)
 
-    async def _read(
-        self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
-    ) -> _T:
+    async def _read(self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """``fn(conn, ...)`` as a read: without BEGIN on SQLite (see module docstring)."""
         engine = self._reader
         if engine is None:
@@ -644,9 +645,7 @@ class SqliteStore:
             await _release(conn)
         return result
 
-    async def _write(
-        self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
-    ) -> _T:
+    async def _write(self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """``fn(conn, ...)`` in one transaction, committed on success; serialised in-process on SQLite."""
         if not self._is_sqlite:
             if self._writer is None:

@@ -39,18 +39,25 @@ class GatewayCollector(Collector):
         yield runs
         yield GaugeMetricFamily("agenthub_runs_active", "Runs queued or running", value=len(node.runs.runs))
         drops = sum(c.dropped for c in node.connections.values()) + node.dropped_closed
-        yield CounterMetricFamily("agenthub_queue_drops", "Droppable events skipped for slow consumers",
-                                  value=drops)
+        yield CounterMetricFamily("agenthub_queue_drops", "Droppable events skipped for slow consumers", value=drops)
         cache = self.transcripts
         if cache is not None:  # is the transcript cache big enough for the sessions people read?
-            yield CounterMetricFamily("agenthub_transcript_cache_hits", "Transcript reads answered from memory",
-                                      value=cache.hits)
-            yield CounterMetricFamily("agenthub_transcript_cache_misses", "Transcript reads that loaded a session",
-                                      value=cache.misses)
-            yield GaugeMetricFamily("agenthub_transcript_cache_sessions", "Sessions held in the transcript cache",
-                                    value=len(cache.cached_sessions()))
-            yield GaugeMetricFamily("agenthub_transcript_cache_bytes", "Approximate bytes the transcript cache holds",
-                                    value=cache.cached_bytes)
+            yield CounterMetricFamily(
+                "agenthub_transcript_cache_hits", "Transcript reads answered from memory", value=cache.hits
+            )
+            yield CounterMetricFamily(
+                "agenthub_transcript_cache_misses", "Transcript reads that loaded a session", value=cache.misses
+            )
+            yield GaugeMetricFamily(
+                "agenthub_transcript_cache_sessions",
+                "Sessions held in the transcript cache",
+                value=len(cache.cached_sessions()),
+            )
+            yield GaugeMetricFamily(
+                "agenthub_transcript_cache_bytes",
+                "Approximate bytes the transcript cache holds",
+                value=cache.cached_bytes,
+            )
 
 
 def metrics_handler(node: Node, counters: FrameCounters, transcripts: TranscriptCache | None = None) -> Handler:
@@ -58,8 +65,12 @@ def metrics_handler(node: Node, counters: FrameCounters, transcripts: Transcript
     registry.register(GatewayCollector(node, counters, transcripts))
 
     async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8",
-                            headers={"X-Prometheus-Format": "0.0.4"})
+        return web.Response(
+            body=generate_latest(registry),
+            content_type="text/plain",
+            charset="utf-8",
+            headers={"X-Prometheus-Format": "0.0.4"},
+        )
 
     return metrics
 

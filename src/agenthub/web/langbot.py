@@ -158,14 +158,19 @@ def _runtime_for(edge: Edge, pipeline: Pipeline, cache: dict[str, AgentRuntime])
         section = s.openai if pipeline.provider == "openai" else s.anthropic
         key = section.api_key.get_secret_value() if section.api_key is not None else None
         runtime = cache[pipeline.provider] = build_runtime(
-            pipeline.provider, base_url=section.base_url, api_key=key, model=section.model,
+            pipeline.provider,
+            base_url=section.base_url,
+            api_key=key,
+            model=section.model,
             word_delay_s=s.demo.word_delay_ms / 1000,
         )
     return runtime
 
 
 async def _run_socket(
-    ws: web.WebSocketResponse, sock: LangBotSocket, on_text: Callable[[str | bytes], Awaitable[None]],
+    ws: web.WebSocketResponse,
+    sock: LangBotSocket,
+    on_text: Callable[[str | bytes], Awaitable[None]],
     counters: FrameCounters,
 ) -> None:
     async for msg in ws:
@@ -219,7 +224,10 @@ def mount(edge: Edge) -> None:
             hub.track(sock, run_id)
             try:
                 await node.runs.start(
-                    run_id, key, cmd.text, f"langbot:{conn.conn_id}",
+                    run_id,
+                    key,
+                    cmd.text,
+                    f"langbot:{conn.conn_id}",
                     runtime=_runtime_for(edge, pipeline, runtimes),
                     message_meta={"message_chain": cmd.chain},
                 )
@@ -271,12 +279,14 @@ def mount(edge: Edge) -> None:
     async def connections(request: web.Request, pipeline: Pipeline) -> web.StreamResponse:
         socks = hub.of(pipeline.uuid)
         counts = {kind: sum(1 for s in socks if s.session_type == kind) for kind in lb.SESSION_TYPES}
-        return _json_response({
-            "pipeline_uuid": pipeline.uuid,
-            "total": len(socks),
-            **counts,
-            "connections": [s.stats() for s in socks],
-        })
+        return _json_response(
+            {
+                "pipeline_uuid": pipeline.uuid,
+                "total": len(socks),
+                **counts,
+                "connections": [s.stats() for s in socks],
+            }
+        )
 
     async def broadcast(request: web.Request, pipeline: Pipeline) -> web.StreamResponse:
         try:

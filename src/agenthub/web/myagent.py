@@ -62,8 +62,9 @@ class MyAgentSocket:
     sessions: set[str] = field(default_factory=set)
     n: int = 0
 
-    def send_local(self, event: str, content: Any, metadata: dict[str, Any] | None = None,
-                   session_id: str | None = None) -> None:
+    def send_local(
+        self, event: str, content: Any, metadata: dict[str, Any] | None = None, session_id: str | None = None
+    ) -> None:
         """A message outside any session stream: ``seq`` 0 and a connection event id."""
         self.n += 1
         msg = ma.message(event, session_id, content, metadata)
@@ -114,8 +115,9 @@ class MyAgentBridge:
         secret = self.settings.state_secret_key
         if secret is not None:
             return bytes(secret.get_secret_value().encode())
-        log.warning("myagent: no state_secret_key, using an ephemeral one (--dev): exported states "
-                    "will not survive a restart")
+        log.warning(
+            "myagent: no state_secret_key, using an ephemeral one (--dev): exported states will not survive a restart"
+        )
         return secrets.token_bytes(32)
 
     # -- fan-out (never awaits) ----------------------------------------------
@@ -126,9 +128,9 @@ class MyAgentBridge:
             if isinstance(key, str) and key.startswith("myagent:"):
                 msg = ma.translate(pub.event, pub.payload)
                 if msg is not None:
-                    self.publish(key[len("myagent:"):], msg)
+                    self.publish(key[len("myagent:") :], msg)
         elif stream.startswith("myagent:"):
-            session = self.sessions.get(stream[len("myagent:"):])
+            session = self.sessions.get(stream[len("myagent:") :])
             if session is not None and session.sockets:
                 data = self.encode(pub)
                 for sock in session.sockets:
@@ -170,8 +172,7 @@ class MyAgentBridge:
             session.sockets.pop(sock, None)
             if not session.sockets:
                 session.detached_at = time.monotonic()
-                session.expiry = asyncio.get_running_loop().call_later(
-                    self.settings.retention_s, self._expire, sid)
+                session.expiry = asyncio.get_running_loop().call_later(self.settings.retention_s, self._expire, sid)
 
     def _expire(self, sid: str) -> None:
         session = self.sessions.get(sid)
@@ -186,7 +187,8 @@ class MyAgentBridge:
             if record is None:
                 return None
             session = self.sessions[sid] = MyAgentSession(
-                sid, record.created_ms, self.factory() if self.factory else None)
+                sid, record.created_ms, self.factory() if self.factory else None
+            )
             session.detached_at = time.monotonic()
         return session
 
@@ -195,9 +197,16 @@ class MyAgentBridge:
         step_id = f"step_{secrets.token_hex(6)}"
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.pending[step_id] = fut
-        self.publish(sid, ma.message(
-            "agent.user_confirm", sid, f"Confirm running {tool}?",
-            {"tool_name": tool, "tool_args": dict(args), "requires_confirmation": True}, step_id))
+        self.publish(
+            sid,
+            ma.message(
+                "agent.user_confirm",
+                sid,
+                f"Confirm running {tool}?",
+                {"tool_name": tool, "tool_args": dict(args), "requires_confirmation": True},
+                step_id,
+            ),
+        )
         try:
             async with asyncio.timeout(self.settings.confirm_timeout_s):
                 return await fut
@@ -246,15 +255,18 @@ class MyAgentHandler:
         session = self.bridge.sessions.get(sid)
         if session is None or self.sock not in session.sockets:
             raise ma.MyAgentInputError(
-                f"unknown session {sid} on this connection (create one, or send user.reconnect)", sid)
+                f"unknown session {sid} on this connection (create one, or send user.reconnect)", sid
+            )
         return session
 
     async def _handle(self, cmd: ma.Command) -> None:
         bridge = self.bridge
         if isinstance(cmd, ma.CreateSession):
             session = await bridge.create(self.sock)
-            bridge.publish(session.session_id, ma.message(
-                "agent.session_created", None, "Session created", {"created_ms": session.created_ms}))
+            bridge.publish(
+                session.session_id,
+                ma.message("agent.session_created", None, "Session created", {"created_ms": session.created_ms}),
+            )
         elif isinstance(cmd, ma.UserMessage):
             await self._start_run(self._attached(cmd.session_id), cmd.content)
         elif isinstance(cmd, ma.Ack):
@@ -280,7 +292,10 @@ class MyAgentHandler:
         run_id = secrets.token_hex(8)
         agent = session.agent
         await self.node.runs.start(
-            run_id, ma.session_key(session.session_id), text, f"myagent:{self.sock.conn.conn_id}",
+            run_id,
+            ma.session_key(session.session_id),
+            text,
+            f"myagent:{self.sock.conn.conn_id}",
             runtime=agent.runtime(self.node.runs.runtime()) if agent is not None else None,
             tools=self.bridge.tools_for(session),
         )
@@ -315,8 +330,11 @@ class MyAgentHandler:
             after = cmd.last_seq
         stream = ma.session_stream(cmd.session_id)
         try:
-            replay = [] if bridge.node.bus.position(stream) is None and after == 0 else \
-                bridge.node.bus.history(stream, after, epoch)
+            replay = (
+                []
+                if bridge.node.bus.position(stream) is None and after == 0
+                else bridge.node.bus.history(stream, after, epoch)
+            )
         except ReplayGap as exc:
             replay = []
             self.error(f"cannot replay after seq {after}: {exc.reason}", cmd.session_id, code="REPLAY_GAP")
@@ -324,9 +342,10 @@ class MyAgentHandler:
         for pub in replay:
             self.sock.conn.send(bridge.encode(pub))
         bridge.attach(self.sock, session)
-        bridge.publish(session.session_id, ma.message(
-            "agent.session_resumed", None, "Session resumed",
-            {"replayed": len(replay), "after_seq": after}))
+        bridge.publish(
+            session.session_id,
+            ma.message("agent.session_resumed", None, "Session resumed", {"replayed": len(replay), "after_seq": after}),
+        )
 
     async def _export(self, session: MyAgentSession) -> None:
         sid = session.session_id
@@ -342,8 +361,7 @@ class MyAgentHandler:
             "expires_ms": now + self.bridge.settings.state_ttl_s * 1000,
         }
         signed = ma.sign_state(state, self.bridge.key)
-        self.bridge.publish(sid, ma.message("agent.state_exported", None, "State exported",
-                                            {"signed_state": signed}))
+        self.bridge.publish(sid, ma.message("agent.state_exported", None, "State exported", {"signed_state": signed}))
 
     async def _restore(self, signed: dict[str, Any]) -> None:
         try:
@@ -354,18 +372,36 @@ class MyAgentHandler:
         key = ma.session_key(session.session_id)
         for m in state["messages"]:
             if isinstance(m, dict) and m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str):
-                await self.node.store.append_message(MessageRecord(
-                    key, m["role"], m["content"], int(m.get("ts_ms") or now_ms()), None, {"restored": True}))
-        self.bridge.publish(session.session_id, ma.message(
-            "agent.state_restored", None, "Session restored",
-            {"restored_step": state["step"], "original_session_id": state.get("session_id"),
-             "original_created_ms": state.get("created_ms")}))
+                await self.node.store.append_message(
+                    MessageRecord(
+                        key, m["role"], m["content"], int(m.get("ts_ms") or now_ms()), None, {"restored": True}
+                    )
+                )
+        self.bridge.publish(
+            session.session_id,
+            ma.message(
+                "agent.state_restored",
+                None,
+                "Session restored",
+                {
+                    "restored_step": state["step"],
+                    "original_session_id": state.get("session_id"),
+                    "original_created_ms": state.get("created_ms"),
+                },
+            ),
+        )
 
     async def _solve(self, session: MyAgentSession, cmd: ma.SolveTasks) -> None:
         sid, bridge = session.session_id, self.bridge
-        bridge.publish(sid, ma.message("solver.start", None, f"Solving {len(cmd.tasks)} task(s)",
-                                       {"tasks": cmd.tasks, "question": cmd.question,
-                                        "plan_summary": cmd.plan_summary}))
+        bridge.publish(
+            sid,
+            ma.message(
+                "solver.start",
+                None,
+                f"Solving {len(cmd.tasks)} task(s)",
+                {"tasks": cmd.tasks, "question": cmd.question, "plan_summary": cmd.plan_summary},
+            ),
+        )
         results = []
         for index, task in enumerate(cmd.tasks):
             title = str(task.get("title") or task.get("name") or f"task {index + 1}")
@@ -374,14 +410,32 @@ class MyAgentHandler:
             run_id = await self._start_run(session, prompt)
             run = await self.node.runs.wait(run_id, self.node.runs.run_timeout_s + 5)
             ok = run is not None and run.status.value == "ok"
-            result = {"task_id": task.get("id", index + 1), "title": title, "status": "completed" if ok else "failed",
-                      "result": run.text if run is not None else "", "error": run.error if run else "lost"}
+            result = {
+                "task_id": task.get("id", index + 1),
+                "title": title,
+                "status": "completed" if ok else "failed",
+                "result": run.text if run is not None else "",
+                "error": run.error if run else "lost",
+            }
             results.append(result)
-            bridge.publish(sid, ma.message("solver.task_completed" if ok else "solver.task_failed", None,
-                                           result["result"] or result["error"], {"task": task, **result}))
-        bridge.publish(sid, ma.message("solver.completed", None, {"results": results},
-                                       {"completed": sum(r["status"] == "completed" for r in results),
-                                        "total": len(results)}))
+            bridge.publish(
+                sid,
+                ma.message(
+                    "solver.task_completed" if ok else "solver.task_failed",
+                    None,
+                    result["result"] or result["error"],
+                    {"task": task, **result},
+                ),
+            )
+        bridge.publish(
+            sid,
+            ma.message(
+                "solver.completed",
+                None,
+                {"results": results},
+                {"completed": sum(r["status"] == "completed" for r in results), "total": len(results)},
+            ),
+        )
 
     def close(self) -> None:
         for task in self.tasks:
@@ -409,8 +463,7 @@ def mount(edge: Edge) -> None:
         sock = MyAgentSocket(conn)
         handler = MyAgentHandler(bridge, sock)
         log.info("myagent open conn=%s", conn.conn_id)
-        sock.send_local("system.connected", "Connected to agenthub (MyAgent protocol)",
-                        {"connection_id": conn.conn_id})
+        sock.send_local("system.connected", "Connected to agenthub (MyAgent protocol)", {"connection_id": conn.conn_id})
         try:
             await read_frames(ws, handler.receive, edge.counters)
         finally:
