@@ -319,19 +319,7 @@ def s1_fanout(servers: list[Server], pool: ClientPool, plan: Plan, step: Progres
         step(f"S1 {name}: no-stall reference {r + 1}/2, {per:g}s")
         refs.append(_fanout_round(server, pool, per, 0))
         step(f"S1 {name}: with {plan.s1_stalled} stalled clients {r + 1}/2, {per:g}s")
-        old_limit = server.control.call({"cmd": "limit", "max_buffered_bytes": STALLED_LIMIT})["old"]
-        stalled = pool.workers[0].call(
-            {
-                "cmd": "open",
-                "url": server.url,
-                "n": plan.s1_stalled,
-                "token": TOKEN,
-                "stall": plan.s1_stalled,
-                "rcvbuf": 4096,
-            }
-        )
-        opened = stalled["opened"]
-        server.control.call({"cmd": "limit", "max_buffered_bytes": old_limit})
+        opened = _open_stalled(server, pool, plan)
         before = server.control.call({"cmd": "stats"})
         slows.append(_fanout_round(server, pool, per, 0))
         after = server.control.call({"cmd": "stats"})
@@ -375,24 +363,31 @@ def s1_fanout(servers: list[Server], pool: ClientPool, plan: Plan, step: Progres
     return figs
 
 
+def _open_stalled(server: Server, pool: ClientPool, plan: Plan) -> int:
+    """Open ``s1_stalled`` peers that stop reading (4 KiB receive buffer) under the STALLED_LIMIT send buffer
+    (set for these connections only); returns how many opened."""
+    assert server.control is not None
+    old_limit = server.control.call({"cmd": "limit", "max_buffered_bytes": STALLED_LIMIT})["old"]
+    cmd = {
+        "cmd": "open",
+        "url": server.url,
+        "n": plan.s1_stalled,
+        "token": TOKEN,
+        "stall": plan.s1_stalled,
+        "rcvbuf": 4096,
+    }
+    opened = int(pool.workers[0].call(cmd)["opened"])
+    server.control.call({"cmd": "limit", "max_buffered_bytes": old_limit})
+    return opened
+
+
 def _policy_check(server: Server, pool: ClientPool, plan: Plan, step: Progress) -> Figure:
     """With 1,000 readers each peer gets too few bytes to fill kernel buffers; with 20 it gets ~1 MB/s,
     so stalled peers reach the limit: show what the gateway did with them, and that live peers lost nothing."""
     assert server.control is not None
     step(f"S1 {server.name}: slow-consumer policy check (20 live, {plan.s1_stalled} stalled)")
     open_all(server, pool, 20)
-    old_limit = server.control.call({"cmd": "limit", "max_buffered_bytes": STALLED_LIMIT})["old"]
-    pool.workers[0].call(
-        {
-            "cmd": "open",
-            "url": server.url,
-            "n": plan.s1_stalled,
-            "token": TOKEN,
-            "stall": plan.s1_stalled,
-            "rcvbuf": 4096,
-        }
-    )
-    server.control.call({"cmd": "limit", "max_buffered_bytes": old_limit})
+    _open_stalled(server, pool, plan)
     before = server.control.call({"cmd": "stats"})
     res = _fanout_round(server, pool, plan.s1_policy_seconds, 0)
     after = server.control.call({"cmd": "stats"})

@@ -21,6 +21,8 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from agenthub.client.identity import DeviceIdentity
+
 READY = re.compile(rb"ready on ws://([\d.]+):(\d+)")
 
 
@@ -151,6 +153,29 @@ def connect_params(**over: Any) -> dict[str, Any]:
     }
     params.update(over)
     return params
+
+
+def signed_device(
+    c: RawClient,
+    ident: DeviceIdentity,
+    *,
+    token: str = "",
+    nonce: str | None = None,
+    signed_at: int | None = None,
+    scopes: list[str] | None = None,
+    role: str = "operator",
+) -> dict[str, Any]:
+    """``connect.params.device`` signed over ``c``'s challenge, for client id/mode "test" on linux."""
+    return ident.sign_connect(
+        nonce=nonce or c.challenge["payload"]["nonce"],
+        signed_at_ms=signed_at if signed_at is not None else int(time.time() * 1000),
+        client_id="test",
+        client_mode="test",
+        role=role,
+        scopes=scopes if scopes is not None else ["operator.read", "operator.write", "operator.admin"],
+        token=token,
+        platform="linux",
+    )
 
 
 class RawClient:

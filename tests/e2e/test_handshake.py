@@ -10,28 +10,7 @@ import pytest
 from agenthub.client import DeviceIdentity, GatewayClient, InvalidRequestError
 
 from ..conftest import GatewayProc, RawClient
-
-
-def device(
-    c: RawClient,
-    ident: DeviceIdentity,
-    *,
-    token: str = "",
-    nonce: str | None = None,
-    signed_at: int | None = None,
-    scopes: list[str] | None = None,
-    role: str = "operator",
-) -> dict[str, Any]:
-    return ident.sign_connect(
-        nonce=nonce or c.challenge["payload"]["nonce"],
-        signed_at_ms=signed_at if signed_at is not None else int(time.time() * 1000),
-        client_id="test",
-        client_mode="test",
-        role=role,
-        scopes=scopes if scopes is not None else ["operator.read", "operator.write", "operator.admin"],
-        token=token,
-        platform="linux",
-    )
+from ..conftest import signed_device as device
 
 
 async def test_hello_ok(gateway: GatewayProc) -> None:

@@ -6,30 +6,15 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 from typing import Any
 
 from agenthub.client import DeviceIdentity
 
 from ..conftest import GatewayProc, RawClient
+from ..conftest import signed_device as signed
 from .test_openclaw_schema import SCHEMA_PATH, assert_valid
 
 ALL = ["operator.read", "operator.write", "operator.admin"]
-
-
-def signed(
-    c: RawClient, ident: DeviceIdentity, *, scopes: list[str], token: str = "", role: str = "operator"
-) -> dict[str, Any]:
-    return ident.sign_connect(
-        nonce=c.challenge["payload"]["nonce"],
-        signed_at_ms=int(time.time() * 1000),
-        client_id="test",
-        client_mode="test",
-        role=role,
-        scopes=scopes,
-        token=token,
-        platform="linux",
-    )
 
 
 async def event(c: RawClient, name: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 
 from agenthub.client import DeviceIdentity, GatewayClient, GatewayError
 
-from ..conftest import GatewayProc, RawClient
+from ..conftest import GatewayProc, RawClient, signed_device
 
 
 async def test_foreign_browser_origin_is_refused(gateway: GatewayProc) -> None:
@@ -115,16 +115,7 @@ async def test_trusted_proxy_mode(make_gateway: Any) -> None:
     # Through a proxy the peer address is the proxy's: a device is never "loopback" there.
     async with RawClient.open(gw.url, additional_headers={"X-Forwarded-User": "bob"}) as c:
         ident = DeviceIdentity.generate()
-        dev = ident.sign_connect(
-            nonce=c.challenge["payload"]["nonce"],
-            signed_at_ms=int(time.time() * 1000),
-            client_id="test",
-            client_mode="test",
-            role="operator",
-            scopes=["operator.read"],
-            token="",
-            platform="linux",
-        )
+        dev = signed_device(c, ident, scopes=["operator.read"])
         res = await c.connect(scopes=["operator.read"], device=dev)
         assert res["error"]["code"] == "NOT_PAIRED"
     other = make_gateway("--auth", "trusted-proxy", "--trusted-proxy", "10.9.9.9")
@@ -310,15 +301,6 @@ async def test_forwarded_client_behind_a_trusted_proxy(make_gateway: Any) -> Non
         # A remote client's device is not paired silently, although the proxy is on loopback.
         ident = DeviceIdentity.generate()
     async with RawClient.open(gw.url, **via("198.51.100.2")) as c:
-        dev = ident.sign_connect(
-            nonce=c.challenge["payload"]["nonce"],
-            signed_at_ms=int(time.time() * 1000),
-            client_id="test",
-            client_mode="test",
-            role="operator",
-            scopes=["operator.read"],
-            token="right",
-            platform="linux",
-        )
+        dev = signed_device(c, ident, scopes=["operator.read"], token="right")
         res = await c.connect(scopes=["operator.read"], device=dev, auth={"token": "right"})
         assert res["error"]["code"] == "NOT_PAIRED" and res["error"]["details"]["reason"] == "not-paired"
