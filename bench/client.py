@@ -161,10 +161,8 @@ class Client(WSListener):  # type: ignore[misc]
     def _idle(self, data: bytes) -> None:
         self.worker.stats.frames += 1
 
-    def _fanout(self, data: bytes) -> None:
-        now = time.time_ns()
-        st = self.worker.stats
-        st.frames += 1
+    def _check_seq(self, data: bytes, st: Stats) -> None:
+        """The connection's event ``seq`` (last field of the frame) must go up by one: count gaps and reorders."""
         j = data.rfind(SEQ_MARK)
         if j > 0:
             seq = int(data[j + 6 : -1])
@@ -175,6 +173,12 @@ class Client(WSListener):  # type: ignore[misc]
                 elif seq != last + 1:
                     st.gaps += seq - last - 1
             self.last_seq = seq
+
+    def _fanout(self, data: bytes) -> None:
+        now = time.time_ns()
+        st = self.worker.stats
+        st.frames += 1
+        self._check_seq(data, st)
         i = data.find(DELTA_MARK)
         if i < 0:
             return
@@ -210,15 +214,7 @@ class Client(WSListener):  # type: ignore[misc]
         now = time.time_ns()
         st = self.worker.stats
         st.frames += 1
-        j = data.rfind(SEQ_MARK)
-        if j > 0:
-            seq = int(data[j + 6 : -1])
-            if self.last_seq and seq != self.last_seq + 1:
-                if seq <= self.last_seq:
-                    st.reorders += 1
-                else:
-                    st.gaps += seq - self.last_seq - 1
-            self.last_seq = seq
+        self._check_seq(data, st)
         if data.startswith(b'{"type":"res"'):
             msg = json.loads(data)
             payload = msg.get("payload") or {}
