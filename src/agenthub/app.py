@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from .agents import build_runtime
 from .agents.tools import default_tools
 from .config import REDACTED, RESTART_FIELDS, GatewaySettings, is_loopback, merge_patch
+from .core.api import register_handlers
 from .core.approvals import ApprovalService, node_tools, register_approval_handlers
 from .core.auth import Authenticator, hash_secret
 from .core.bus import MemoryBus
-from .core.handlers import register_handlers
 from .core.node import Node, NodeLimits
 from .core.nodes import NodeRegistry, register_node_handlers
 from .core.pairing import PairingService, register_pairing_handlers

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from agenthub import __version__
-from agenthub.core.handlers import DEFAULT_SESSION, HELP_TEXT
+from agenthub.core.api import DEFAULT_SESSION, HELP_TEXT
 
 from ..conftest import GatewayProc, connect_params
 from ._util import Client, assert_contiguous, collect_run, shared_gateway, start_agent

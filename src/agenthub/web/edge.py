@@ -34,7 +34,7 @@ class Edge:
     node: Node
     store: Store
     settings: Any  # agenthub.config.GatewaySettings (typed loosely: web never imports config)
-    config: Any  # core.handlers.ConfigService
+    config: Any  # core.api.ConfigService
     counters: FrameCounters
     app: web.Application
     listeners: list[Listener] = field(default_factory=list)

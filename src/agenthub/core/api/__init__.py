@@ -1,0 +1,27 @@
+"""The gateway API's method handlers, one module per method family (as OpenClaw groups them).
+
+Each handler has the one shape ``async (call, params) -> payload`` and raises
+``RpcError``; none knows which dialect or socket the call came from. Each family
+module has ``register(ctx)``; ``register_handlers`` registers them all.
+Pairing, nodes and approvals register theirs beside their services
+(``core.pairing``, ``core.nodes``, ``core.approvals``).
+"""
+
+from __future__ import annotations
+
+from ..node import Node
+from . import agent, chat, config, sessions, system
+from ._context import ApiContext, ConfigService
+from .chat import HELP_TEXT
+from .sessions import DEFAULT_SESSION
+
+__all__ = ["DEFAULT_SESSION", "HELP_TEXT", "ApiContext", "ConfigService", "register_handlers"]
+
+FAMILIES = (system, agent, chat, sessions, config)
+
+
+def register_handlers(node: Node, config_service: ConfigService) -> ApiContext:
+    ctx = ApiContext(node, config_service)
+    for family in FAMILIES:
+        family.register(ctx)
+    return ctx

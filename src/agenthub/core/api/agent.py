@@ -1,0 +1,92 @@
+"""``agent``, ``agent.wait``, ``agent.replay``: one agent turn, its outcome, and what a client missed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...protocol.errors import ErrorCode, RpcError
+from ...protocol.methods import AgentParams, AgentReplayParams, AgentWaitParams
+from ..bus import ReplayGap
+from ..rpc import Call
+from ..runs import Run, now_ms, run_stream
+from ._context import ApiContext
+from .sessions import DEFAULT_SESSION
+
+__all__ = ["register"]
+
+
+def register(ctx: ApiContext) -> None:
+    node = ctx.node
+    runs = ctx.runs
+    store = ctx.store
+
+    async def agent(call: Call, p: AgentParams) -> Any:
+        async with ctx.exclusive(p.idempotencyKey):
+            return await _agent(call, p)
+
+    async def _agent(call: Call, p: AgentParams) -> Any:
+        run_id = p.idempotencyKey
+        existing = runs.get(run_id)
+        if existing is not None:
+            return await _replay_run(call, existing)
+        first = await ctx.idempotent_replay(run_id)
+        if first is not None:
+            record = await store.get_run(run_id)
+            if record is not None and record.status not in ("queued", "running"):
+                result = {"runId": run_id, "status": record.status, "summary": record.summary or ""}
+                ctx.reply_after_first(call, result)
+            return first
+        accepted = {"runId": run_id, "status": "accepted", "acceptedAt": now_ms()}
+        await store.put_idempotent(run_id, "agent", accepted, now_ms())
+        run = await runs.start(run_id, p.sessionKey or DEFAULT_SESSION, p.message, f"agent:{call.conn.conn_id}")
+        run.on_done.append(ctx.final_reply(call))
+        return accepted
+
+    async def _replay_run(call: Call, run: Run) -> dict[str, Any]:
+        stored = await store.get_idempotent(run.run_id, 0)
+        if run.done.is_set():
+            ctx.reply_after_first(call, run.result())
+        else:
+            run.on_done.append(ctx.final_reply(call))
+        if stored is not None and stored[0] == "agent":
+            first: dict[str, Any] = stored[1]  # the original accept, acceptedAt included
+            return first
+        return {"runId": run.run_id, "status": "accepted", "acceptedAt": run.created_ms}
+
+    async def agent_wait(call: Call, p: AgentWaitParams) -> Any:
+        run = await runs.wait(p.runId, p.timeoutMs / 1000)
+        if run is not None:
+            if not run.done.is_set():
+                return {"runId": run.run_id, "status": "timeout"}
+            return run.result()
+        record = await store.get_run(p.runId)
+        if record is None:
+            raise RpcError(ErrorCode.NOT_FOUND, f"unknown run: {p.runId}")
+        out: dict[str, Any] = {"runId": record.run_id, "status": record.status, "summary": record.summary or ""}
+        if record.error:
+            out["error"] = record.error
+        return out
+
+    async def agent_replay(call: Call, p: AgentReplayParams) -> Any:
+        stream = run_stream(p.runId)
+        try:
+            pubs = node.bus.history(stream, p.afterSeq, p.epoch)
+        except ReplayGap as gap:
+            raise RpcError(
+                ErrorCode.NOT_FOUND,
+                f"cannot replay run {p.runId}: {gap.reason}",
+                details={"code": "REPLAY_GAP", "runId": p.runId},
+            ) from None
+        pos = node.bus.position(stream)
+        run = runs.get(p.runId)
+        return {
+            "runId": p.runId,
+            "epoch": pos.epoch if pos else None,
+            "lastSeq": pos.seq if pos else 0,
+            "done": bool(run and run.done.is_set()),
+            "events": [{"event": pub.event, "payload": pub.payload} for pub in pubs],
+        }
+
+    node.dispatcher.register("agent", agent)
+    node.dispatcher.register("agent.wait", agent_wait)
+    node.dispatcher.register("agent.replay", agent_replay)

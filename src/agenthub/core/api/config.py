@@ -1,0 +1,36 @@
+"""``config.get|set|patch``: the effective settings, owned by the config service outside core."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...protocol.errors import ErrorCode, RpcError
+from ...protocol.methods import ConfigPatchParams, ConfigSetParams, EmptyParams
+from ..rpc import Call
+from ._context import ApiContext
+
+__all__ = ["register"]
+
+
+def register(ctx: ApiContext) -> None:
+    config = ctx.config
+
+    async def config_get(call: Call, p: EmptyParams) -> Any:
+        return {"config": config.public()}
+
+    async def config_set(call: Call, p: ConfigSetParams) -> Any:
+        new = p.config if p.config is not None else config.parse_raw(p.raw) if p.raw is not None else None
+        if new is None:
+            raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: config: provide config or raw")
+        return await config.replace(new)
+
+    async def config_patch(call: Call, p: ConfigPatchParams) -> Any:
+        patch = p.patch if p.patch is not None else config.parse_raw(p.raw) if p.raw is not None else None
+        if patch is None:
+            raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: patch: provide patch or raw")
+        return await config.patch(patch)
+
+    d = ctx.node.dispatcher
+    d.register("config.get", config_get)
+    d.register("config.set", config_set)
+    d.register("config.patch", config_patch)
