@@ -23,6 +23,7 @@ from .auth import Authenticator
 from .bus import EventBus
 from .connection import Connection, ConnState, Principal
 from .hub import Hub
+from .outbound import Outbound
 from .ratelimit import PreAuthCounter, SecurityLimits
 from .rpc import Call, Dispatcher
 from .runs import RunManager, now_ms
@@ -83,6 +84,8 @@ class Node:
         self.preauth = PreAuthCounter(self.security)
         # Called with each connection as it closes (core.nodes fails its pending invokes).
         self.close_listeners: list[Callable[[Connection], None]] = []
+        # Messaging channels, when configured (the composition root sets it): see core.outbound.
+        self.outbound: Outbound | None = None
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
