@@ -234,7 +234,10 @@ class Gateway:
     ) -> None:
         self.base = base or {}
         self.overrides = overrides or {}
-        first = GatewaySettings.model_validate(_deep_merge(self.base, self.overrides))
+        try:
+            first = GatewaySettings.model_validate(_deep_merge(self.base, self.overrides))
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc, "invalid settings: ")) from None
         mode = first.security.resolved_auth_mode(first.token)
         hosts = [first.host] + ([first.myagent.host] if first.myagent.port is not None and first.myagent.host else [])
         for host in hosts:
