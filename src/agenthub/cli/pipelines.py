@@ -3,7 +3,10 @@
 ``create`` prints the new uuid; a pipeline is private unless ``--public``, and
 a private one also gets its own key, printed once on the next line (clients
 send it as ``?token=`` or ``Authorization: Bearer``; the gateway token works
-too). ``list`` shows each pipeline's access: public, key or token.
+too). ``list`` shows each pipeline's access: ``public``, ``key`` (its key or
+the gateway token), ``token`` (the gateway token only), or ``auto`` for the
+``default`` pipeline (public on a gateway without auth, else token; see
+``security.langbot_default_public``).
 """
 
 from __future__ import annotations
