@@ -9,9 +9,6 @@ declared JSON (415); CORS is answered only for allowed origins, by name.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +16,10 @@ import httpx
 import websockets
 
 from ..conftest import GatewayProc
+from ._util import free_port, gateway_cli
 
 EVIL = "http://evil.example"
 PLAIN = {"Content-Type": "text/plain"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def _say(gw: GatewayProc, text: str) -> None:
@@ -96,21 +87,5 @@ async def test_cors_preflight_is_answered_only_for_allowed_origins(make_gateway:
 
 
 def test_a_wildcard_origin_is_refused_at_start(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "agenthub",
-            "gateway",
-            "--port",
-            "0",
-            "--data-dir",
-            str(tmp_path),
-            "--allowed-origin",
-            "*",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    out = gateway_cli(tmp_path, "--allowed-origin", "*")
     assert out.returncode == 2 and "security.allowed_origins" in out.stderr and "no wildcards" in out.stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -24,15 +23,9 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from ..conftest import GatewayProc, RawClient
+from ._util import free_port, gateway_cli
 
 TOKEN = "edge-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def pipelines_cli(data_dir: Path, *args: str) -> list[str]:
@@ -189,24 +182,15 @@ async def test_myagent_port_requires_the_gateway_token_when_the_gateway_has_one(
     assert gw.proc is not None and gw.proc.poll() is None
 
 
-def _gateway_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agenthub", "gateway", "--port", "0", "--data-dir", str(tmp_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
-
 def test_myagent_port_refuses_to_start_without_a_secret_or_on_a_public_host_without_a_token(
     tmp_path: Path, make_gateway: Any
 ) -> None:
-    no_secret = _gateway_cli(tmp_path, "--myagent-port", str(free_port()))
+    no_secret = gateway_cli(tmp_path, "--myagent-port", str(free_port()))
     assert no_secret.returncode == 2
     assert "refusing to serve MyAgent without a fixed state key" in no_secret.stderr and "--dev" in no_secret.stderr
     cfg = tmp_path / "public.json"
     cfg.write_text(json.dumps({"myagent": {"host": "0.0.0.0"}}))
-    exposed = _gateway_cli(tmp_path, "--myagent-port", str(free_port()), "--dev", "--config", str(cfg))
+    exposed = gateway_cli(tmp_path, "--myagent-port", str(free_port()), "--dev", "--config", str(cfg))
     assert exposed.returncode == 2 and "refusing to bind 0.0.0.0 without a token" in exposed.stderr
     # With --dev (and on loopback) it starts: the fixture waits for the ready line.
     gw: GatewayProc = make_gateway("--myagent-port", str(free_port()), "--dev")

@@ -12,22 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from ..conftest import GatewayProc, RawClient
+from ._util import free_port
 
 CEILING_S = 20  # generous: each wait ends on the event (EOF), this only stops a hung test
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager
