@@ -19,7 +19,7 @@ from .agents.tools import default_tools
 from .config import REDACTED, RESTART_FIELDS, GatewaySettings, is_loopback, merge_patch
 from .core.api import register_handlers
 from .core.approvals import ApprovalService, node_tools, register_approval_handlers
-from .core.auth import Authenticator, hash_secret
+from .core.auth import Authenticator
 from .core.bus import MemoryBus
 from .core.node import Node, NodeLimits
 from .core.nodes import NodeRegistry, register_node_handlers
@@ -27,6 +27,7 @@ from .core.pairing import PairingService, register_pairing_handlers
 from .core.ratelimit import AuthLimiter, SecurityLimits
 from .core.runs import RunManager, now_ms
 from .core.runtime import AgentRuntime
+from .core.secrets import hash_secret
 from .core.store import Store
 from .core.transcripts import TranscriptCache
 from .protocol import _json
@@ -39,6 +40,7 @@ from .web import myagent as myagent_edge
 from .web import ui as ui_edge
 from .web.edge import Edge
 from .web.http import healthz, metrics_handler
+from .web.listener import ConnectionDoor, DoorLimits, GuardedSite, fit_to_descriptors
 from .web.origin import forwarded_middleware, origin_middleware, proxy_identity
 from .web.ws import FrameCounters, native_handler
 
@@ -159,6 +161,11 @@ def security_limits(settings: GatewaySettings) -> SecurityLimits:
     )
 
 
+def door_limits(settings: GatewaySettings) -> DoorLimits:
+    lim = settings.limits
+    return DoorLimits(lim.header_timeout_s, lim.max_connections, lim.max_connections_per_listener)
+
+
 def node_limits(settings: GatewaySettings) -> NodeLimits:
     lim = settings.limits
     return NodeLimits(
@@ -227,10 +234,15 @@ class Gateway:
     ) -> None:
         self.base = base or {}
         self.overrides = overrides or {}
-        first = GatewaySettings.model_validate(_deep_merge(self.base, self.overrides))
+        try:
+            first = GatewaySettings.model_validate(_deep_merge(self.base, self.overrides))
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc, "invalid settings: ")) from None
         mode = first.security.resolved_auth_mode(first.token)
-        if not is_loopback(first.host) and (mode == "none" or (mode == "token" and first.token is None)):
-            raise ConfigError(f"refusing to bind {first.host} without a token (--token or AGENTHUB_GATEWAY_TOKEN)")
+        hosts = [first.host] + ([first.myagent.host] if first.myagent.port is not None and first.myagent.host else [])
+        for host in hosts:
+            if not is_loopback(host) and (mode == "none" or (mode == "token" and first.token is None)):
+                raise ConfigError(f"refusing to bind {host} without a token (--token or AGENTHUB_GATEWAY_TOKEN)")
         if first.myagent.port is not None and first.myagent.state_secret_key is None and not first.dev:
             raise ConfigError(
                 "refusing to serve MyAgent without a fixed state key "
@@ -253,6 +265,7 @@ class Gateway:
         self.nodes: NodeRegistry | None = None
         self.edge: Edge | None = None
         self.runner: web.AppRunner | None = None
+        self.door = ConnectionDoor(fit_to_descriptors(door_limits(first)))
         self.port: int = first.port
         self._stack = contextlib.AsyncExitStack()
         self._stopped = asyncio.Event()
@@ -348,7 +361,7 @@ class Gateway:
             middlewares=self._door(),
         )
         app.router.add_get("/healthz", healthz(node))
-        app.router.add_get("/metrics", metrics_handler(node, self.counters, self.transcripts))
+        app.router.add_get("/metrics", metrics_handler(node, self.counters, self.transcripts, self.door))
         self.edge = Edge(node, self.store, s, self.config, self.counters, app, options=self.edge_options)
         for mount in MOUNTS:
             mount(self.edge)
@@ -389,14 +402,19 @@ class Gateway:
     async def _serve(
         self, app: web.Application, host: str, port: int, name: str, ssl_context: ssl.SSLContext | None = None
     ) -> web.AppRunner:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=2.0,
+            keepalive_timeout=self.settings.limits.idle_timeout_s,
+        )
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, host, port, reuse_address=True, backlog=4096, ssl_context=ssl_context)
+        site = GuardedSite(runner, host, port, self.door, name, ssl_context=ssl_context)
         await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
         assert self.edge is not None
-        self.edge.bound[name] = sockets[0].getsockname()[1] if sockets else port
+        self.edge.bound[name] = site.port
         return runner
 
     def _root(self, node: Node) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -423,6 +441,7 @@ class Gateway:
         if node is None:
             return
         node.limits = node_limits(settings)
+        self.door.limits = fit_to_descriptors(door_limits(settings))
         node.runs.chat_delta_interval_ms = settings.limits.chat_delta_interval_ms
         node.runs.run_timeout_s = settings.limits.run_timeout_s
         lim = settings.limits

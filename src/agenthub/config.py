@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from .protocol import _json
 
@@ -63,6 +63,18 @@ class Limits(_Section):
     )
     transcript_cache_bytes: int = Field(
         64 * 1024 * 1024, ge=0, description="approximate memory the transcript cache may hold (text + overhead)"
+    )
+    header_timeout_s: float = Field(
+        10, gt=0, description="a new TCP connection must send a whole HTTP request head within this (slowloris)"
+    )
+    idle_timeout_s: float = Field(
+        75, gt=0, description="an HTTP connection with no request in progress is closed after this (at restart)"
+    )
+    max_connections: int = Field(
+        16_384, ge=1, description="open TCP connections on all listeners; past it new ones get 503 and are closed"
+    )
+    max_connections_per_listener: int = Field(
+        12_288, ge=1, description="open TCP connections on one listener (main, AgentBox, MyAgent port)"
     )
 
 
@@ -127,8 +139,24 @@ class SecuritySettings(_Section):
     auth_window_ms: int = Field(60_000, ge=1000, description="window for counting failed auths")
     auth_lockout_ms: int = Field(60_000, ge=100, description="lockout after too many failed auths (retryAfterMs)")
     max_unauthorized_calls: int = Field(10, ge=1, description="FORBIDDEN answers in a row before a 1008 close")
-    max_preauth_per_ip: int = Field(64, ge=1, description="sockets per IP that have not completed connect")
+    max_preauth_per_ip: int = Field(
+        64, ge=1, description="sockets per IP without a proven credential (before connect/auth, or anonymous)"
+    )
     approval_timeout_ms: int = Field(60_000, ge=100, description="dangerous node commands are denied after this")
+    langbot_default_public: bool | None = Field(
+        None,
+        description="the LangBot 'default' pipeline takes sockets without a credential "
+        "(unset: only when the gateway has no auth)",
+    )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _no_wildcard(cls, origins: list[str]) -> list[str]:
+        """Origins are listed one by one: a wildcard would let every web page act as the user."""
+        for origin in origins:
+            if "*" in origin or origin.strip().lower() in ("", "null"):
+                raise ValueError(f"{origin!r}: list each allowed origin explicitly (scheme://host:port), no wildcards")
+        return origins
 
     def resolved_auth_mode(self, token: SecretStr | None) -> str:
         if self.auth_mode != "auto":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from agenthub.core.ratelimit import AuthLimiter, PreAuthCounter, SecurityLimits
+import pytest
+
+from agenthub.core.ratelimit import AuthLimiter, AuthLockedOut, PreAuthCounter, SecurityLimits
 
 
 def test_lockout_after_failures_in_window() -> None:
@@ -35,3 +37,40 @@ def test_preauth_counter() -> None:
     assert counter.count("x") == 1 and counter.try_enter("x")
     counter.leave("y")
     assert counter.count("y") == 0
+
+
+class _Wrong(Exception):
+    pass
+
+
+async def test_attempt_counts_guesses_only_and_refuses_a_locked_out_ip_before_checking() -> None:
+    lim = AuthLimiter(SecurityLimits(auth_max_failures=2, auth_lockout_ms=1000))
+    checked: list[str] = []
+
+    async def wrong() -> str:
+        checked.append("wrong")
+        raise _Wrong
+
+    async def broken() -> str:
+        checked.append("broken")
+        raise RuntimeError("not a guess")
+
+    async def right() -> str:
+        checked.append("right")
+        return "user"
+
+    def is_guess(exc: Exception) -> bool:
+        return isinstance(exc, _Wrong)
+
+    with pytest.raises(RuntimeError):  # other failures pass through uncounted
+        await lim.attempt("ip", 0, broken, is_guess)
+    with pytest.raises(_Wrong):
+        await lim.attempt("ip", 0, wrong, is_guess)
+    with pytest.raises(AuthLockedOut) as locked:  # the failure that reaches the limit answers with the lockout
+        await lim.attempt("ip", 10, wrong, is_guess)
+    assert locked.value.retry_after_ms == 1000
+    with pytest.raises(AuthLockedOut) as again:  # even the right secret is not looked at
+        await lim.attempt("ip", 500, right, is_guess)
+    assert again.value.retry_after_ms == 510 and checked == ["broken", "wrong", "wrong"]
+    assert await lim.attempt("ip", 1010, right, is_guess) == "user"  # after the lockout
+    assert await lim.attempt("other", 20, right, is_guess) == "user"

@@ -9,9 +9,12 @@ import json
 import os
 import socket
 import struct
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,11 +36,31 @@ __all__ = [
     "collect_run",
     "collect_runs",
     "expected_answer",
+    "free_port",
+    "gateway_cli",
     "shared_gateway",
     "start_agent",
 ]
 
 TERMINAL_CHAT = frozenset({"final", "aborted", "error"})
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (for ``--agentbox-port``/``--myagent-port``)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def gateway_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``agenthub gateway --port 0 --data-dir DIR ARGS`` run to its exit (for gateways that must refuse to start)."""
+    return subprocess.run(
+        [sys.executable, "-m", "agenthub", "gateway", "--port", "0", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 class Client(RawClient):

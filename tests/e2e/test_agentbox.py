@@ -87,6 +87,8 @@ class Env:
     def rest(self, method: str, path: str, key: str | None, body: Any = None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         content = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
+        if content is not None:
+            headers["Content-Type"] = "application/json"  # anything else is refused 415 (CSRF, issue 16)
         return httpx.request(method, self.http + path, headers=headers, content=content, timeout=10)
 
     def create_task(self, key: str, prompt: str, **extra: Any) -> str:

@@ -27,8 +27,30 @@ SEED = Path("/work/shared/seeds/004_3ed3f710c8e1a76b.txt")
 TOKEN = "lb-admin-token"
 
 
-def _ws(gw: GatewayProc, pipeline: str = "default", kind: str = "person") -> str:
-    return f"{gw.url}/api/v1/pipelines/{pipeline}/ws/connect?session_type={kind}"
+class _AnyStr(str):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str)
+
+    __hash__ = str.__hash__
+
+
+ANY_STR = _AnyStr()
+
+
+def _ws(gw: GatewayProc, pipeline: str = "default", kind: str = "person", token: str | None = TOKEN) -> str:
+    """The pipeline socket's URL; with the gateway token as ``?token=`` unless ``token`` is None."""
+    url = f"{gw.url}/api/v1/pipelines/{pipeline}/ws/connect?session_type={kind}"
+    return url + (f"&token={token}" if token is not None else "")
+
+
+def _pipelines_cli(gw: GatewayProc, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agenthub", "pipelines", "--data-dir", str(gw.data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +95,16 @@ def test_seed_snippet_is_verbatim() -> None:
 
 @pytest.mark.skipif(NODE is None or not WS_MODULE.exists(), reason="node and tests/npm (make test) needed")
 async def test_seed_console_snippet_streams_and_operator_sees_the_run(gw: GatewayProc) -> None:
+    """The seed's snippet sends no credential: it works against a public pipeline, and only there."""
+    public = (await asyncio.to_thread(_pipelines_cli, gw, "create", "--name", "console", "--public")).stdout.strip()
+    assert re.fullmatch(r"[0-9a-f-]{36}", public)  # a public pipeline gets no key: one line, the uuid
     async with RawClient.open(gw.url) as operator:
         assert (await operator.connect(auth={"token": TOKEN}))["ok"]
         proc = await asyncio.create_subprocess_exec(
             str(NODE),
             str(ROOT / "tests/js/langbot_run.js"),
             gw.url,
-            "default",
+            public,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -95,15 +120,24 @@ async def test_seed_console_snippet_streams_and_operator_sees_the_run(gw: Gatewa
         final = chunks[-1]
         assert "你好" in final["content"] and final["role"] == "assistant"
         assert final["message_chain"] == [{"type": "Plain", "text": final["content"]}]
-        # The run went through core: the native operator saw it on session langbot:default:person.
+        # The run went through core: the native operator saw it on session langbot:<uuid>:person.
         event = await operator.until(
             lambda f: (
                 f.get("event") == "chat"
                 and f["payload"]["state"] == "final"
-                and f["payload"]["sessionKey"] == "langbot:default:person"
+                and f["payload"]["sessionKey"] == f"langbot:{public}:person"
             )
         )
         assert "你好" in event["payload"]["message"]["content"][0]["text"]
+    # The same snippet against the default pipeline of this gateway (it has a token): refused, 4401.
+    proc = await asyncio.create_subprocess_exec(
+        str(NODE), str(ROOT / "tests/js/langbot_run.js"), gw.url, "default", "3000", stdout=subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    refused = json.loads(out.decode().strip().splitlines()[-1])
+    assert refused["timedOut"]
+    frames = [args[1] for args in refused["logs"] if args[0] == "收到:"]
+    assert frames == [{"type": "error", "data": {"message": ANY_STR, "code": "unauthorized"}}]
 
 
 async def test_bad_input_gets_errors_and_the_socket_stays_usable(gw: GatewayProc) -> None:
@@ -124,9 +158,11 @@ async def test_bad_input_gets_errors_and_the_socket_stays_usable(gw: GatewayProc
         await ws.send(_message("still here?"))
         _, final = await _final(ws)
         assert "still here?" in final["content"]
-    for url, code in ((_ws(gw, "no-such-pipeline"), 4404), (_ws(gw, kind="crowd"), 4400)):
+    for url, code in ((_ws(gw, "no-such-pipeline"), 4404), (_ws(gw, kind="crowd"), 4400), (_ws(gw, token=None), 4401)):
         async with websockets.connect(url) as ws:
             with pytest.raises(websockets.ConnectionClosed) as info:
+                frame = await _recv(ws)  # a refused credential is explained in an error frame first
+                assert code == 4401 and frame["type"] == "error" and frame["data"]["code"] == "unauthorized"
                 await _recv(ws)
             assert info.value.rcvd is not None and info.value.rcvd.code == code and info.value.rcvd.reason
 
@@ -158,7 +194,9 @@ async def test_rest_history_connections_broadcast_reset(gw: GatewayProc) -> None
             for ws in (g1, g2):
                 frame = await _recv(ws)
                 assert frame["type"] == "broadcast" and frame["data"]["message"] == "maintenance at noon"
-            assert (await http.post(f"{base}/broadcast", headers=auth, content=b"x")).status_code == 400
+            json_type = {**auth, "Content-Type": "application/json"}
+            assert (await http.post(f"{base}/broadcast", headers=json_type, content=b"x")).status_code == 400
+            assert (await http.post(f"{base}/broadcast", headers=auth, content=b"x")).status_code == 415
 
             assert (await http.post(f"{base}/reset/group", headers=auth)).json() == {"ok": True}
             assert (await http.get(f"{base}/messages/group", headers=auth)).json() == {"messages": []}
@@ -188,23 +226,15 @@ async def _poll(ws: Any) -> None:
 
 def test_pipelines_cli_and_ws_test_client(gw: GatewayProc) -> None:
     cli = [sys.executable, "-m", "agenthub"]
-    created = subprocess.run(
-        [*cli, "pipelines", "--data-dir", str(gw.data_dir), "create", "--name", "bot", "--provider", "demo"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
+    created = _pipelines_cli(gw, "create", "--name", "bot", "--provider", "demo", "--public")
     uuid = created.stdout.strip()
     assert re.fullmatch(r"[0-9a-f-]{36}", uuid)
-    listed = subprocess.run(
-        [*cli, "pipelines", "--data-dir", str(gw.data_dir), "list"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
-    assert "default" in listed and f"{uuid}\tbot\tdemo" in listed
+    private = _pipelines_cli(gw, "create", "--name", "team").stdout.split()
+    assert len(private) == 2 and private[1].startswith("lbk_")  # uuid, then its key (shown once)
+    listed = _pipelines_cli(gw, "list").stdout
+    assert "default\tdefault\t(gateway default)\tauto" in listed
+    assert f"{uuid}\tbot\tdemo\tpublic" in listed and f"{private[0]}\tteam\t(gateway default)\tkey" in listed
+    assert private[1] not in listed
     out = subprocess.run(
         [*cli, "ws-test", uuid, "--session-type", "group", "--multi", "3", "--url", gw.url],
         capture_output=True,

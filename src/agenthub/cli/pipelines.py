@@ -1,4 +1,13 @@
-"""``agenthub pipelines``: create, list and delete LangBot pipelines in the data dir's database."""
+"""``agenthub pipelines``: create, list and delete LangBot pipelines in the data dir's database.
+
+``create`` prints the new uuid; a pipeline is private unless ``--public``, and
+a private one also gets its own key, printed once on the next line (clients
+send it as ``?token=`` or ``Authorization: Bearer``; the gateway token works
+too). ``list`` shows each pipeline's access: ``public``, ``key`` (its key or
+the gateway token), ``token`` (the gateway token only), or ``auto`` for the
+``default`` pipeline (public on a gateway without auth, else token; see
+``security.langbot_default_public``).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +33,11 @@ def add_parser(sub: Any) -> None:
     create = actions.add_parser("create", help="create a pipeline and print its uuid")
     create.add_argument("--name", required=True)
     create.add_argument("--provider", choices=PROVIDERS, help="agent provider (default: the gateway's)")
+    create.add_argument(
+        "--public",
+        action="store_true",
+        help="anyone who reaches the port may chat, with no credential (default: gateway token or pipeline key)",
+    )
     actions.add_parser("list", help="list pipelines")
     delete = actions.add_parser("delete", help="delete a pipeline")
     delete.add_argument("uuid")
@@ -40,11 +54,19 @@ async def _run(args: argparse.Namespace, db_path: str) -> int:
     try:
         pipelines = SqlitePipelines(store.engine)
         if args.action == "create":
-            created = await pipelines.create(args.name, args.provider, time.time_ns() // 1_000_000)
+            created = await pipelines.create(args.name, args.provider, time.time_ns() // 1_000_000, public=args.public)
             print(created.uuid)
+            if not created.public:
+                print(await pipelines.new_key(created.uuid))
+                print(
+                    "agenthub: the pipeline key (second line) is shown only this once; clients send it as "
+                    "?token=KEY or 'Authorization: Bearer KEY'",
+                    file=sys.stderr,
+                )
         elif args.action == "list":
             for p in await pipelines.list():
-                print(f"{p.uuid}\t{p.name}\t{p.provider or '(gateway default)'}")
+                access = "auto" if p.uuid == "default" and not p.public else p.access
+                print(f"{p.uuid}\t{p.name}\t{p.provider or '(gateway default)'}\t{access}")
         elif not await pipelines.delete(args.uuid):
             print(f"agenthub: no pipeline {args.uuid}", file=sys.stderr)
             return 1

@@ -1,41 +1,32 @@
 """Who may connect, and with which scopes.
 
-Shared secrets are compared as SHA-256 digests with ``hmac.compare_digest``, so
-neither timing nor length leaks. Devices are admitted by ``core.pairing``
-(silent on loopback first sight, as OpenClaw does; an approval otherwise).
+Shared secrets are compared as SHA-256 digests in constant time
+(``core.secrets``), so neither timing nor length leaks. Devices are admitted by
+``core.pairing`` (silent on loopback first sight, as OpenClaw does; an approval
+otherwise). Every credential check, here and at the dialect edges, runs under
+the one ``AuthLimiter`` this object carries.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..protocol.errors import ErrorCode, HandshakeError
 from ..protocol.handshake import Accepted
 from ..protocol.methods import NODE, READ, SCOPES, WRITE, expand_scopes
 from .connection import Principal
+from .ratelimit import AuthLimiter, AuthLockedOut, SecurityLimits
+from .secrets import hash_secret, secret_matches
 from .store import Store
 
 if TYPE_CHECKING:
     from .pairing import PairingService
-    from .ratelimit import AuthLimiter
 
+# hash_secret and secret_matches live in core.secrets; re-exported for callers that import them from here.
 __all__ = ["Authenticator", "hash_secret", "secret_matches"]
 
 DEFAULT_OPERATOR_SCOPES = (READ, WRITE)
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def secret_matches(candidate: str | None, expected_hash: str | None) -> bool:
-    """Constant-time check of a presented secret against a stored SHA-256 hex digest."""
-    if candidate is None or expected_hash is None:
-        return False
-    return hmac.compare_digest(hash_secret(candidate).encode(), expected_hash.encode())
 
 
 @dataclass(slots=True)
@@ -43,7 +34,7 @@ class Authenticator:
     store: Store
     token_hash: str | None
     pairing: PairingService
-    limiter: AuthLimiter | None = None
+    limiter: AuthLimiter = field(default_factory=lambda: AuthLimiter(SecurityLimits()))
     password_hash: str | None = None
     trusted_proxy_header: str | None = None
 
@@ -55,6 +46,17 @@ class Authenticator:
             return "password"
         return "token" if self.token_hash else "none"
 
+    @property
+    def requires_credential(self) -> bool:
+        """False only in auth mode ``none`` (loopback-only gateways), where every client is trusted."""
+        return self.auth_mode != "none"
+
+    def gateway_secret_ok(self, presented: str | None) -> bool:
+        """The gateway's shared secret: the password in password mode, else the token (constant time)."""
+        if self.password_hash is not None:
+            return secret_matches(presented, self.password_hash)
+        return secret_matches(presented, self.token_hash)
+
     async def authenticate(
         self, accepted: Accepted, remote_ip: str, now_ms: int, proxy_user: str | None = None
     ) -> Principal:
@@ -63,23 +65,15 @@ class Authenticator:
         Failed credential checks count against the remote IP; a locked-out IP is
         refused before any check, with ``retryAfterMs``.
         """
-        limiter = self.limiter
-        if limiter is not None:
-            wait = limiter.retry_after(remote_ip, now_ms)
-            if wait:
-                raise _rate_limited(accepted.request_id, wait)
         try:
-            principal = await self._authenticate(accepted, remote_ip, now_ms, proxy_user)
-        except HandshakeError as exc:
-            code = str((exc.details or {}).get("code", ""))
-            if limiter is not None and code.startswith("AUTH_"):
-                wait = limiter.failed(remote_ip, now_ms)
-                if wait:
-                    raise _rate_limited(accepted.request_id, wait) from None
-            raise
-        if limiter is not None:
-            limiter.succeeded(remote_ip)
-        return principal
+            return await self.limiter.attempt(
+                remote_ip,
+                now_ms,
+                lambda: self._authenticate(accepted, remote_ip, now_ms, proxy_user),
+                _is_guess,
+            )
+        except AuthLockedOut as exc:
+            raise _rate_limited(accepted.request_id, exc.retry_after_ms) from None
 
     async def _authenticate(self, accepted: Accepted, remote_ip: str, now_ms: int, proxy_user: str | None) -> Principal:
         params = accepted.params
@@ -150,6 +144,11 @@ class Authenticator:
         if not device_token or accepted.device_id is None:
             return False
         return await self.pairing.verify_token(accepted.device_id, accepted.params.role, device_token)
+
+
+def _is_guess(exc: Exception) -> bool:
+    """A refused credential (``AUTH_*`` codes) counts against the IP; other refusals do not."""
+    return isinstance(exc, HandshakeError) and str((exc.details or {}).get("code", "")).startswith("AUTH_")
 
 
 def _auth_error(rid: str, message: str, code: str) -> HandshakeError:

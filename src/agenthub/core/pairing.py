@@ -50,8 +50,8 @@ from ..protocol.methods import (
     PairRequestParams,
     expand_scopes,
 )
-from .auth import hash_secret, secret_matches
 from .connection import Connection
+from .secrets import hash_secret, secret_matches
 from .store import DeviceRecord, Store
 
 __all__ = ["PairRequest", "PairingService", "is_loopback_ip", "register_pairing_handlers"]

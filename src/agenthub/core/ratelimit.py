@@ -1,19 +1,27 @@
 """Abuse limits at the door: failed auth per IP, and unauthenticated sockets per IP.
 
 ``AuthLimiter`` counts failed authentications per remote IP in a sliding window;
-past ``max_failures`` the IP is locked out for ``lockout_ms`` and every connect
-is refused with ``retryAfterMs`` (no credential is even checked, so guessing
-costs the attacker the lockout). ``PreAuthCounter`` caps the sockets one IP may
-hold open before completing ``connect``. Both take the time as a number, so
-their tests need no clock; memory is bounded by ``max_ips``.
+past ``max_failures`` the IP is locked out for ``lockout_ms`` and every
+credential check is refused with a retry-after (no credential is even checked,
+so guessing costs the attacker the lockout). The gateway has exactly one, and
+every credential check on every port goes through ``AuthLimiter.attempt``:
+native ``connect``, LangBot and MyAgent sockets, AgentBox ``auth`` and API
+keys, and the REST routes. A guess on one route therefore counts on all of them.
+``PreAuthCounter`` caps the sockets one IP may hold open without having proven
+a credential. Both take the time as a number, so their tests need no clock;
+memory is bounded by ``max_ips``.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-__all__ = ["AuthLimiter", "PreAuthCounter", "SecurityLimits"]
+__all__ = ["AuthLimiter", "AuthLockedOut", "PreAuthCounter", "SecurityLimits"]
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -31,6 +39,14 @@ class SecurityLimits:
 class _Entry:
     failures: deque[int] = field(default_factory=deque)
     locked_until: int = 0
+
+
+class AuthLockedOut(Exception):
+    """This IP failed too often: refused without checking, for ``retry_after_ms``."""
+
+    def __init__(self, retry_after_ms: int) -> None:
+        super().__init__(f"too many failed authentication attempts; retry in {retry_after_ms} ms")
+        self.retry_after_ms = retry_after_ms
 
 
 class AuthLimiter:
@@ -70,9 +86,43 @@ class AuthLimiter:
         if entry is not None and entry.locked_until == 0:
             del self._ips[ip]
 
+    async def attempt(
+        self,
+        ip: str,
+        now_ms: int,
+        check: Callable[[], Awaitable[T]],
+        is_failure: Callable[[Exception], bool],
+    ) -> T:
+        """Run one credential ``check`` for ``ip`` under the lockout.
+
+        A locked-out IP gets ``AuthLockedOut`` before ``check`` runs. When
+        ``check`` raises an exception that ``is_failure`` calls a failed guess,
+        the failure is counted, and if it starts a lockout ``AuthLockedOut``
+        replaces it; other exceptions pass through uncounted. A success
+        forgets the IP's earlier failures.
+        """
+        wait = self.retry_after(ip, now_ms)
+        if wait:
+            raise AuthLockedOut(wait)
+        try:
+            result = await check()
+        except Exception as exc:
+            if is_failure(exc):
+                wait = self.failed(ip, now_ms)
+                if wait:
+                    raise AuthLockedOut(wait) from exc
+            raise
+        self.succeeded(ip)
+        return result
+
 
 class PreAuthCounter:
-    """Sockets per IP that have not completed ``connect`` yet."""
+    """Sockets per IP that have proven no credential yet.
+
+    Native and AgentBox sockets hold a slot until their handshake succeeds;
+    LangBot and MyAgent sockets admitted without a credential (a public
+    pipeline, a gateway without auth) hold one for as long as they stay open.
+    """
 
     def __init__(self, limits: SecurityLimits) -> None:
         self.limits = limits

@@ -28,8 +28,6 @@ still sees the whole task, even one that already finished.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import re
 import secrets
@@ -43,7 +41,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..core.bus import Publication, ReplayGap
 from ..core.connection import Connection, ConnState, Principal
 from ..core.node import Node
+from ..core.ratelimit import AuthLockedOut
 from ..core.runs import Run, now_ms, run_stream
+from ..core.secrets import hash_secret, secret_matches
 from ..core.store import ApiKeyRecord, Store
 from ..protocol import _json
 from ..protocol.errors import CloseCode
@@ -58,6 +58,8 @@ __all__ = [
     "Code",
     "Tasks",
     "User",
+    "authenticate_key",
+    "checked_key",
     "decode",
     "encode",
     "hash_key",
@@ -87,6 +89,7 @@ class Code(StrEnum):
     UNKNOWN_TYPE = "unknown_type"
     UNAUTHORIZED = "unauthorized"
     AUTH_FAILED = "auth_failed"
+    RATE_LIMITED = "rate_limited"
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
     INTERNAL = "internal"
@@ -97,6 +100,7 @@ _HTTP_STATUS = {
     Code.UNKNOWN_TYPE: 400,
     Code.UNAUTHORIZED: 401,
     Code.AUTH_FAILED: 401,
+    Code.RATE_LIMITED: 429,
     Code.FORBIDDEN: 403,
     Code.NOT_FOUND: 404,
     Code.INTERNAL: 500,
@@ -106,25 +110,32 @@ _HTTP_STATUS = {
 class AgentBoxError(Exception):
     """One request failed; rendered as an ``error`` frame (WS) or a JSON error body (REST)."""
 
-    def __init__(self, code: Code, message: str, request_id: str | None = None) -> None:
+    def __init__(
+        self, code: Code, message: str, request_id: str | None = None, retry_after_ms: int | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.request_id = request_id
+        self.retry_after_ms = retry_after_ms
 
     @property
     def http_status(self) -> int:
         return _HTTP_STATUS[self.code]
 
-    def body(self) -> dict[str, str]:
-        return {"message": self.message, "code": self.code.value}
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": self.message, "code": self.code.value}
+        if self.retry_after_ms is not None:
+            body["retry_after_ms"] = self.retry_after_ms
+        return body
 
 
 # -- API keys ----------------------------------------------------------------------
 
 
 def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    """What ``api_keys.key_hash`` stores: the key's SHA-256 (``core.secrets``)."""
+    return hash_secret(key)
 
 
 def new_api_key(user_id: str, scopes: list[str], created_ms: int) -> tuple[str, ApiKeyRecord]:
@@ -148,11 +159,34 @@ async def authenticate_key(store: Store, token: object) -> User:
     if not isinstance(token, str) or not token.startswith(KEY_PREFIX) or len(token) < 20 or token[15] != "_":
         raise AgentBoxError(Code.AUTH_FAILED, "invalid API key")
     record = await store.get_api_key(token[3:15])
-    if record is None or not hmac.compare_digest(hash_key(token), record.key_hash):
+    if record is None or not secret_matches(token, record.key_hash):
         raise AgentBoxError(Code.AUTH_FAILED, "invalid API key")
     if record.revoked_ms is not None:
         raise AgentBoxError(Code.AUTH_FAILED, "API key revoked")
     return User(record.user_id, frozenset(record.scopes), record.key_id)
+
+
+async def checked_key(node: Node, ip: str, token: object, request_id: str | None = None) -> User:
+    """``authenticate_key`` under the gateway's one auth limiter (shared with every other port and route).
+
+    A wrong or revoked key counts as a failed guess for ``ip``; past the limit,
+    and for as long as the lockout lasts, the answer is ``rate_limited`` with
+    ``retry_after_ms`` and no key is even looked up.
+    """
+    try:
+        return await node.auth.limiter.attempt(
+            ip,
+            now_ms(),
+            lambda: authenticate_key(node.store, token),
+            lambda exc: isinstance(exc, AgentBoxError) and exc.code is Code.AUTH_FAILED,
+        )
+    except AuthLockedOut as exc:
+        raise AgentBoxError(
+            Code.RATE_LIMITED, "too many failed authentication attempts", request_id, exc.retry_after_ms
+        ) from None
+    except AgentBoxError as exc:
+        exc.request_id = exc.request_id or request_id
+        raise
 
 
 # -- envelope ----------------------------------------------------------------------
@@ -432,7 +466,19 @@ class _ChannelSub:
 class AgentBoxSession:
     """One AgentBox socket: ``auth`` first, then requests in and the user's events out."""
 
-    __slots__ = ("_deadline", "_replay", "conn", "device_id", "failures", "hub", "node", "subs", "tasks", "user")
+    __slots__ = (
+        "_deadline",
+        "_preauth",
+        "_replay",
+        "conn",
+        "device_id",
+        "failures",
+        "hub",
+        "node",
+        "subs",
+        "tasks",
+        "user",
+    )
 
     def __init__(self, node: Node, conn: Connection, tasks: Tasks, hub: AgentBoxHub) -> None:
         self.node = node
@@ -445,10 +491,20 @@ class AgentBoxSession:
         self.subs: dict[str, _ChannelSub] = {}
         self._deadline: asyncio.TimerHandle | None = None
         self._replay: list[Publication] = []
+        self._preauth = False  # holds a node.preauth slot until auth succeeds or the socket ends
 
     def open(self) -> None:
-        """Register, and close the socket if it has not authenticated in time."""
+        """Register, and close the socket if it has not authenticated in time.
+
+        Until ``auth`` succeeds the socket holds one of its IP's pre-auth slots
+        (``security.max_preauth_per_ip``, shared with the native port); past
+        the cap it is closed 1008 at once, as a native socket would be.
+        """
         self.node.open_connection(self.conn)
+        self._preauth = self.node.preauth.try_enter(self.conn.remote_ip)
+        if not self._preauth:
+            self.conn.close(CloseCode.POLICY_VIOLATION, "too many unauthenticated connections")
+            return
         loop = asyncio.get_running_loop()
         self._deadline = loop.call_later(self.node.limits.handshake_timeout_ms / 1000, self._auth_timeout)
 
@@ -456,7 +512,13 @@ class AgentBoxSession:
         if self.user is None:
             self.conn.close(CloseCode.POLICY_VIOLATION, "auth timeout")
 
+    def _leave_preauth(self) -> None:
+        if self._preauth:
+            self._preauth = False
+            self.node.preauth.leave(self.conn.remote_ip)
+
     def closed(self) -> None:
+        self._leave_preauth()
         if self._deadline is not None:
             self._deadline.cancel()
         self.hub.remove(self)
@@ -495,17 +557,18 @@ class AgentBoxSession:
             raise AgentBoxError(Code.BAD_REQUEST, "already authenticated", req.id)
         p = parse(AuthPayload, req.payload, req.id)
         try:
-            user = await authenticate_key(self.node.store, p.token)
+            user = await checked_key(self.node, self.conn.remote_ip, p.token, req.id)
         except AgentBoxError as exc:
             self.failures += 1
             self._error(req.id, exc)
-            if self.failures >= MAX_AUTH_FAILURES:
+            if exc.code is Code.RATE_LIMITED or self.failures >= MAX_AUTH_FAILURES:
                 self.conn.close(CloseCode.POLICY_VIOLATION, "too many failed auth attempts")
             return
         if self.conn.state is not ConnState.AWAITING_CONNECT:
             return  # closed while the key was being checked
         self.user = user
         self.device_id = p.device_id or f"device-{self.conn.conn_id}"
+        self._leave_preauth()
         if self._deadline is not None:
             self._deadline.cancel()
         self.conn.principal = Principal(

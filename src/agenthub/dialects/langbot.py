@@ -13,7 +13,11 @@ Wire shapes::
             {"type": "response", "data": {"id", "role": "assistant", "content",
                                           "message_chain", "is_final", "timestamp"}}
             {"type": "pong"} | {"type": "broadcast", "data": ...}
-            {"type": "error", "data": {"message": "..."}}
+            {"type": "error", "data": {"message": "...", "code"?: "...", "retry_after_ms"?: n}}
+
+``code`` and ``retry_after_ms`` appear only on refusals at the door
+(``unauthorized``, ``rate_limited``, ``too_many_connections``), sent just
+before the socket is closed.
 """
 
 from __future__ import annotations
@@ -108,8 +112,13 @@ def _frame(kind: str, data: Any) -> bytes:
     return _json.dumps({"type": kind, "data": data})
 
 
-def encode_error(message: str) -> bytes:
-    return _frame("error", {"message": message})
+def encode_error(message: str, code: str | None = None, retry_after_ms: int | None = None) -> bytes:
+    data: dict[str, Any] = {"message": message}
+    if code is not None:
+        data["code"] = code
+    if retry_after_ms is not None:
+        data["retry_after_ms"] = retry_after_ms
+    return _frame("error", data)
 
 
 def encode_connected(connection_id: str, pipeline_uuid: str, session_type: str) -> bytes:

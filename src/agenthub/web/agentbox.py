@@ -3,7 +3,9 @@
 Served on the main listener, and also on ``--agentbox-port`` when set, with the
 same routes on both: ``/api/v1/gateway/ws`` and ``/api/v1/{tasks,agents,
 sessions,batches,alerts}``. REST calls take the same ``ab_`` API key as a
-Bearer token. All behaviour lives in ``dialects.agentbox``; this is glue.
+Bearer token, checked under the gateway's one auth limiter: wrong keys count
+as failed guesses per IP, and a locked-out IP gets 429 with ``Retry-After``.
+All behaviour lives in ``dialects.agentbox``; this is glue.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..core.node import Node
 from ..dialects import agentbox as ab
 from ..protocol import _json
+from .access import retry_after_header
 from .edge import Edge, Listener
 from .ws import FrameCounters, accept, run_socket
 
@@ -63,8 +66,13 @@ class CreateAlert(BaseModel):
 Endpoint = Callable[[web.Request, ab.User], Awaitable[tuple[int, dict[str, Any]]]]
 
 
-def _json_response(status: int, body: dict[str, Any]) -> web.Response:
-    return web.Response(status=status, body=_json.dumps(body), content_type="application/json")
+def _json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=_json.dumps(body), content_type="application/json", headers=headers)
+
+
+def _error_response(exc: ab.AgentBoxError) -> web.Response:
+    headers = retry_after_header(exc.retry_after_ms) if exc.retry_after_ms is not None else None
+    return _json_response(exc.http_status, exc.body(), headers)
 
 
 def _rest(node: Node, endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -75,10 +83,10 @@ def _rest(node: Node, endpoint: Endpoint) -> Callable[[web.Request], Awaitable[w
             auth = request.headers.get("Authorization", "")
             if not auth.startswith("Bearer "):
                 raise ab.AgentBoxError(ab.Code.UNAUTHORIZED, "send the API key as 'Authorization: Bearer ab_...'")
-            user = await ab.authenticate_key(node.store, auth[7:].strip())
+            user = await ab.checked_key(node, request.remote or "", auth[7:].strip())
             status, body = await endpoint(request, user)
         except ab.AgentBoxError as exc:
-            return _json_response(exc.http_status, exc.body())
+            return _error_response(exc)
         return _json_response(status, body)
 
     return handle

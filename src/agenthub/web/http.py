@@ -14,6 +14,7 @@ from .. import __version__
 from ..core.node import Node
 from ..core.transcripts import TranscriptCache
 from ..protocol import _json
+from .listener import ConnectionDoor
 from .ws import FrameCounters
 
 __all__ = ["GatewayCollector", "healthz", "metrics_handler"]
@@ -22,10 +23,17 @@ __all__ = ["GatewayCollector", "healthz", "metrics_handler"]
 class GatewayCollector(Collector):
     """Reads the node's counters at scrape time, so the hot path only bumps integers."""
 
-    def __init__(self, node: Node, counters: FrameCounters, transcripts: TranscriptCache | None = None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        counters: FrameCounters,
+        transcripts: TranscriptCache | None = None,
+        door: ConnectionDoor | None = None,
+    ) -> None:
         self.node = node
         self.counters = counters
         self.transcripts = transcripts
+        self.door = door
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         node = self.node
@@ -40,6 +48,17 @@ class GatewayCollector(Collector):
         yield GaugeMetricFamily("agenthub_runs_active", "Runs queued or running", value=len(node.runs.runs))
         drops = sum(c.dropped for c in node.connections.values()) + node.dropped_closed
         yield CounterMetricFamily("agenthub_queue_drops", "Droppable events skipped for slow consumers", value=drops)
+        door = self.door
+        if door is not None:  # the TCP door of every listener (web.listener)
+            yield GaugeMetricFamily("agenthub_tcp_connections", "Open TCP connections, all listeners", value=door.open)
+            yield CounterMetricFamily(
+                "agenthub_tcp_refused", "TCP connections refused at the connection cap", value=door.refused_total
+            )
+            yield CounterMetricFamily(
+                "agenthub_header_timeouts",
+                "Connections closed for not sending a request head in time",
+                value=door.head_timeouts,
+            )
         cache = self.transcripts
         if cache is not None:  # is the transcript cache big enough for the sessions people read?
             yield CounterMetricFamily(
@@ -60,9 +79,14 @@ class GatewayCollector(Collector):
             )
 
 
-def metrics_handler(node: Node, counters: FrameCounters, transcripts: TranscriptCache | None = None) -> Handler:
+def metrics_handler(
+    node: Node,
+    counters: FrameCounters,
+    transcripts: TranscriptCache | None = None,
+    door: ConnectionDoor | None = None,
+) -> Handler:
     registry = CollectorRegistry()
-    registry.register(GatewayCollector(node, counters, transcripts))
+    registry.register(GatewayCollector(node, counters, transcripts, door))
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(

@@ -5,12 +5,23 @@ the runs it started to the socket that asked, so fan-out is a dict lookup,
 not a scan of every socket. Connections are grouped by pipeline and session
 type; each (pipeline, session type) is one core session, so history, reset and
 runs live in core. A shared timer closes sockets silent for two heartbeats.
+
+Access (``web.access``): a public pipeline's socket takes anyone; any other
+needs the gateway's secret or the pipeline's key, as ``?token=`` (browsers
+cannot set headers on a WebSocket) or ``Authorization: Bearer``. The
+``default`` pipeline is public when ``security.langbot_default_public`` says
+so, and when that is unset, only on a gateway without auth (which only ever
+binds loopback): what a newcomer trying the seed's console snippet expects,
+and never open on a gateway that has a token. A refused socket gets an
+``error`` frame, then close 4401 (credential missing or wrong) or 4429
+(locked out after failed guesses, or too many anonymous sockets from its IP).
+The REST routes take the gateway's secret as Bearer (loopback callers only on
+a gateway without auth); a locked-out IP gets 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import itertools
 import logging
 import secrets
@@ -22,7 +33,6 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from ..agents import build_runtime
-from ..core.auth import secret_matches
 from ..core.bus import Publication
 from ..core.connection import Connection, ConnState
 from ..core.node import Node
@@ -31,6 +41,7 @@ from ..core.runtime import AgentRuntime
 from ..dialects import langbot as lb
 from ..protocol import _json
 from ..storage.pipelines import Pipeline, SqlitePipelines
+from .access import AccessDenied, Gatekeeper
 from .edge import Edge
 from .ws import FrameCounters, accept
 
@@ -183,12 +194,23 @@ async def _run_socket(
             break
 
 
+def is_public(pipeline: Pipeline, settings: Any, node: Node) -> bool:
+    """Whether the pipeline's socket takes clients without a credential (see the module docstring)."""
+    if pipeline.uuid == "default":
+        configured = settings.security.langbot_default_public
+        if configured is not None:
+            return bool(configured)
+        return pipeline.public or not node.auth.requires_credential
+    return pipeline.public
+
+
 def mount(edge: Edge) -> None:
     """Add the LangBot WebSocket and REST routes to the main listener."""
     node = edge.node
     hub = LangBotHub(node, lambda: float(edge.config.settings.langbot.heartbeat_interval_s))
     node.hub.add(hub)
     pipelines = _Pipelines(edge)
+    gate = Gatekeeper(node, edge.settings.security.trusted_proxies)
     runtimes: dict[str, AgentRuntime] = {}
 
     async def connect(request: web.Request) -> web.StreamResponse:
@@ -203,6 +225,23 @@ def mount(edge: Edge) -> None:
         if session_type not in lb.SESSION_TYPES:
             await ws.close(code=CLOSE_BAD_REQUEST, message=b"session_type must be person or group")
             return ws
+        try:
+            admission = await gate.admit(
+                request, anonymous_ok=is_public(pipeline, edge.config.settings, node), key_hash=pipeline.key_hash
+            )
+        except AccessDenied as exc:
+            log.info("langbot refused conn=%s pipeline=%s: %s", conn.conn_id, pipeline.uuid, exc.code)
+            conn.send(lb.encode_error(exc.message, exc.code, exc.retry_after_ms))
+            await ws.close(code=exc.close_code, message=exc.message.encode()[:120])
+            return ws
+        try:
+            return await _serve_socket(ws, conn, pipeline, session_type)
+        finally:
+            admission.release()  # an anonymous socket's pre-auth slot is held until it closes
+
+    async def _serve_socket(
+        ws: web.WebSocketResponse, conn: Connection, pipeline: Pipeline, session_type: str
+    ) -> web.StreamResponse:
         conn.state = ConnState.OPEN
         sock = LangBotSocket(conn, pipeline, session_type, now_ms(), time.monotonic())
         node.open_connection(conn)
@@ -247,8 +286,13 @@ def mount(edge: Edge) -> None:
 
     def admin(handler: Callable[[web.Request, Pipeline], Awaitable[web.StreamResponse]]) -> Any:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            if not _admin_ok(request, node):
-                return _json_response({"error": "admin token required"}, 401)
+            try:
+                await gate.require_admin(request)
+            except AccessDenied as exc:
+                body: dict[str, Any] = {"error": exc.message}
+                if exc.retry_after_ms is not None:
+                    body["retry_after_ms"] = exc.retry_after_ms
+                return _json_response(body, exc.http_status, exc.headers())
             pipeline = await pipelines.get(request.match_info["uuid"])
             if pipeline is None:
                 return _json_response({"error": "pipeline not found"}, 404)
@@ -314,18 +358,5 @@ async def _stop(hub: LangBotHub) -> None:
     hub.stop()
 
 
-def _admin_ok(request: web.Request, node: Node) -> bool:
-    """The gateway token as ``Authorization: Bearer``; with no token, loopback callers only."""
-    token_hash = node.auth.token_hash
-    if token_hash is None:
-        try:
-            return ipaddress.ip_address(request.remote or "").is_loopback
-        except ValueError:
-            return False
-    header = request.headers.get("Authorization", "")
-    presented = header[7:] if header.startswith("Bearer ") else None
-    return secret_matches(presented, token_hash)
-
-
-def _json_response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_json.dumps(body), status=status, content_type="application/json")
+def _json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=_json.dumps(body), status=status, content_type="application/json", headers=headers)

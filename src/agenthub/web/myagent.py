@@ -12,6 +12,17 @@ the stream). Each publication is encoded once for every socket of the session.
 ``edge.options["myagent.agent_factory"]`` (set by ``agenthub.myagent``) may
 supply a per-session agent: its tools (those with ``user_confirm`` pause for
 ``user.response``) and a runtime wrapping the configured provider.
+
+Access: seed 003's protocol has no authentication (its clients just open
+``ws://host:port``). On a gateway without auth, which only ever binds
+loopback (the MyAgent host included), that stays so, and each socket holds one
+of its IP's pre-auth slots (``security.max_preauth_per_ip``). On a gateway with
+auth, the upgrade must carry the gateway's secret, as ``?token=`` (the seed's
+clients take the URL, so ``ws://host:port/?token=...`` works unchanged) or
+``Authorization: Bearer``, or come through a trusted proxy with an identity;
+wrong secrets count against the IP in the gateway's one auth limiter. A
+refused socket gets ``system.error`` (``metadata.code``: ``unauthorized``,
+``rate_limited`` or ``too_many_connections``), then close 4401 or 4429.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ from ..core.runtime import AgentRuntime, Tool
 from ..core.store import MessageRecord
 from ..dialects import myagent as ma
 from ..protocol import _json
+from .access import AccessDenied, Gatekeeper
 from .edge import Edge, Listener
 from .ws import accept, read_frames
 
@@ -451,6 +463,7 @@ def mount(edge: Edge) -> None:
     node = edge.node
     bridge = MyAgentBridge(node, settings, edge.options.get("myagent.agent_factory"))
     node.hub.add(bridge)
+    gate = Gatekeeper(node, edge.settings.security.trusted_proxies)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() != "websocket":
@@ -458,6 +471,22 @@ def mount(edge: Edge) -> None:
         ws, conn = await accept(request, node, edge.counters)
         if conn is None:
             return ws
+        try:
+            admission = await gate.admit(request, anonymous_ok=not node.auth.requires_credential)
+        except AccessDenied as exc:
+            log.info("myagent refused conn=%s: %s", conn.conn_id, exc.code)
+            meta: dict[str, Any] = {"code": exc.code}
+            if exc.retry_after_ms is not None:
+                meta["retry_after_ms"] = exc.retry_after_ms
+            MyAgentSocket(conn).send_local("system.error", exc.message, meta)
+            await ws.close(code=exc.close_code, message=exc.message.encode()[:120])
+            return ws
+        try:
+            return await serve(ws, conn)
+        finally:
+            admission.release()  # an anonymous socket's pre-auth slot is held until it closes
+
+    async def serve(ws: web.WebSocketResponse, conn: Connection) -> web.StreamResponse:
         conn.state = ConnState.OPEN
         node.open_connection(conn)
         sock = MyAgentSocket(conn)

@@ -1,23 +1,41 @@
-"""Who may open a WebSocket: browser origins and trusted-proxy identities.
+"""Which browser pages may act on the gateway, and trusted-proxy identities.
 
-Browsers attach ``Origin`` to every WebSocket upgrade, and a page on any site
-can try to open ``ws://127.0.0.1:18789``: without a check, that page would ride
-on the user's loopback trust (cross-site WebSocket hijacking). An upgrade whose
-``Origin`` is not in the allow-list is refused with HTTP 403 before the
-handshake. The default list is the gateway's own origin (``http(s)://``
-127.0.0.1, localhost, [::1] or the bound host, at the bound port). Requests
-without ``Origin`` (CLI, SDK, servers) are not browsers and pass.
+Browsers attach ``Origin`` to every WebSocket upgrade and to every
+state-changing request, and a page on any site can try to open
+``ws://127.0.0.1:18789`` or ``POST`` to it: without a check, that page would
+ride on the user's loopback trust (cross-site WebSocket hijacking, CSRF). The
+allow-list is the gateway's own origin (``http(s)://`` 127.0.0.1, localhost,
+[::1] or the bound host, at the bound port) unless ``security.allowed_origins``
+lists others, one by one (no wildcard). ``origin_middleware`` applies it on
+every listener, whatever route serves the request:
+
+- a WebSocket upgrade, or a ``POST``/``PUT``/``PATCH``/``DELETE``, from a
+  foreign origin gets HTTP 403 before any handler (and any credential check) runs;
+- a state-changing request with a body must say ``Content-Type:
+  application/json`` (or ``application/*+json``), else HTTP 415: the types a
+  cross-site HTML form or a CORS "simple request" can send (``text/plain``,
+  form encodings) never reach a handler. A route that takes another type
+  (e.g. a form webhook) opts in with ``accepts_body``;
+- CORS is answered only for allowed origins: a preflight gets the route's
+  methods, ``Authorization, Content-Type`` and a max age, and responses carry
+  ``Access-Control-Allow-Origin: <that origin>`` with ``Vary: Origin``; never
+  ``*``, never credentials (the gateway authenticates with bearer secrets, not
+  cookies). A foreign origin's preflight gets 403.
+
+Requests without ``Origin`` (CLI, SDK, servers, webhooks) are not browsers and pass.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 __all__ = [
+    "accepts_body",
     "forwarded_client",
     "forwarded_middleware",
     "origin_allowed",
@@ -38,8 +56,6 @@ def own_origins(host: str, port: int) -> set[str]:
 
 def origin_allowed(origin: str, allowed: Sequence[str], host: str, port: int) -> bool:
     origin = origin.strip().rstrip("/").lower()
-    if "*" in allowed:
-        return True
     if allowed:
         return origin in {a.strip().rstrip("/").lower() for a in allowed}
     return origin in own_origins(host, port)
@@ -50,21 +66,113 @@ def refuse_foreign_origin(request: web.Request, allowed: Sequence[str], host: st
     origin = request.headers.get("Origin")
     if origin is None or origin_allowed(origin, allowed, host, port):
         return None
-    return web.Response(status=403, text="origin not allowed\n")
+    return _forbidden_origin()
+
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CORS_ALLOW_HEADERS = "Authorization, Content-Type"
+CORS_EXPOSE_HEADERS = "Retry-After"
+CORS_MAX_AGE_S = 600
+_BODY_TYPES_ATTR = "__agenthub_body_types__"
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+def accepts_body(*media_types: str) -> Callable[[H], H]:
+    """Let a route's handler take request bodies of these media types as well as JSON.
+
+    For the rare route whose callers cannot send JSON (a form-encoded webhook);
+    the Origin check still applies to it.
+    """
+
+    def mark(handler: H) -> H:
+        setattr(handler, _BODY_TYPES_ATTR, frozenset(t.lower() for t in media_types))
+        return handler
+
+    return mark
+
+
+def _is_json(media: str) -> bool:
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def refuse_body_type(request: web.Request) -> web.Response | None:
+    """HTTP 415 for a state-changing request whose body is not declared JSON, else None.
+
+    A request with neither a body nor a ``Content-Type`` passes (``POST .../reset``).
+    """
+    ctype = request.headers.get("Content-Type")
+    if ctype is None:
+        if not request.body_exists:
+            return None
+        media = ""
+    else:
+        media = ctype.split(";", 1)[0].strip().lower()
+        if _is_json(media):
+            return None
+    extra: frozenset[str] = getattr(request.match_info.route.handler, _BODY_TYPES_ATTR, frozenset())
+    if media and media in extra:
+        return None
+    return web.Response(status=415, text="send the request body as Content-Type: application/json\n")
+
+
+def _cors_headers(origin: str) -> dict[str, str]:
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": CORS_EXPOSE_HEADERS,
+        "Vary": "Origin",
+    }
+
+
+async def _preflight(request: web.Request, handler: Handler, origin: str) -> web.StreamResponse:
+    """Answer a CORS preflight from an allowed origin with exactly what the route takes."""
+    missing = request.match_info.http_exception
+    if not isinstance(missing, web.HTTPMethodNotAllowed):
+        return await handler(request)  # an unknown path (404), or a route that answers OPTIONS itself
+    return web.Response(
+        status=204,
+        headers={
+            **_cors_headers(origin),
+            "Access-Control-Allow-Methods": ", ".join(sorted(missing.allowed_methods)),
+            "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+            "Access-Control-Max-Age": str(CORS_MAX_AGE_S),
+        },
+    )
 
 
 def origin_middleware(allowed: Sequence[str], host: str, port: Callable[[], int]) -> Middleware:
-    """Checks every WebSocket upgrade on an application, whichever route serves it."""
+    """Checks every WebSocket upgrade and state-changing request on an application, and answers CORS."""
 
     @web.middleware
     async def check_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            refused = refuse_foreign_origin(request, allowed, host, port())
+        origin = request.headers.get("Origin")
+        trusted = origin is None or origin_allowed(origin, allowed, host, port())
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+        if not trusted and (upgrade or preflight or request.method in UNSAFE_METHODS):
+            return _forbidden_origin()
+        if request.method in UNSAFE_METHODS:
+            refused = refuse_body_type(request)
             if refused is not None:
                 return refused
-        return await handler(request)
+        if origin is None or not trusted or upgrade:
+            # Not a browser, a foreign read (no CORS headers: the page cannot see the answer), or a socket.
+            return await handler(request)
+        if preflight:
+            return await _preflight(request, handler, origin)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            exc.headers.update(_cors_headers(origin))
+            raise
+        if not response.prepared:
+            response.headers.update(_cors_headers(origin))
+        return response
 
     return check_origin
+
+
+def _forbidden_origin() -> web.Response:
+    return web.Response(status=403, text="origin not allowed\n")
 
 
 def socket_peer(request: web.Request) -> str:
