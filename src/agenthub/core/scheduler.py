@@ -25,13 +25,14 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
 from ..protocol.cron import CronAddParams
 from ..protocol.errors import ErrorCode, RpcError
 from ..protocol.frames import describe_validation_error
+from .cronstore import CronStore, MemoryCronStore
 from .heartbeat import SystemEventQueue, classify_reply, heartbeat_message
 from .node import Node
 from .outbound import OutboundError
@@ -44,80 +45,6 @@ log = logging.getLogger(__name__)
 
 MAX_TIMER_S = 60.0  # re-arm at least this often, so a wall-clock jump is noticed
 PREVIEW_CHARS = 200
-
-
-class CronStore(Protocol):
-    """Where jobs and their run log persist (``storage.cron.SqlCronStore``, or memory)."""
-
-    async def load(self) -> list[tuple[dict[str, Any], dict[str, Any]]]: ...
-
-    async def put_job(self, definition: dict[str, Any], state: dict[str, Any]) -> None: ...
-
-    async def put_state(self, job_id: str, state: dict[str, Any]) -> None: ...
-
-    async def delete_job(self, job_id: str) -> bool: ...
-
-    async def add_run(self, entry: dict[str, Any], keep: int) -> None: ...
-
-    async def runs(
-        self,
-        job_id: str | None,
-        *,
-        statuses: list[str] | None = None,
-        run_id: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-        descending: bool = True,
-    ) -> tuple[list[dict[str, Any]], int]: ...
-
-
-class MemoryCronStore:
-    """A ``CronStore`` that forgets on restart (a gateway embedded without a SQL store)."""
-
-    def __init__(self) -> None:
-        self.jobs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-        self.log: list[dict[str, Any]] = []
-
-    async def load(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        return list(self.jobs.values())
-
-    async def put_job(self, definition: dict[str, Any], state: dict[str, Any]) -> None:
-        self.jobs[definition["id"]] = (dict(definition), dict(state))
-
-    async def put_state(self, job_id: str, state: dict[str, Any]) -> None:
-        if job_id in self.jobs:
-            self.jobs[job_id] = (self.jobs[job_id][0], dict(state))
-
-    async def delete_job(self, job_id: str) -> bool:
-        self.log = [e for e in self.log if e["jobId"] != job_id]
-        return self.jobs.pop(job_id, None) is not None
-
-    async def add_run(self, entry: dict[str, Any], keep: int) -> None:
-        self.log.append(dict(entry))
-        mine = [e for e in self.log if e["jobId"] == entry["jobId"]]
-        for old in mine[: max(0, len(mine) - keep)]:
-            self.log.remove(old)
-
-    async def runs(
-        self,
-        job_id: str | None,
-        *,
-        statuses: list[str] | None = None,
-        run_id: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-        descending: bool = True,
-    ) -> tuple[list[dict[str, Any]], int]:
-        rows = [
-            e
-            for e in self.log
-            if (job_id is None or e["jobId"] == job_id)
-            and (not statuses or e.get("status") in statuses)
-            and (run_id is None or e.get("runId") == run_id)
-        ]
-        if descending:
-            rows.reverse()
-        return rows[offset : offset + limit], len(rows)
 
 
 @dataclass(slots=True)
@@ -174,6 +101,16 @@ class _Item:
     key: str  # job id or session key
     run_id: str
     reason: str
+
+
+def _completion(job: Job, entry: dict[str, Any]) -> str:
+    """OpenClaw's ``completionStatus``: the run and, unless best-effort, its requested delivery."""
+    if entry["status"] != "ok":
+        return "failed"
+    status = entry["deliveryStatus"]
+    if status in ("delivered", "not-requested") or "deliverySuppressionReason" in entry:
+        return "succeeded"
+    return "succeeded" if (job.delivery or {}).get("bestEffort") else "failed"
 
 
 class Scheduler:
@@ -667,6 +604,9 @@ class Scheduler:
     async def _finish_job(self, job: Job, entry: dict[str, Any]) -> None:
         """Record the outcome in the job's state and run log, announce it, free the slot."""
         try:
+            entry.setdefault("deliveryStatus", "not-requested")
+            entry.setdefault("delivered", False)
+            entry["completionStatus"] = _completion(job, entry)
             state = job.state
             state.pop("runningAtMs", None)
             state.pop("runningRunId", None)
@@ -695,7 +635,7 @@ class Scheduler:
                 state.pop("nextRunAtMs", None)
             if job.id in self.jobs:
                 await self._record(job, entry)
-                if one_shot and entry["status"] == "ok" and job.delete_after_run is not False:
+                if one_shot and entry["completionStatus"] == "succeeded" and job.delete_after_run is not False:
                     await self.remove(job.id)
                 else:
                     await self.store.put_job(job.definition(), state)
