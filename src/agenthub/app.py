@@ -212,6 +212,7 @@ def heartbeat_config(settings: GatewaySettings) -> HeartbeatConfig:
         timeout_s=h.timeout_s,
         max_pending_events=h.max_pending_events,
         max_event_chars=h.max_event_chars,
+        max_event_sessions=h.max_event_sessions,
     )
 
 

@@ -183,6 +183,7 @@ class HeartbeatSettings(_Section):
     timeout_s: int = Field(600, ge=1, description="a heartbeat turn is aborted after this long")
     max_pending_events: int = Field(20, ge=1, le=1000, description="queued system events kept per session")
     max_event_chars: int = Field(2000, ge=1, le=100_000, description="longest system event text")
+    max_event_sessions: int = Field(1000, ge=1, le=1_000_000, description="sessions with queued system events")
 
 
 class HookMapping(_Section):

@@ -44,14 +44,10 @@ async def embedded(tmp_path: Path) -> AsyncIterator[Any]:
 
     async def start(heartbeat: dict[str, Any]) -> tuple[str, RecordingOutbound]:
         outbound = RecordingOutbound()
-        settings = {
-            "port": 0,
-            "data_dir": str(tmp_path / f"gw{len(gateways)}"),
-            "log_level": "WARNING",
-            "demo": {"word_delay_ms": 1},
-            "heartbeat": {"target": "telegram", "to": "42", **heartbeat},
-        }
-        gw = Gateway({}, settings, outbound=outbound)
+        # The heartbeat section is the config file's layer, so config.patch can change it at run time.
+        base = {"demo": {"word_delay_ms": 1}, "heartbeat": {"target": "telegram", "to": "42", **heartbeat}}
+        overrides = {"port": 0, "data_dir": str(tmp_path / f"gw{len(gateways)}"), "log_level": "WARNING"}
+        gw = Gateway(base, overrides, outbound=outbound)
         await gw.__aenter__()
         gateways.append(gw)
         return f"ws://127.0.0.1:{gw.port}", outbound
@@ -106,6 +102,12 @@ async def test_set_heartbeats_pauses_and_resumes(embedded: Any) -> None:
         assert "queued while paused" in outbound.sent[0][2]
         bad = await op.call("set-heartbeats", {})
         assert not bad["ok"] and "enabled" in bad["error"]["message"]
+        # The cadence is a live setting: config.patch turns periodic heartbeats on without a restart.
+        patched = await op.ok("config.patch", {"patch": {"heartbeat": {"interval_s": 1}}})
+        assert "heartbeat" not in patched["restartRequired"]
+        assert (await op.ok("cron.status"))["heartbeat"]["intervalSeconds"] == 1
+        beat = (await op.until(heartbeat("ok-token"), timeout=20))["payload"]
+        assert beat["sessionKey"] == "main"
 
 
 async def test_cron_system_event_job_wakes_the_heartbeat_and_announce_delivers(embedded: Any) -> None:

@@ -74,6 +74,7 @@ class HeartbeatConfig:
     timeout_s: int = 600
     max_pending_events: int = 20
     max_event_chars: int = 2000
+    max_event_sessions: int = 1000
 
     @property
     def main_session(self) -> str:
@@ -131,7 +132,9 @@ class Scheduler:
         self.heartbeat = heartbeat
         self.clock = clock
         self.jobs: dict[str, Job] = {}
-        self.events = SystemEventQueue(heartbeat.max_pending_events, heartbeat.max_event_chars)
+        self.events = SystemEventQueue(
+            heartbeat.max_pending_events, heartbeat.max_event_chars, heartbeat.max_event_sessions
+        )
         self.heartbeats_enabled = True
         self.last_heartbeat: dict[str, Any] | None = None
         self.revision = 0
@@ -178,6 +181,7 @@ class Scheduler:
         self.heartbeat = heartbeat
         self.events.max_events = heartbeat.max_pending_events
         self.events.max_chars = heartbeat.max_event_chars
+        self.events.max_sessions = heartbeat.max_event_sessions
         if changed:
             self._reset_heartbeats(self.clock())
         self._pump()
