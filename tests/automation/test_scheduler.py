@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+from agenthub.core.runs import Run, RunStatus
 from agenthub.core.scheduler import CronConfig, HeartbeatConfig, MemoryCronStore, Scheduler
 
 NOW = 1_800_000_000_000
@@ -65,3 +67,59 @@ async def test_a_run_cut_short_by_a_stop_is_recorded_as_interrupted() -> None:
     assert "runningAtMs" not in scheduler.jobs["j"].state
     (entry,) = store.log
     assert entry["runId"] == "r1" and entry["status"] == "error" and "interrupted" in entry["error"]
+
+
+class FakeRuns:
+    """Records starts; runs end when the test says so."""
+
+    def __init__(self) -> None:
+        self.started: list[Run] = []
+
+    async def start(self, run_id: str, session_key: str, message: str, origin: str, **kw: Any) -> Run:
+        run = Run(run_id, session_key, message, origin, NOW)
+        self.started.append(run)
+        return run
+
+    def active(self, session_key: str | None = None) -> list[Run]:
+        return []
+
+    def finish(self, run: Run) -> None:
+        run.status = RunStatus.OK
+        run.text = "done"
+        for callback in run.on_done:
+            callback(run)
+
+
+async def test_concurrency_is_bounded_and_the_rest_wait_their_turn() -> None:
+    store = MemoryCronStore()
+    for name in ("a", "b", "c"):
+        await store.put_job(*job(name, {"kind": "every", "everyMs": 60_000}, {"nextRunAtMs": NOW + 60_000}))
+    runs = FakeRuns()
+    events: list[tuple[str, dict[str, Any]]] = []
+
+    async def reset_session(key: str, now: int) -> bool:
+        return True
+
+    node = SimpleNamespace(
+        hub=SimpleNamespace(broadcast=lambda e, p, **kw: events.append((e, p))),
+        runs=runs,
+        store=SimpleNamespace(reset_session=reset_session),
+        outbound=None,
+    )
+    scheduler = Scheduler(node, store, CronConfig(max_concurrent_runs=2), HeartbeatConfig(), clock=lambda: NOW)  # type: ignore[arg-type]
+    await scheduler.start()
+    try:
+        for name in ("a", "b", "c"):
+            assert scheduler.run_now(name, "force")["enqueued"] is True
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert [r.session_key for r in runs.started] == ["cron:a", "cron:b"]  # "c" waits for a slot
+        assert scheduler.status()["queuedRuns"] == 1
+        runs.finish(runs.started[0])
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert [r.session_key for r in runs.started] == ["cron:a", "cron:b", "cron:c"]
+        finished = [p for e, p in events if e == "cron" and p.get("action") == "finished"]
+        assert [p["jobId"] for p in finished] == ["a"] and finished[0]["completionStatus"] == "succeeded"
+    finally:
+        await scheduler.stop()
