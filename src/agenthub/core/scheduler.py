@@ -528,14 +528,18 @@ class Scheduler:
             log.warning("cron job %s could not start: %s", job.id, exc)
             await self._finish_job(job, self._entry(job, item.run_id, started, "error", str(exc), session=session))
             return
-        job.state["runningAtMs"] = started
-        job.state["runningRunId"] = item.run_id
-        self._publish_started(job, item.run_id, session, started)
-        await self.store.put_state(job.id, job.state)
+        # Hooked up before anything else can fail, so the slot is always released when the run ends.
+        run.on_done.append(lambda r: self._spawn(self._job_run_done(job, r, started)))
         timeout = job.payload.get("timeoutSeconds")
         if timeout:
             self._abort_after(run, float(timeout))
-        run.on_done.append(lambda r: self._spawn(self._job_run_done(job, r, started)))
+        job.state["runningAtMs"] = started
+        job.state["runningRunId"] = item.run_id
+        self._publish_started(job, item.run_id, session, started)
+        try:
+            await self.store.put_state(job.id, job.state)
+        except Exception:
+            log.exception("cron job %s: could not record the run start", job.id)
 
     def _abort_after(self, run: Run, seconds: float) -> None:
         def expire() -> None:
@@ -579,7 +583,7 @@ class Scheduler:
             if outbound is None or not outbound.has_channel(channel):
                 raise OutboundError(f"channel not configured: {channel}")
             await outbound.deliver(channel, str(to), reply.text, account=delivery.get("accountId"))
-        except OutboundError as exc:
+        except Exception as exc:  # OutboundError, or a channel's own failure: never lose the slot
             entry.update(delivered=False, deliveryStatus="not-delivered", deliveryError=str(exc))
             return
         entry.update(delivered=True, deliveryStatus="delivered")
@@ -702,7 +706,7 @@ class Scheduler:
                 if outbound is None or not outbound.has_channel(hb.target):
                     raise OutboundError(f"channel not configured: {hb.target}")
                 await outbound.deliver(hb.target, hb.to, reply.text, account=hb.account_id)
-            except OutboundError as exc:
+            except Exception as exc:  # OutboundError, or a channel's own failure: never lose the slot
                 failed = {**base, **route, "status": "failed", "reason": str(exc), "indicatorType": "error"}
                 self._heartbeat_event(failed, started)
                 return
