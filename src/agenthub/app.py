@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from aiohttp.typedefs import Middleware
 from pydantic import ValidationError
 
 from .agents import build_runtime
+from .agents.canvas import CanvasWriteTool
 from .agents.tools import default_tools
 from .config import REDACTED, RESTART_FIELDS, GatewaySettings, is_loopback, merge_patch
 from .core.api import register_handlers
@@ -23,21 +25,26 @@ from .core.auth import Authenticator
 from .core.bus import MemoryBus
 from .core.node import Node, NodeLimits
 from .core.nodes import NodeRegistry, register_node_handlers
+from .core.outbound import Outbound
 from .core.pairing import PairingService, register_pairing_handlers
 from .core.ratelimit import AuthLimiter, SecurityLimits
 from .core.runs import RunManager, now_ms
 from .core.runtime import AgentRuntime
+from .core.scheduler import CronConfig, CronStore, HeartbeatConfig, MemoryCronStore, Scheduler
 from .core.secrets import hash_secret
 from .core.store import Store
 from .core.transcripts import TranscriptCache
 from .protocol import _json
 from .protocol.errors import ErrorCode, RpcError
 from .protocol.frames import describe_validation_error
+from .storage.cron import SqlCronStore
 from .storage.sqlite import SqliteStore
 from .web import agentbox as agentbox_edge
+from .web import hooks as hooks_edge
 from .web import langbot as langbot_edge
 from .web import myagent as myagent_edge
 from .web import ui as ui_edge
+from .web.canvas import CanvasAuth, CanvasHost
 from .web.edge import Edge
 from .web.http import healthz, metrics_handler
 from .web.listener import ConnectionDoor, DoorLimits, GuardedSite, fit_to_descriptors
@@ -45,7 +52,13 @@ from .web.origin import forwarded_middleware, origin_middleware, proxy_identity
 from .web.ws import FrameCounters, native_handler
 
 # Edge modules mounted on the gateway, in order: each is ``mount(edge: Edge) -> None``.
-MOUNTS: list[Callable[[Edge], None]] = [agentbox_edge.mount, langbot_edge.mount, myagent_edge.mount, ui_edge.mount]
+MOUNTS: list[Callable[[Edge], None]] = [
+    agentbox_edge.mount,
+    langbot_edge.mount,
+    myagent_edge.mount,
+    ui_edge.mount,
+    hooks_edge.mount,
+]
 
 __all__ = ["ConfigError", "Gateway", "SettingsService"]
 
@@ -180,6 +193,36 @@ def node_limits(settings: GatewaySettings) -> NodeLimits:
     )
 
 
+def cron_config(settings: GatewaySettings) -> CronConfig:
+    c = settings.cron
+    return CronConfig(
+        enabled=c.enabled,
+        max_jobs=c.max_jobs,
+        max_concurrent_runs=c.max_concurrent_runs,
+        min_interval_ms=c.min_interval_ms,
+        missed_run_policy=c.missed_run_policy,
+        catchup_delay_ms=c.catchup_delay_ms,
+        runs_per_job=c.runs_per_job,
+    )
+
+
+def heartbeat_config(settings: GatewaySettings) -> HeartbeatConfig:
+    h = settings.heartbeat
+    return HeartbeatConfig(
+        interval_s=h.interval_s,
+        sessions=list(h.sessions),
+        prompt=h.prompt,
+        ack_max_chars=h.ack_max_chars,
+        target=h.target,
+        to=h.to,
+        account_id=h.account_id,
+        timeout_s=h.timeout_s,
+        max_pending_events=h.max_pending_events,
+        max_event_chars=h.max_event_chars,
+        max_event_sessions=h.max_event_sessions,
+    )
+
+
 class RuntimeCache:
     """Builds the configured provider once, and again only when its settings change."""
 
@@ -231,7 +274,9 @@ class Gateway:
         runtime_factory: Callable[[GatewaySettings], AgentRuntime] = default_runtime,
         store: Store | None = None,
         edge_options: dict[str, Any] | None = None,
+        outbound: Outbound | None = None,
     ) -> None:
+        """``outbound`` delivers replies to messaging channels (``Node.outbound``); tests pass a recorder."""
         self.base = base or {}
         self.overrides = overrides or {}
         try:
@@ -248,7 +293,9 @@ class Gateway:
                 "refusing to serve MyAgent without a fixed state key "
                 "(--myagent-secret or AGENTHUB_MYAGENT_SECRET), unless --dev is given"
             )
-        self.edge_options = edge_options or {}
+        self.edge_options = dict(edge_options or {})
+        self._check_automation(first)
+        self.outbound = outbound
         data_dir = first.resolved_data_dir
         # Every caller sees the store through the transcript cache, so no transcript write bypasses it.
         self.transcripts = TranscriptCache(
@@ -263,6 +310,8 @@ class Gateway:
         self.counters = FrameCounters()
         self.node: Node | None = None
         self.nodes: NodeRegistry | None = None
+        self.scheduler: Scheduler | None = None
+        self.canvas: CanvasHost | None = None
         self.edge: Edge | None = None
         self.runner: web.AppRunner | None = None
         self.door = ConnectionDoor(fit_to_descriptors(door_limits(first)))
@@ -274,6 +323,26 @@ class Gateway:
     @property
     def settings(self) -> GatewaySettings:
         return self.config.settings
+
+    def _check_automation(self, first: GatewaySettings) -> None:
+        """Hooks need their own token; the canvas host follows the main port's bind rule."""
+        if first.hooks.enabled:
+            try:
+                token_hash = hooks_edge.resolve_token_hash(first.hooks, os.environ)
+            except OSError as exc:
+                raise ConfigError(f"cannot read hooks.token_file: {exc}") from None
+            if token_hash is None:
+                raise ConfigError(
+                    f"hooks.enabled needs a hook token (hooks.token, hooks.token_file, hooks.token_sha256 "
+                    f"or {hooks_edge.TOKEN_ENV})"
+                )
+            if first.token is not None and token_hash == hash_secret(first.token.get_secret_value()):
+                log.warning("the hook token is the gateway token: give hooks their own token")
+            self.edge_options["hooks.token_hash"] = token_hash
+        canvas = first.canvas
+        mode = first.security.resolved_auth_mode(first.token)
+        if canvas.enabled and not is_loopback(canvas.host or first.host) and mode == "none":
+            raise ConfigError(f"refusing to serve the canvas on {canvas.host or first.host} without a token")
 
     async def __aenter__(self) -> Gateway:
         await self._stack.__aenter__()
@@ -344,14 +413,22 @@ class Gateway:
         node.security = security
         node.preauth.limits = security
         pairing.bind(node.hub.broadcast, lambda: node.connections.values())
+        if self.outbound is not None:
+            node.outbound = self.outbound
+        engine = getattr(self.store, "engine", None)
+        cron_store: CronStore = SqlCronStore(engine) if engine is not None else MemoryCronStore()
+        self.scheduler = scheduler = Scheduler(node, cron_store, cron_config(s), heartbeat_config(s))
         self.nodes = NodeRegistry(node)
-        register_handlers(node, self.config)
+        register_handlers(node, self.config, scheduler)
         register_pairing_handlers(node.dispatcher, pairing, now_ms)
         register_node_handlers(node, self.nodes)
         approvals = ApprovalService(node.hub.broadcast, timeout_ms=sec.approval_timeout_ms)
         register_approval_handlers(node.dispatcher, approvals)
         registry = self.nodes
         extra_tools.append(lambda: node_tools(registry, approvals))
+        if s.canvas.enabled:
+            canvas_tool = CanvasWriteTool(self._canvas_root(s), s.canvas.max_file_bytes)
+            extra_tools.append(lambda: [canvas_tool])
         self.config.listeners.append(lambda new: self._apply(new))
         node.start()
 
@@ -362,7 +439,9 @@ class Gateway:
         )
         app.router.add_get("/healthz", healthz(node))
         app.router.add_get("/metrics", metrics_handler(node, self.counters, self.transcripts, self.door))
-        self.edge = Edge(node, self.store, s, self.config, self.counters, app, options=self.edge_options)
+        self.edge = Edge(
+            node, self.store, s, self.config, self.counters, app, options=self.edge_options, scheduler=scheduler
+        )
         for mount in MOUNTS:
             mount(self.edge)
         app.router.add_get("/", self._root(node))
@@ -374,8 +453,13 @@ class Gateway:
             # own pages live on the main port, so by default only those may open sockets here.
             extra.app.middlewares.extend(self._door())
             await self._serve(extra.app, extra.host, extra.port, extra.name)
+        if s.canvas.enabled:
+            await self._serve_canvas(s, node)
+        await scheduler.start()
         # Registered last so it runs first on exit: clients hear "shutdown" before sockets close.
         self._stack.push_async_callback(node.shutdown)
+        # ...and the scheduler stops firing before that, so no new run starts during shutdown.
+        self._stack.push_async_callback(scheduler.stop)
         self._purge = asyncio.get_running_loop().create_task(self._purge_loop())
         self._stack.callback(self._purge.cancel)
         log.info(
@@ -387,6 +471,41 @@ class Gateway:
             node.auth.auth_mode,
             s.resolved_data_dir,
         )
+
+    def _canvas_root(self, s: GatewaySettings) -> Path:
+        return (s.canvas.root or s.resolved_data_dir / "canvas").expanduser()
+
+    async def _serve_canvas(self, s: GatewaySettings, node: Node) -> None:
+        """The canvas host on its own port, with the main port's credential and Origin rule (its own origin)."""
+        sec = s.security
+        auth = CanvasAuth(limiter=node.auth.limiter)
+        if node.auth.trusted_proxy_header:
+            header = node.auth.trusted_proxy_header
+
+            def identify(request: web.Request) -> str | None:
+                return proxy_identity(request, header, sec.trusted_proxies)
+
+            auth.identify = identify
+        else:
+            auth.secret_hash = node.auth.password_hash or node.auth.token_hash
+        host = s.canvas.host or s.host
+        self.canvas = canvas = CanvasHost(
+            self._canvas_root(s),
+            auth,
+            max_file_bytes=s.canvas.max_file_bytes,
+            max_live_clients=s.canvas.max_live_clients,
+            force_polling=s.canvas.force_polling,
+            poll_delay_ms=s.canvas.poll_delay_ms,
+        )
+        door: list[Middleware] = [origin_middleware(sec.allowed_origins, host, lambda: self._bound("canvas"))]
+        if sec.trusted_proxies:
+            door.insert(0, forwarded_middleware(sec.trusted_proxies))
+        await canvas.start()
+        self._stack.push_async_callback(canvas.stop)
+        await self._serve(canvas.application(list(door)), host, s.canvas.port, "canvas")
+
+    def _bound(self, name: str) -> int:
+        return self.edge.bound.get(name, 0) if self.edge is not None else 0
 
     def _door(self) -> list[Middleware]:
         """Every listener's middlewares: the forwarded client (behind trusted proxies), then the Origin check."""
@@ -448,6 +567,8 @@ class Gateway:
         self.transcripts.resize(
             lim.transcript_cache_sessions, lim.transcript_cache_messages, lim.transcript_cache_bytes
         )
+        if self.scheduler is not None:
+            self.scheduler.apply(cron_config(settings), heartbeat_config(settings))
         node.health_changed()
 
     async def _purge_loop(self) -> None:

@@ -10,18 +10,24 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from .protocol import _json
 
 __all__ = [
+    "DEFAULT_HEARTBEAT_PROMPT",
     "REDACTED",
     "AgentBoxSettings",
     "AnthropicSettings",
+    "CanvasSettings",
+    "CronSettings",
     "DemoSettings",
     "GatewaySettings",
+    "HeartbeatSettings",
+    "HookMapping",
+    "HooksSettings",
     "LangBotSettings",
     "Limits",
     "MyAgentSettings",
@@ -166,6 +172,91 @@ class SecuritySettings(_Section):
         return "token" if token is not None else "none"
 
 
+class CronSettings(_Section):
+    """Scheduled jobs (``cron.*``): see README "Scheduled runs" for the missed-run policy."""
+
+    enabled: bool = Field(True, description="fire jobs on schedule (jobs can be stored either way)")
+    max_jobs: int = Field(200, ge=1, le=100_000, description="jobs the gateway keeps")
+    max_concurrent_runs: int = Field(
+        4, ge=1, le=1000, description="scheduled runs (cron and heartbeat) in flight at once; the rest wait"
+    )
+    min_interval_ms: int = Field(1000, ge=100, description="shortest accepted period of an every/cron schedule")
+    missed_run_policy: Literal["run-once", "skip"] = Field(
+        "run-once", description="jobs due while the gateway was down: run once after start, or skip to the next slot"
+    )
+    catchup_delay_ms: int = Field(2000, ge=0, description="delay after start before a missed job runs")
+    runs_per_job: int = Field(200, ge=1, le=100_000, description="run history entries kept per job")
+
+
+DEFAULT_HEARTBEAT_PROMPT = (
+    "Heartbeat: read the system events below, if any, and report anything that needs attention. "
+    "If nothing needs attention, reply HEARTBEAT_OK."
+)
+
+
+class HeartbeatSettings(_Section):
+    """Periodic agent turns whose reply is delivered only when it says something (HEARTBEAT_OK rule)."""
+
+    interval_s: int = Field(0, ge=0, description="seconds between heartbeat turns per session (0: off)")
+    sessions: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(
+        default_factory=lambda: ["main"], max_length=64, description="sessions that get heartbeat turns"
+    )
+    prompt: str = Field(DEFAULT_HEARTBEAT_PROMPT, min_length=1, max_length=20_000)
+    ack_max_chars: int = Field(
+        300, ge=0, le=10_000, description="a reply starting or ending with HEARTBEAT_OK and at most this long is silent"
+    )
+    target: str | None = Field(None, max_length=128, description="channel that receives non-silent replies")
+    to: str | None = Field(None, max_length=512, description="conversation on that channel")
+    account_id: str | None = Field(None, max_length=128)
+    timeout_s: int = Field(600, ge=1, description="a heartbeat turn is aborted after this long")
+    max_pending_events: int = Field(20, ge=1, le=1000, description="queued system events kept per session")
+    max_event_chars: int = Field(2000, ge=1, le=100_000, description="longest system event text")
+    max_event_sessions: int = Field(1000, ge=1, le=1_000_000, description="sessions with queued system events")
+
+
+class HookMapping(_Section):
+    """``POST <hooks.path>/<name>``: a named hook mapped to an agent turn or a wake."""
+
+    name: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    action: Literal["agent", "wake"] = "agent"
+    message_template: str = Field("", max_length=20_000, description="agent input; {{payload.x}} is replaced")
+    text_template: str = Field("", max_length=20_000, description="wake text; {{payload.x}} is replaced")
+    session_key: str | None = Field(None, max_length=512, description="fixed session (default: a new hook:<id>)")
+    wake_mode: Literal["now", "next-heartbeat"] = "now"
+    deliver: bool = Field(False, description="deliver the reply to channel/to")
+    channel: str | None = Field(None, max_length=128)
+    to: str | None = Field(None, max_length=512)
+
+
+class HooksSettings(_Section):
+    """Inbound webhooks (OpenClaw's ``hooks``): outside systems start runs or wake the agent."""
+
+    enabled: bool = Field(False, description="serve POST <path>/wake, <path>/agent and mapped hooks")
+    token: SecretStr | None = Field(None, description="hook token (or AGENTHUB_HOOKS_TOKEN); never the gateway token")
+    token_file: Path | None = Field(None, description="file holding the hook token")
+    token_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 hex of the hook token (keeps only the hash at rest)"
+    )
+    path: str = Field("/hooks", pattern=r"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$", max_length=128)
+    max_body_bytes: int = Field(256 * 1024, ge=64, le=64 * 1024 * 1024, description="largest request body")
+    default_session_key: str | None = Field(None, max_length=512, description="session for agent hooks")
+    allow_request_session_key: bool = Field(False, description="let callers pick sessionKey in the body")
+    mappings: list[HookMapping] = Field(default_factory=list, max_length=256)
+
+
+class CanvasSettings(_Section):
+    """The canvas host: agent-editable HTML with live reload, on its own port."""
+
+    enabled: bool = Field(False, description="serve the canvas folder")
+    port: int = Field(18793, ge=0, le=65535)
+    host: str | None = Field(None, description="bind address (default: the gateway's host)")
+    root: Path | None = Field(None, description="the canvas folder (default: <data_dir>/canvas)")
+    max_file_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="largest file served or written by the agent")
+    max_live_clients: int = Field(64, ge=1, le=100_000, description="open live-reload sockets")
+    force_polling: bool = Field(False, description="poll the folder instead of using OS file events")
+    poll_delay_ms: int = Field(300, ge=50, description="polling period when force_polling is set")
+
+
 class GatewaySettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(18789, ge=0, le=65535)
@@ -183,6 +274,10 @@ class GatewaySettings(_Section):
     agentbox: AgentBoxSettings = Field(default_factory=AgentBoxSettings)
     dev: bool = Field(False, description="development mode: allows an ephemeral MyAgent state key")
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    cron: CronSettings = Field(default_factory=CronSettings)
+    heartbeat: HeartbeatSettings = Field(default_factory=HeartbeatSettings)
+    hooks: HooksSettings = Field(default_factory=HooksSettings)
+    canvas: CanvasSettings = Field(default_factory=CanvasSettings)
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -199,7 +294,7 @@ class GatewaySettings(_Section):
 
 # Restart-only fields: config.set may store them, but they apply at next start.
 RESTART_FIELDS = frozenset(
-    {"host", "port", "data_dir", "log_format", "log_level", "myagent", "dev", "agentbox", "security"}
+    {"host", "port", "data_dir", "log_format", "log_level", "myagent", "dev", "agentbox", "security", "hooks", "canvas"}
 )
 
 
@@ -214,6 +309,8 @@ def redact(data: dict[str, Any], settings: GatewaySettings) -> dict[str, Any]:
         if sec.get("api_key"):
             sec["api_key"] = REDACTED
         out[section] = sec
+    if settings.hooks.token is not None:
+        out["hooks"] = {**(out.get("hooks") or {}), "token": REDACTED}
     myagent = dict(out.get("myagent") or {})
     if myagent.get("state_secret_key"):
         myagent["state_secret_key"] = REDACTED

@@ -4,6 +4,10 @@ It exercises every event type a real provider produces (thinking, tool calls
 with real tool execution, word-by-word text) with realistic pacing, and has
 two switches for tests: ``[long]`` (a 200-word answer, to test cancellation
 and backpressure) and ``[fail]`` (raise mid-turn, to test error handling).
+A heartbeat prompt (one that asks for ``HEARTBEAT_OK``) is answered with just
+``HEARTBEAT_OK``, the silent acknowledgment, unless the turn contains
+``[alert]`` (in the prompt or a queued system event): then it answers as usual,
+so tests can drive both a silent and a delivered heartbeat.
 """
 
 from __future__ import annotations
@@ -108,6 +112,9 @@ class DemoRuntime:
             yield Thinking(part)
         if "[fail]" in message:
             raise RuntimeError("demo failure requested")
+        if "HEARTBEAT_OK" in message and "[alert]" not in message:
+            yield TextDelta("HEARTBEAT_OK")
+            return
 
         sentences = [f'You said: "{" ".join(message.split())}".']
         calls: list[tuple[str, Mapping[str, Any]]] = []

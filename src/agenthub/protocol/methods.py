@@ -12,6 +12,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .cron import (
+    CronAddParams,
+    CronGetParams,
+    CronListParams,
+    CronRunParams,
+    CronRunsParams,
+    CronUpdateParams,
+    SetHeartbeatsParams,
+    SystemEventParams,
+    WakeParams,
+)
+
 __all__ = [
     "ADMIN",
     "APPROVALS",
@@ -290,6 +302,19 @@ METHODS: dict[str, MethodSpec] = {
     "node.invoke.result": MethodSpec(NodeInvokeResultParams, NODE, "node", summary="a node answers an invoke"),
     "node.event": MethodSpec(NodeEventParams, NODE, "node", summary="a node publishes an event"),
     "exec.approval.resolve": MethodSpec(ExecApprovalResolveParams, APPROVALS, summary="allow or deny a command"),
+    # The scheduler (core.scheduler): OpenClaw's names, params and scopes.
+    "cron.status": MethodSpec(EmptyParams, READ, summary="scheduler state: enabled, jobs, next wake"),
+    "cron.list": MethodSpec(CronListParams, READ, summary="scheduled jobs, one page"),
+    "cron.get": MethodSpec(CronGetParams, READ, summary="one scheduled job"),
+    "cron.add": MethodSpec(CronAddParams, ADMIN, summary="create a scheduled job"),
+    "cron.update": MethodSpec(CronUpdateParams, ADMIN, summary="patch a scheduled job"),
+    "cron.remove": MethodSpec(CronGetParams, ADMIN, summary="delete a scheduled job"),
+    "cron.run": MethodSpec(CronRunParams, ADMIN, summary="run a job now"),
+    "cron.runs": MethodSpec(CronRunsParams, READ, summary="a job's run history"),
+    "wake": MethodSpec(WakeParams, WRITE, summary="queue a system event; wake the agent now or at its next heartbeat"),
+    "system-event": MethodSpec(SystemEventParams, ADMIN, summary="queue a system event for a session's next turn"),
+    "last-heartbeat": MethodSpec(EmptyParams, READ, summary="the last heartbeat event"),
+    "set-heartbeats": MethodSpec(SetHeartbeatsParams, ADMIN, summary="pause or resume heartbeat turns"),
 }
 
 # Event families and the scope a connection needs to receive them (None: everyone).
@@ -307,4 +332,6 @@ EVENT_SCOPES: dict[str, str | None] = {
     "node.event": READ,
     "exec.approval.requested": APPROVALS,
     "exec.approval.resolved": APPROVALS,
+    "cron": READ,
+    "heartbeat": READ,
 }

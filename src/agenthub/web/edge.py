@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from ..core.node import Node
+from ..core.scheduler import Scheduler
 from ..core.store import Store
 from .ws import FrameCounters
 
@@ -41,3 +42,5 @@ class Edge:
     bound: dict[str, int] = field(default_factory=dict)  # listener name -> port actually bound
     # Embedding hooks for edge modules, keyed "<module>.<name>" (e.g. "myagent.agent_factory").
     options: dict[str, Any] = field(default_factory=dict)
+    # Cron jobs, heartbeats and system events (web/hooks.py wakes the agent through it).
+    scheduler: Scheduler | None = None

@@ -10,18 +10,19 @@ Pairing, nodes and approvals register theirs beside their services
 from __future__ import annotations
 
 from ..node import Node
-from . import agent, chat, config, sessions, system
+from ..scheduler import Scheduler
+from . import agent, chat, config, cron, sessions, system, system_events
 from ._context import ApiContext, ConfigService
 from .chat import HELP_TEXT
 from .sessions import DEFAULT_SESSION
 
 __all__ = ["DEFAULT_SESSION", "HELP_TEXT", "ApiContext", "ConfigService", "register_handlers"]
 
-FAMILIES = (system, agent, chat, sessions, config)
+FAMILIES = (system, agent, chat, sessions, config, cron, system_events)
 
 
-def register_handlers(node: Node, config_service: ConfigService) -> ApiContext:
-    ctx = ApiContext(node, config_service)
+def register_handlers(node: Node, config_service: ConfigService, scheduler: Scheduler | None = None) -> ApiContext:
+    ctx = ApiContext(node, config_service, scheduler)
     for family in FAMILIES:
         family.register(ctx)
     return ctx

@@ -6,13 +6,16 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..node import Node
 from ..rpc import Call
 from ..runs import Run, RunManager, now_ms
 from ..store import Store
 from ..transcripts import TranscriptCache
+
+if TYPE_CHECKING:
+    from ..scheduler import Scheduler
 
 __all__ = ["ApiContext", "ConfigService"]
 
@@ -35,6 +38,8 @@ class ApiContext:
 
     node: Node
     config: ConfigService
+    # Cron jobs and heartbeats (core.scheduler); None when the composition root runs none.
+    scheduler: Scheduler | None = None
     _accepting: dict[str, asyncio.Future[None]] = field(default_factory=dict)
 
     @property
