@@ -102,7 +102,9 @@ async def test_the_door_refuses_clearly(hooked: GatewayProc) -> None:
         for path, kwargs, status, reason in REFUSALS:
             async with http.post(f"{hooked.http}{path}", **kwargs) as res:
                 assert res.status == status, (reason, await res.text())
-                if status != 401:
+                if status == 415:  # the listener's door (web.origin) refuses non-JSON bodies before any route
+                    assert "application/json" in await res.text(), reason
+                elif status != 401:
                     assert (await res.json())["ok"] is False, reason
 
         async def chunks() -> Any:  # no Content-Length: the limit is enforced while reading
