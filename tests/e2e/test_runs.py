@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from ..conftest import GatewayProc
@@ -540,3 +543,154 @@ async def test_chat_send_key_is_not_spent_on_a_refusal_and_retries_report_the_ou
         )
         retry = await c.ok("chat.send", {"sessionKey": "outcome", "message": "[long] go", "idempotencyKey": "out-1"})
         assert retry == {"runId": "out-1", "status": "aborted"}
+
+
+# -- 7. ordering: the res that acknowledges a request comes before the events it causes ---------
+
+
+@pytest.mark.parametrize("command", ["/status", "/help", "/context list", "/stop", "/reset", "hello"])
+async def test_chat_send_answers_before_its_run_publishes(shared: GatewayProc, command: str) -> None:
+    key = f"order-{command.strip('/').replace(' ', '-')}"
+    async with Client.open_connected(shared.url) as c:
+        rid = await c.request("chat.send", {"sessionKey": f"order-{key}", "message": command, "idempotencyKey": key})
+        res = await c.response(rid)
+        assert res["ok"], res
+        run = await collect_run(c, key)
+    first_event = c.index_of(run.frames[0])
+    assert c.index_of(res) < first_event, "an event of the run came before the res that acknowledges it"
+    assert run.agent[0]["data"]["phase"] == "start"
+    assert_run_numbering(run.frames)
+
+
+async def test_agent_and_send_answer_before_their_events(shared: GatewayProc) -> None:
+    async with Client.open_connected(shared.url) as c:
+        rid = await c.request("agent", {"message": "what is 1+1", "idempotencyKey": "order-agent", "sessionKey": "oa"})
+        accepted = await c.response(rid)
+        run = await collect_run(c, "order-agent", rid)
+        assert c.index_of(accepted) < c.index_of(run.frames[0])
+        rid = await c.request("send", {"message": "posted", "idempotencyKey": "order-send", "sessionKey": "os"})
+        sent = await c.response(rid)
+        posted = await collect_run(c, "order-send")
+        assert c.index_of(sent) < c.index_of(posted.frames[0])
+        assert posted.terminal["message"]["content"][0]["text"] == "posted"
+
+
+# -- 8. retries after a crash report the stored outcome --------------------------------------
+
+
+async def test_chat_send_retried_after_a_crash_reports_the_stored_error(slow: GatewayProc) -> None:
+    params = {"sessionKey": "crash-retry", "message": "[long] crash during me", "idempotencyKey": "crash-chat-1"}
+    async with Client.open_connected(slow.url) as c:
+        assert await c.ok("chat.send", params) == {"runId": "crash-chat-1", "status": "started"}
+        await c.until(lambda f: f.get("event") == "agent" and f["payload"]["stream"] == "assistant")
+        port = slow.port
+        slow.kill()
+    slow.start(port)
+    async with Client.open_connected(slow.url) as c:
+        # "started" would promise events that will never come
+        assert await c.ok("chat.send", params) == {"runId": "crash-chat-1", "status": "error"}
+        waited = await c.ok("agent.wait", {"runId": "crash-chat-1", "timeoutMs": 100})
+        assert waited["status"] == "error" and waited["error"] == "gateway restarted while the run was active"
+        # a slash command's answer is stored too: its retry reports "ok", not "started"
+        status = {"sessionKey": "crash-retry", "message": "/status", "idempotencyKey": "crash-status-1"}
+        assert await c.ok("chat.send", status) == {"runId": "crash-status-1", "status": "started"}
+        await collect_run(c, "crash-status-1")
+    slow.restart()
+    async with Client.open_connected(slow.url) as c:
+        assert await c.ok("chat.send", status) == {"runId": "crash-status-1", "status": "ok"}
+
+
+# -- 9. the caller's run timeout -------------------------------------------------------------
+
+
+async def test_agent_timeout_ends_the_run_as_timed_out_and_keeps_the_partial_text(slow: GatewayProc) -> None:
+    async with Client.open_connected(slow.url) as c:
+        rid = await c.request(
+            "agent", {"message": "[long] take your time", "idempotencyKey": "to-1", "sessionKey": "to", "timeout": 1}
+        )
+        assert (await c.response(rid))["payload"]["status"] == "accepted"
+        run = await collect_run(c, "to-1", rid)
+        waited = await c.ok("agent.wait", {"runId": "to-1", "timeoutMs": 100})
+        history = await c.ok("chat.history", {"sessionKey": "to"})
+    partial = run.text
+    assert partial and len(partial.split()) < 200, "a [long] answer takes 10 s here: the run must stop at 1 s"
+    assert run.agent[-1]["data"] == {
+        "phase": "error",
+        "endedAt": run.agent[-1]["data"]["endedAt"],
+        "error": "run timed out after 1s",
+        "stopReason": "timeout",
+    }
+    end = run.terminal
+    assert end["state"] == "error" and end["errorKind"] == "timeout" and end["stopReason"] == "timeout"
+    assert end["errorMessage"] == "run timed out after 1s"
+    assert end["message"]["content"][0]["text"] == partial
+    assert_run_numbering(run.frames)
+    final = run.final
+    assert final is not None
+    assert final["status"] == "timeout" and final["stopReason"] == "timeout"
+    assert final["error"] == "run timed out after 1s" and final["summary"] == partial[:500]
+    assert waited["status"] == "timeout" and "endedAt" in waited  # terminal, unlike an expired wait
+    assert user_and_assistant(history) == [("user", "[long] take your time", "to-1"), ("assistant", partial, "to-1")]
+    assert history["messages"][1]["meta"] == {"timedOut": True}
+
+
+async def test_chat_send_timeout_ms_ends_the_run_and_the_stored_outcome_is_timeout(slow: GatewayProc) -> None:
+    params = {"sessionKey": "to-chat", "message": "[long] slowly", "idempotencyKey": "to-2", "timeoutMs": 700}
+    async with Client.open_connected(slow.url) as c:
+        assert await c.ok("chat.send", params) == {"runId": "to-2", "status": "started"}
+        run = await collect_run(c, "to-2")
+        assert run.terminal["state"] == "error" and run.terminal["errorKind"] == "timeout"
+        assert run.terminal["errorMessage"] == "run timed out after 0.7s"
+        assert await c.ok("chat.send", params) == {"runId": "to-2", "status": "timeout"}
+        # without a limit of its own a run is bounded by limits.run_timeout_s only: it completes
+        free = {"sessionKey": "to-chat", "message": "what is 2+3", "idempotencyKey": "to-3", "timeoutMs": 0}
+        await c.ok("chat.send", free)
+        assert (await collect_run(c, "to-3")).terminal["state"] == "final"
+    slow.restart()
+    async with Client.open_connected(slow.url) as c:
+        assert await c.ok("chat.send", params) == {"runId": "to-2", "status": "timeout"}
+        stored = await c.ok("agent.wait", {"runId": "to-2", "timeoutMs": 100})
+        assert stored["status"] == "timeout" and stored["stopReason"] == "timeout"
+
+
+# -- 10. the replay history is bounded in bytes ------------------------------------------------
+
+
+async def _metric(gw: GatewayProc, name: str) -> float:
+    async with httpx.AsyncClient() as http:
+        body = (await http.get(f"{gw.http}/metrics")).text
+    m = re.search(rf"^{re.escape(name)} (\S+)$", body, re.MULTILINE)
+    assert m, f"{name} not in /metrics"
+    return float(m.group(1))
+
+
+async def test_history_stays_within_its_byte_bounds_and_replays_cumulative_text(make_gateway: Any) -> None:
+    per_stream, total = 128 * 1024, 512 * 1024
+    gw: GatewayProc = make_gateway(
+        config={
+            "demo": {"word_delay_ms": 0},
+            "limits": {"history_bytes_per_stream": per_stream, "history_bytes_total": total},
+        }
+    )
+    word = "w" * 2_000  # the answer quotes it, and every later event of the run repeats the text so far
+    async with Client.open_connected(gw.url) as c:
+        logs = []
+        for i in range(12):
+            rid, _ = await start_agent(c, f"[long] {word}", f"big-{i}", session=f"big-{i}")
+            logs.append(await collect_run(c, f"big-{i}", rid))
+            held = await _metric(gw, "agenthub_bus_history_bytes")
+            assert held <= total, f"after {i + 1} runs the history holds {held} bytes"
+            if i == 0:  # deltas, not the text so far: far less than what was published
+                published = sum(len(json.dumps(f["payload"])) for f in logs[0].frames)
+                assert held < published / 4, (held, published)
+        assert await _metric(gw, "agenthub_bus_evicted_streams_total") > 0
+        # the newest run is retained whole: its replay is exactly what was published
+        last = logs[-1]
+        whole = await c.ok("agent.replay", {"runId": "big-11", "afterSeq": 0})
+        assert [{"event": e["event"], "payload": e["payload"]} for e in whole["events"]] == [
+            {"event": f["event"], "payload": f["payload"]} for f in last.frames
+        ]
+        assert assert_cumulative([e["payload"] for e in whole["events"] if e["event"] == "agent"]) == last.text
+        # the oldest is gone, and says so
+        gone = await c.call("agent.replay", {"runId": "big-0", "afterSeq": 0})
+        assert gone["error"]["details"] == {"code": "REPLAY_GAP", "runId": "big-0"}

@@ -275,9 +275,11 @@ class MemoryBus:
                 stored = _without(stored, fold.delta)
             stored = _without(stored, fold.text)
         try:
-            data = _json.dumps(stored)
+            encoded = _json.dumps(stored)
         except TypeError:  # a value orjson cannot hold: keep it as text rather than lose the event
-            data = _json.dumps(_json.wire_safe(stored))
+            encoded = _json.dumps(_json.wire_safe(stored))
+        # A copy of exactly its length: orjson's small outputs keep a 4 KiB buffer each.
+        data = bytes(memoryview(encoded))
         size = len(data) + len(delta) + ENTRY_OVERHEAD
         st.entries.append(_Entry(pub.seq, attached, pub.event, data, pub.droppable, fold, delta, size))
         st.bytes += size
