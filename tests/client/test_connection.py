@@ -82,6 +82,29 @@ async def test_reconnect_mid_run_loses_and_duplicates_nothing(make_gateway: Any)
         assert (await client.call("health"))["ok"] is True
 
 
+async def test_reconnect_right_after_a_chat_event_yields_it_once(make_gateway: Any) -> None:
+    """The replay after agent seq N starts with the chat event derived from N, which this client already has."""
+    gw = make_gateway(config={"demo": {"word_delay_ms": 15}})
+    async with GatewayClient(gw.url, heartbeat_interval=0, backoff_base=0.05) as client:
+        items: list[dict[str, Any]] = []
+        drops = 0
+        async for item in client.run_agent("chat then drop [long]", session_key="chat-drop"):
+            items.append(item)
+            is_delta = item.get("event") == "chat" and item["payload"]["state"] == "delta"
+            if drops < 2 and is_delta and not item.get("replayed"):
+                drops += 1
+                client.drop_connection()
+                await asyncio.sleep(0.3)
+        assert client.reconnects == 2
+        events = items[1:-1]
+        keys = [(i["event"], i["payload"]["seq"]) for i in events]
+        assert len(keys) == len(set(keys)), "an event was yielded twice"
+        _assert_numbering(events)
+        assert any(i.get("replayed") for i in events)
+        final = next(i for i in events if i["event"] == "chat" and i["payload"]["state"] == "final")
+        assert _assistant_text(events) == final["payload"]["message"]["content"][0]["text"]
+
+
 async def test_replay_gap_after_gateway_restart_yields_gap_then_result(make_gateway: Any) -> None:
     gw = make_gateway(config={"demo": {"word_delay_ms": 30}})
     async with GatewayClient(gw.url, heartbeat_interval=0, backoff_base=0.05) as client:
