@@ -190,6 +190,7 @@ def node_limits(settings: GatewaySettings) -> NodeLimits:
         signature_skew_ms=lim.signature_skew_ms,
         idempotency_ttl_s=lim.idempotency_ttl_s,
         presence_debounce_ms=lim.presence_debounce_ms,
+        max_inflight_per_connection=lim.max_inflight_per_connection,
     )
 
 
@@ -368,7 +369,12 @@ class Gateway:
         if failed:
             log.warning("marked %d interrupted run(s) as error", failed)
         await self.store.purge_idempotent(now_ms() - s.limits.idempotency_ttl_s * 1000)
-        bus = MemoryBus(s.limits.history_per_stream, s.limits.max_streams)
+        bus = MemoryBus(
+            s.limits.history_per_stream,
+            s.limits.max_streams,
+            bytes_per_stream=s.limits.history_bytes_per_stream,
+            bytes_total=s.limits.history_bytes_total,
+        )
         runtime = RuntimeCache(self.config, self.runtime_factory)
         tools = default_tools()
         # Node commands join the built-in tools of every run (bound once the node registry exists).
@@ -380,6 +386,7 @@ class Gateway:
             lambda run: [*tools, *(t for make in extra_tools for t in make())],
             chat_delta_interval_ms=s.limits.chat_delta_interval_ms,
             run_timeout_s=s.limits.run_timeout_s,
+            max_message_chars=s.limits.max_message_chars,
         )
         sec = s.security
         mode = sec.resolved_auth_mode(s.token)
@@ -563,6 +570,7 @@ class Gateway:
         self.door.limits = fit_to_descriptors(door_limits(settings))
         node.runs.chat_delta_interval_ms = settings.limits.chat_delta_interval_ms
         node.runs.run_timeout_s = settings.limits.run_timeout_s
+        node.runs.max_message_chars = settings.limits.max_message_chars
         lim = settings.limits
         self.transcripts.resize(
             lim.transcript_cache_sessions, lim.transcript_cache_messages, lim.transcript_cache_bytes

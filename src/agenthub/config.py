@@ -57,6 +57,18 @@ class Limits(_Section):
     signature_skew_ms: int = Field(120_000, ge=1000, description="allowed device signedAt skew")
     history_per_stream: int = Field(10_000, ge=10, description="events kept per run stream for replay")
     max_streams: int = Field(2_000, ge=10, description="run streams kept for replay")
+    history_bytes_per_stream: int = Field(
+        4 * 1024 * 1024, ge=16 * 1024, description="replay history bytes per stream; the oldest events go first"
+    )
+    history_bytes_total: int = Field(
+        64 * 1024 * 1024, ge=64 * 1024, description="replay history bytes in all; the least recent streams go first"
+    )
+    max_message_chars: int = Field(
+        100_000, ge=1, description="longest message a run accepts, from any dialect (characters)"
+    )
+    max_inflight_per_connection: int = Field(
+        64, ge=1, description="requests a native connection may have unanswered; more get UNAVAILABLE (retryable)"
+    )
     idempotency_ttl_s: int = Field(600, ge=1, description="how long idempotency keys replay")
     chat_delta_interval_ms: int = Field(150, ge=0, description="min spacing of chat delta events")
     run_timeout_s: int = Field(600, ge=1, description="a run is failed after this long")

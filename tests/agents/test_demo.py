@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from agenthub.agents.demo import LONG_ANSWER_WORDS, DemoRuntime, find_arithmetic
+from agenthub.agents.demo import ECHO_WORDS, LONG_ANSWER_WORDS, DemoRuntime, _expressions, find_arithmetic
 from agenthub.agents.tools import CalculatorTool
 from agenthub.core.runtime import (
     AgentEvent,
@@ -177,3 +180,47 @@ async def test_cancel_long_run_promptly() -> None:
 def test_rejects_negative_delay() -> None:
     with pytest.raises(ValueError, match="word_delay_s"):
         DemoRuntime(word_delay_s=-1)
+
+
+# The pattern find_arithmetic applied with re.finditer before it was made linear: the reference.
+_REFERENCE = re.compile(r"[-+(\s]*\d+(?:\.\d+)?(?:[\s)]*(?:\*\*|//|[-+*/%])[\s(+-]*\d+(?:\.\d+)?)+[\s)]*")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="0123456789 .+-*/%()x\t\n", max_size=40))
+def test_the_linear_scan_finds_what_finditer_found(text: str) -> None:
+    assert _expressions(text) == [m.group() for m in _REFERENCE.finditer(text)]
+
+
+@pytest.mark.timeout(20)  # quadratic, each of these took minutes; linear, milliseconds
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "a" + " " * 200_000 + "a",
+        "1" * 200_000,
+        "(" * 200_000 + "1+1",
+        "1 " + "+ " * 100_000 + "x",
+        "1" + ")" * 200_000,
+        "1 1 " * 50_000,
+        "((((1+1" * 30_000,
+        "2 ** " * 40_000,
+        "9." * 100_000,
+    ],
+)
+def test_find_arithmetic_is_linear_on_hostile_input(hostile: str) -> None:
+    find_arithmetic(hostile)
+
+
+def test_unbalanced_brackets_are_trimmed_without_quadratic_slicing() -> None:
+    assert find_arithmetic("(" * 50_000 + "1+1") == "1+1"
+    assert find_arithmetic("((2+3)*4") == "(2+3)*4"
+    assert find_arithmetic("2+3))") == "2+3"
+
+
+async def test_a_long_message_is_quoted_in_part_and_still_read_whole() -> None:
+    message = "what is 6*7 " + "and more " * 2_000
+    events = await collect(message)
+    text = text_of(events)
+    quoted = text[len('You said: "') : text.index('".')]
+    assert len(quoted.split()) == ECHO_WORDS + 1 and quoted.endswith(" …")
+    assert "The calculator says 6*7 = 42." in text

@@ -22,6 +22,20 @@ from agenthub.client import (
 )
 
 
+def _assert_numbering(events: list[dict[str, Any]]) -> None:
+    """Agent seqs 1..n once each, in order; each chat event carries the seq of the agent event before it."""
+    agent = [i["payload"]["seq"] for i in events if i["event"] == "agent"]
+    assert agent == list(range(1, len(agent) + 1)), "each agent seq exactly once, in order"
+    last, chats = 0, []
+    for i in events:
+        if i["event"] == "agent":
+            last = i["payload"]["seq"]
+        else:
+            assert i["payload"]["seq"] == last
+            chats.append(last)
+    assert len(chats) == len(set(chats)), "each chat event exactly once"
+
+
 def _assistant_text(items: list[dict[str, Any]]) -> str:
     deltas = [
         i["payload"]["data"]["delta"]
@@ -37,8 +51,7 @@ async def test_run_agent_streams_and_ends_with_the_result(make_gateway: Any) -> 
         items = [i async for i in client.run_agent("what is 6 times 7", session_key="s1")]
     assert items[0]["type"] == "accepted"
     assert items[-1]["type"] == "result" and items[-1]["status"] == "ok"
-    seqs = [i["payload"]["seq"] for i in items[1:-1]]
-    assert seqs == list(range(1, len(seqs) + 1))
+    _assert_numbering(items[1:-1])
     assert "42" in _assistant_text(items[1:-1])
     assert any(i.get("event") == "agent" and i["payload"]["stream"] == "tool" for i in items)
 
@@ -59,8 +72,7 @@ async def test_reconnect_mid_run_loses_and_duplicates_nothing(make_gateway: Any)
         result = items[-1]
         assert result["type"] == "result" and result["status"] == "ok"
         events = items[1:-1]
-        seqs = [i["payload"]["seq"] for i in events]
-        assert seqs == list(range(1, len(seqs) + 1)), "each per-run seq exactly once, in order"
+        _assert_numbering(events)
         assert any(i.get("replayed") for i in events)
         final = next(i for i in events if i["event"] == "chat" and i["payload"]["state"] == "final")
         text = final["payload"]["message"]["content"][0]["text"]
@@ -68,6 +80,29 @@ async def test_reconnect_mid_run_loses_and_duplicates_nothing(make_gateway: Any)
         assert len(text.split()) >= 200
         # The client is usable after the reconnects.
         assert (await client.call("health"))["ok"] is True
+
+
+async def test_reconnect_right_after_a_chat_event_yields_it_once(make_gateway: Any) -> None:
+    """The replay after agent seq N starts with the chat event derived from N, which this client already has."""
+    gw = make_gateway(config={"demo": {"word_delay_ms": 15}})
+    async with GatewayClient(gw.url, heartbeat_interval=0, backoff_base=0.05) as client:
+        items: list[dict[str, Any]] = []
+        drops = 0
+        async for item in client.run_agent("chat then drop [long]", session_key="chat-drop"):
+            items.append(item)
+            is_delta = item.get("event") == "chat" and item["payload"]["state"] == "delta"
+            if drops < 2 and is_delta and not item.get("replayed"):
+                drops += 1
+                client.drop_connection()
+                await asyncio.sleep(0.3)
+        assert client.reconnects == 2
+        events = items[1:-1]
+        keys = [(i["event"], i["payload"]["seq"]) for i in events]
+        assert len(keys) == len(set(keys)), "an event was yielded twice"
+        _assert_numbering(events)
+        assert any(i.get("replayed") for i in events)
+        final = next(i for i in events if i["event"] == "chat" and i["payload"]["state"] == "final")
+        assert _assistant_text(events) == final["payload"]["message"]["content"][0]["text"]
 
 
 async def test_replay_gap_after_gateway_restart_yields_gap_then_result(make_gateway: Any) -> None:

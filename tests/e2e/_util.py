@@ -33,6 +33,7 @@ __all__ = [
     "agent_text",
     "assert_contiguous",
     "assert_cumulative",
+    "assert_run_numbering",
     "collect_run",
     "collect_runs",
     "expected_answer",
@@ -251,6 +252,24 @@ async def start_agent(c: Client, message: str, key: str, session: str | None = N
 
 def assert_contiguous(seqs: list[int], start: int = 1) -> None:
     assert seqs == list(range(start, start + len(seqs))), f"seq not contiguous from {start}: {seqs}"
+
+
+def assert_run_numbering(frames: list[dict[str, Any]]) -> None:
+    """OpenClaw's numbering of one run's events, as a client that missed none received them.
+
+    ``agent`` events carry seq 1..n without a gap; each ``chat`` event carries the
+    seq of the agent event before it (the one it derives from), at most one per seq.
+    """
+    assert_contiguous([f["payload"]["seq"] for f in frames if f["event"] == "agent"])
+    last, chat_seqs = 0, []
+    for f in frames:
+        seq = f["payload"]["seq"]
+        if f["event"] == "agent":
+            last = seq
+        else:
+            assert seq == last, f"chat seq {seq} does not match the agent event before it ({last})"
+            chat_seqs.append(seq)
+    assert len(set(chat_seqs)) == len(chat_seqs), f"two chat events share a seq: {chat_seqs}"
 
 
 def assert_cumulative(agent_payloads: list[dict[str, Any]]) -> str:

@@ -15,7 +15,7 @@ from agenthub import __version__
 from agenthub.core.api import DEFAULT_SESSION, HELP_TEXT
 
 from ..conftest import GatewayProc, connect_params
-from ._util import Client, assert_contiguous, collect_run, shared_gateway, start_agent
+from ._util import Client, assert_contiguous, assert_run_numbering, collect_run, shared_gateway, start_agent
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -366,7 +366,7 @@ async def test_failed_run_reports_error_everywhere(shared: GatewayProc) -> None:
         rid, _ = await start_agent(c, "[fail] please", "fail-1")
         run = await collect_run(c, "fail-1", rid)
         waited = await c.ok("agent.wait", {"runId": "fail-1", "timeoutMs": 100})
-    assert_contiguous(run.run_seqs)
+    assert_run_numbering(run.frames)
     streams = [p["stream"] for p in run.agent]
     assert streams[0] == "lifecycle" and "thinking" in streams and "assistant" not in streams
     assert run.agent[-1]["data"] == {

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from ..conftest import GatewayProc
@@ -20,6 +23,7 @@ from ._util import (
     RunLog,
     assert_contiguous,
     assert_cumulative,
+    assert_run_numbering,
     collect_run,
     expected_answer,
     shared_gateway,
@@ -77,7 +81,7 @@ async def test_agent_streams_in_order_with_cumulative_text(shared: GatewayProc) 
 
     payloads = run.payloads
     assert all(p["runId"] == "stream-1" and p["sessionKey"] == "main" for p in payloads)
-    assert_contiguous(run.run_seqs)  # agent and chat share the run's numbering, from 1, no gap
+    assert_run_numbering(run.frames)  # agent events 1..n, each chat event the seq of its agent event
 
     agent = run.agent
     kinds = [(p["stream"], p["data"].get("phase")) for p in agent]
@@ -208,7 +212,7 @@ async def test_stop_command_aborts_the_running_run(slow: GatewayProc) -> None:
     assert stop_run.terminal["state"] == "final"
     assert stop_run.terminal["message"]["content"][0]["text"] == "Stopped 1 run(s)."
     assert [p["stream"] for p in stop_run.agent] == ["lifecycle", "assistant", "lifecycle"]
-    assert_contiguous(stop_run.run_seqs)
+    assert_run_numbering(stop_run.frames)
 
 
 # -- 3. idempotency ----------------------------------------------------------------------
@@ -294,7 +298,8 @@ async def test_idempotency_survives_restart(shared: GatewayProc) -> None:
         assert first["payload"] == accepted
         assert run.final is not None
         assert final["payload"] == {"runId": "restart-a", "status": "ok", "summary": run.final["summary"]}
-        assert await c.ok("chat.send", chat_params) == {"runId": "restart-c", "status": "started"}
+        # the stored outcome, as for agent: "started" would leave the client waiting for events
+        assert await c.ok("chat.send", chat_params) == {"runId": "restart-c", "status": "ok"}
         await asyncio.sleep(0.3)  # a wrongly started run would have published by now
         assert [f for f in c.events if f.get("event") in ("agent", "chat")] == []
         assert await c.ok("chat.history", {"sessionKey": "ra"}) == ra_before
@@ -394,7 +399,7 @@ async def test_every_client_observes_every_run(shared: GatewayProc) -> None:
     ref: RunLog = logs[2]
     assert ref.terminal["state"] == "final"
     assert "12*12 = 144" in ref.text
-    assert_contiguous(ref.run_seqs)
+    assert_run_numbering(ref.frames)
     for log in logs[:2]:
         assert [f["event"] for f in log.frames] == [f["event"] for f in ref.frames]
         assert log.payloads == ref.payloads
@@ -412,48 +417,74 @@ async def test_replay_after_reconnect_fills_the_gap_exactly(make_gateway: Any) -
     async with Client.open_connected(gw.url) as first:
         await start_agent(first, message, "replay-1")
         await first.until(lambda f: count_events(first, "replay-1") >= 12)
-        seen = [
-            f["payload"]
-            for f in first.events
-            if f.get("event") in ("agent", "chat") and f["payload"]["runId"] == "replay-1"
-        ]
-    assert_contiguous([p["seq"] for p in seen])
-    after = seen[-1]["seq"]
-    text_before = assert_cumulative([p for p in seen if "stream" in p])
+        seen = [f for f in first.events if f.get("event") in ("agent", "chat") and f["payload"]["runId"] == "replay-1"]
+    assert_run_numbering(seen)
+    after = max(f["payload"]["seq"] for f in seen if f["event"] == "agent")
+    text_before = assert_cumulative([f["payload"] for f in seen if f["event"] == "agent"])
     await asyncio.sleep(0.2)  # events are published while nobody of ours listens
 
     async with Client.open_connected(gw.url) as second:
         replay = await second.ok("agent.replay", {"runId": "replay-1", "afterSeq": after})
         assert replay["runId"] == "replay-1" and replay["done"] is False
         assert isinstance(replay["epoch"], str) and replay["epoch"]
-        missed = [e["payload"] for e in replay["events"]]
+        missed = [{"event": e["event"], "payload": e["payload"]} for e in replay["events"]]
         assert len(missed) >= 5, "the sleep must have left events to replay"
-        assert [p["seq"] for p in missed] == list(range(after + 1, replay["lastSeq"] + 1))
+        # after agent event N: the chat event derived from N (if any), then agent N+1.. up to lastSeq
+        assert [m["payload"]["seq"] for m in missed if m["event"] == "agent"] == list(
+            range(after + 1, replay["lastSeq"] + 1)
+        )
+        assert all(m["payload"]["seq"] >= after for m in missed)
         run = await collect_run(second, "replay-1")
-        live = [p for p in run.payloads if p["seq"] > replay["lastSeq"]]
-        dup = [p for p in run.payloads if p["seq"] <= replay["lastSeq"]]
-        assert all(p == missed[[m["seq"] for m in missed].index(p["seq"])] for p in dup)
-        assert_contiguous([p["seq"] for p in live], replay["lastSeq"] + 1)
+        # events published while the replay was answered arrive live too, identical to the replayed ones
+        missed_keys = {(m["event"], m["payload"]["seq"]) for m in missed}
+        dup = [f for f in run.frames if (f["event"], f["payload"]["seq"]) in missed_keys]
+        assert all({"event": f["event"], "payload": f["payload"]} in missed for f in dup)
+        live = [f for f in run.frames if (f["event"], f["payload"]["seq"]) not in missed_keys]
 
-        combined = seen + missed + live
-        assert_contiguous([p["seq"] for p in combined])
-        text = assert_cumulative([p for p in combined if "stream" in p])
+        # what the first client saw, the missed events without what it already had, then the live ones
+        seen_keys = {(f["event"], f["payload"]["seq"]) for f in seen}
+        fresh = [m for m in missed if (m["event"], m["payload"]["seq"]) not in seen_keys]
+        combined = [{"event": f["event"], "payload": f["payload"]} for f in seen] + fresh
+        combined += [{"event": f["event"], "payload": f["payload"]} for f in live]
+        keys = [(f["event"], f["payload"]["seq"]) for f in combined]
+        assert len(keys) == len(set(keys)), "each event exactly once"
+        assert_run_numbering(combined)
+        text = assert_cumulative([f["payload"] for f in combined if f["event"] == "agent"])
         assert text.startswith(text_before)
-        assert text == full == combined[-1]["message"]["content"][0]["text"]
+        assert text == full == combined[-1]["payload"]["message"]["content"][0]["text"]
 
         wrong_epoch = await second.call("agent.replay", {"runId": "replay-1", "afterSeq": 0, "epoch": "nope"})
         assert wrong_epoch["error"]["details"] == {"code": "REPLAY_GAP", "runId": "replay-1"}
         assert "epoch changed" in wrong_epoch["error"]["message"]
-        done = await second.ok(
-            "agent.replay", {"runId": "replay-1", "afterSeq": combined[-1]["seq"], "epoch": replay["epoch"]}
-        )
-        assert done == {
+        last = combined[-1]["payload"]["seq"]
+        assert combined[-1]["event"] == "chat" and combined[-2]["payload"]["seq"] == last
+        # after the last agent event: only the final chat event derived from it
+        tail = await second.ok("agent.replay", {"runId": "replay-1", "afterSeq": last, "epoch": replay["epoch"]})
+        assert tail == {
             "runId": "replay-1",
             "epoch": replay["epoch"],
-            "lastSeq": combined[-1]["seq"],
+            "lastSeq": last,
             "done": True,
-            "events": [],
+            "events": [combined[-1]],
         }
+        # the whole run again: the cumulative texts rebuilt from the deltas the history keeps
+        whole = await second.ok("agent.replay", {"runId": "replay-1", "afterSeq": 0})
+        assert whole["events"] == combined
+
+
+async def test_replay_after_a_chat_event_returns_it_once_more(shared: GatewayProc) -> None:
+    """A client that saw agent event N and the chat event derived from N, asking after N, gets that chat event again."""
+    async with Client.open_connected(shared.url) as c:
+        rid, _ = await start_agent(c, "hello replay chat", "replay-chat-1", session="replay-chat")
+        run = await collect_run(c, "replay-chat-1", rid)
+        chats = [f for f in run.frames if f["event"] == "chat"]
+        assert len(chats) >= 2, "a delta and the final"
+        for chat in chats:
+            n = chat["payload"]["seq"]
+            replay = await c.ok("agent.replay", {"runId": "replay-chat-1", "afterSeq": n})
+            i = run.frames.index(chat)
+            # the chat event derived from N, then everything after it; never agent event N itself
+            assert replay["events"] == [{"event": f["event"], "payload": f["payload"]} for f in run.frames[i:]]
 
 
 async def test_replay_gap_for_unknown_run_and_expired_events(make_gateway: Any) -> None:
@@ -466,13 +497,15 @@ async def test_replay_gap_for_unknown_run_and_expired_events(make_gateway: Any) 
 
         rid, _ = await start_agent(c, "hello replay", "short-1")
         run = await collect_run(c, "short-1", rid)
-        last = run.run_seqs[-1]
-        assert last > 20
-        kept = await c.ok("agent.replay", {"runId": "short-1", "afterSeq": last - 10})
-        assert [e["payload"] for e in kept["events"]] == run.payloads[-10:]
-        for after in (0, last - 11):
-            gone = await c.call("agent.replay", {"runId": "short-1", "afterSeq": after})
-            assert gone["ok"] is False, after
+        assert run.agent[-1]["seq"] > 20
+        retained = run.frames[-10:]  # the history keeps the newest 10 events
+        first_agent = next(i for i, f in enumerate(retained) if f["event"] == "agent")
+        after = retained[first_agent]["payload"]["seq"]
+        kept = await c.ok("agent.replay", {"runId": "short-1", "afterSeq": after})
+        assert [e["payload"] for e in kept["events"]] == [f["payload"] for f in retained[first_agent + 1 :]]
+        for gone_after in (0, after - 2):
+            gone = await c.call("agent.replay", {"runId": "short-1", "afterSeq": gone_after})
+            assert gone["ok"] is False, gone_after
             assert gone["error"]["details"] == {"code": "REPLAY_GAP", "runId": "short-1"}
             assert "left retained history" in gone["error"]["message"]
 
@@ -510,3 +543,154 @@ async def test_chat_send_key_is_not_spent_on_a_refusal_and_retries_report_the_ou
         )
         retry = await c.ok("chat.send", {"sessionKey": "outcome", "message": "[long] go", "idempotencyKey": "out-1"})
         assert retry == {"runId": "out-1", "status": "aborted"}
+
+
+# -- 7. ordering: the res that acknowledges a request comes before the events it causes ---------
+
+
+@pytest.mark.parametrize("command", ["/status", "/help", "/context list", "/stop", "/reset", "hello"])
+async def test_chat_send_answers_before_its_run_publishes(shared: GatewayProc, command: str) -> None:
+    key = f"order-{command.strip('/').replace(' ', '-')}"
+    async with Client.open_connected(shared.url) as c:
+        rid = await c.request("chat.send", {"sessionKey": f"order-{key}", "message": command, "idempotencyKey": key})
+        res = await c.response(rid)
+        assert res["ok"], res
+        run = await collect_run(c, key)
+    first_event = c.index_of(run.frames[0])
+    assert c.index_of(res) < first_event, "an event of the run came before the res that acknowledges it"
+    assert run.agent[0]["data"]["phase"] == "start"
+    assert_run_numbering(run.frames)
+
+
+async def test_agent_and_send_answer_before_their_events(shared: GatewayProc) -> None:
+    async with Client.open_connected(shared.url) as c:
+        rid = await c.request("agent", {"message": "what is 1+1", "idempotencyKey": "order-agent", "sessionKey": "oa"})
+        accepted = await c.response(rid)
+        run = await collect_run(c, "order-agent", rid)
+        assert c.index_of(accepted) < c.index_of(run.frames[0])
+        rid = await c.request("send", {"message": "posted", "idempotencyKey": "order-send", "sessionKey": "os"})
+        sent = await c.response(rid)
+        posted = await collect_run(c, "order-send")
+        assert c.index_of(sent) < c.index_of(posted.frames[0])
+        assert posted.terminal["message"]["content"][0]["text"] == "posted"
+
+
+# -- 8. retries after a crash report the stored outcome --------------------------------------
+
+
+async def test_chat_send_retried_after_a_crash_reports_the_stored_error(slow: GatewayProc) -> None:
+    params = {"sessionKey": "crash-retry", "message": "[long] crash during me", "idempotencyKey": "crash-chat-1"}
+    async with Client.open_connected(slow.url) as c:
+        assert await c.ok("chat.send", params) == {"runId": "crash-chat-1", "status": "started"}
+        await c.until(lambda f: f.get("event") == "agent" and f["payload"]["stream"] == "assistant")
+        port = slow.port
+        slow.kill()
+    slow.start(port)
+    async with Client.open_connected(slow.url) as c:
+        # "started" would promise events that will never come
+        assert await c.ok("chat.send", params) == {"runId": "crash-chat-1", "status": "error"}
+        waited = await c.ok("agent.wait", {"runId": "crash-chat-1", "timeoutMs": 100})
+        assert waited["status"] == "error" and waited["error"] == "gateway restarted while the run was active"
+        # a slash command's answer is stored too: its retry reports "ok", not "started"
+        status = {"sessionKey": "crash-retry", "message": "/status", "idempotencyKey": "crash-status-1"}
+        assert await c.ok("chat.send", status) == {"runId": "crash-status-1", "status": "started"}
+        await collect_run(c, "crash-status-1")
+    slow.restart()
+    async with Client.open_connected(slow.url) as c:
+        assert await c.ok("chat.send", status) == {"runId": "crash-status-1", "status": "ok"}
+
+
+# -- 9. the caller's run timeout -------------------------------------------------------------
+
+
+async def test_agent_timeout_ends_the_run_as_timed_out_and_keeps_the_partial_text(slow: GatewayProc) -> None:
+    async with Client.open_connected(slow.url) as c:
+        rid = await c.request(
+            "agent", {"message": "[long] take your time", "idempotencyKey": "to-1", "sessionKey": "to", "timeout": 1}
+        )
+        assert (await c.response(rid))["payload"]["status"] == "accepted"
+        run = await collect_run(c, "to-1", rid)
+        waited = await c.ok("agent.wait", {"runId": "to-1", "timeoutMs": 100})
+        history = await c.ok("chat.history", {"sessionKey": "to"})
+    partial = run.text
+    assert partial and len(partial.split()) < 200, "a [long] answer takes 10 s here: the run must stop at 1 s"
+    assert run.agent[-1]["data"] == {
+        "phase": "error",
+        "endedAt": run.agent[-1]["data"]["endedAt"],
+        "error": "run timed out after 1s",
+        "stopReason": "timeout",
+    }
+    end = run.terminal
+    assert end["state"] == "error" and end["errorKind"] == "timeout" and end["stopReason"] == "timeout"
+    assert end["errorMessage"] == "run timed out after 1s"
+    assert end["message"]["content"][0]["text"] == partial
+    assert_run_numbering(run.frames)
+    final = run.final
+    assert final is not None
+    assert final["status"] == "timeout" and final["stopReason"] == "timeout"
+    assert final["error"] == "run timed out after 1s" and final["summary"] == partial[:500]
+    assert waited["status"] == "timeout" and "endedAt" in waited  # terminal, unlike an expired wait
+    assert user_and_assistant(history) == [("user", "[long] take your time", "to-1"), ("assistant", partial, "to-1")]
+    assert history["messages"][1]["meta"] == {"timedOut": True}
+
+
+async def test_chat_send_timeout_ms_ends_the_run_and_the_stored_outcome_is_timeout(slow: GatewayProc) -> None:
+    params = {"sessionKey": "to-chat", "message": "[long] slowly", "idempotencyKey": "to-2", "timeoutMs": 700}
+    async with Client.open_connected(slow.url) as c:
+        assert await c.ok("chat.send", params) == {"runId": "to-2", "status": "started"}
+        run = await collect_run(c, "to-2")
+        assert run.terminal["state"] == "error" and run.terminal["errorKind"] == "timeout"
+        assert run.terminal["errorMessage"] == "run timed out after 0.7s"
+        assert await c.ok("chat.send", params) == {"runId": "to-2", "status": "timeout"}
+        # without a limit of its own a run is bounded by limits.run_timeout_s only: it completes
+        free = {"sessionKey": "to-chat", "message": "what is 2+3", "idempotencyKey": "to-3", "timeoutMs": 0}
+        await c.ok("chat.send", free)
+        assert (await collect_run(c, "to-3")).terminal["state"] == "final"
+    slow.restart()
+    async with Client.open_connected(slow.url) as c:
+        assert await c.ok("chat.send", params) == {"runId": "to-2", "status": "timeout"}
+        stored = await c.ok("agent.wait", {"runId": "to-2", "timeoutMs": 100})
+        assert stored["status"] == "timeout" and stored["stopReason"] == "timeout"
+
+
+# -- 10. the replay history is bounded in bytes ------------------------------------------------
+
+
+async def _metric(gw: GatewayProc, name: str) -> float:
+    async with httpx.AsyncClient() as http:
+        body = (await http.get(f"{gw.http}/metrics")).text
+    m = re.search(rf"^{re.escape(name)} (\S+)$", body, re.MULTILINE)
+    assert m, f"{name} not in /metrics"
+    return float(m.group(1))
+
+
+async def test_history_stays_within_its_byte_bounds_and_replays_cumulative_text(make_gateway: Any) -> None:
+    per_stream, total = 128 * 1024, 512 * 1024
+    gw: GatewayProc = make_gateway(
+        config={
+            "demo": {"word_delay_ms": 0},
+            "limits": {"history_bytes_per_stream": per_stream, "history_bytes_total": total},
+        }
+    )
+    word = "w" * 2_000  # the answer quotes it, and every later event of the run repeats the text so far
+    async with Client.open_connected(gw.url) as c:
+        logs = []
+        for i in range(12):
+            rid, _ = await start_agent(c, f"[long] {word}", f"big-{i}", session=f"big-{i}")
+            logs.append(await collect_run(c, f"big-{i}", rid))
+            held = await _metric(gw, "agenthub_bus_history_bytes")
+            assert held <= total, f"after {i + 1} runs the history holds {held} bytes"
+            if i == 0:  # deltas, not the text so far: far less than what was published
+                published = sum(len(json.dumps(f["payload"])) for f in logs[0].frames)
+                assert held < published / 4, (held, published)
+        assert await _metric(gw, "agenthub_bus_evicted_streams_total") > 0
+        # the newest run is retained whole: its replay is exactly what was published
+        last = logs[-1]
+        whole = await c.ok("agent.replay", {"runId": "big-11", "afterSeq": 0})
+        assert [{"event": e["event"], "payload": e["payload"]} for e in whole["events"]] == [
+            {"event": f["event"], "payload": f["payload"]} for f in last.frames
+        ]
+        assert assert_cumulative([e["payload"] for e in whole["events"] if e["event"] == "agent"]) == last.text
+        # the oldest is gone, and says so
+        gone = await c.call("agent.replay", {"runId": "big-0", "afterSeq": 0})
+        assert gone["error"]["details"] == {"code": "REPLAY_GAP", "runId": "big-0"}

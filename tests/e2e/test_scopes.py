@@ -3,6 +3,8 @@ without its scope (or role) and allowed with it; unlisted methods do not exist."
 
 from __future__ import annotations
 
+from typing import Any
+
 from agenthub.protocol.methods import (
     ADMIN,
     APPROVALS,
@@ -100,3 +102,40 @@ async def test_hello_snapshot_shows_presence_only_with_its_scope(gateway: Gatewa
             hello = (await other.connect(scopes=[APPROVALS]))["payload"]
             assert hello["snapshot"]["presence"] == []  # neither its own entry nor the reader's
             assert (await other.call("system-presence"))["error"]["code"] == "FORBIDDEN"
+
+
+async def test_slash_commands_need_the_scope_of_the_method_they_stand_for(gateway: GatewayProc) -> None:
+    """``chat.send "/reset"`` is ``sessions.reset``: a client refused that method is refused the command."""
+
+    def send(message: str, key: str) -> dict[str, str]:
+        return {"sessionKey": "guarded", "message": message, "idempotencyKey": key}
+
+    def final_of(key: str) -> Any:
+        return lambda f: f.get("event") == "chat" and f["payload"]["runId"] == key and f["payload"]["state"] == "final"
+
+    async with RawClient.open(gateway.url) as admin, RawClient.open(gateway.url) as writer:
+        assert (await admin.connect(scopes=[ADMIN]))["ok"]
+        assert (await writer.connect(scopes=[WRITE]))["ok"]
+        assert (await admin.call("chat.send", send("remember me", "g-1")))["ok"]
+        await admin.until(final_of("g-1"))
+        before = (await admin.call("chat.history", {"sessionKey": "guarded"}))["payload"]["messages"]
+        assert len(before) == 2
+        assert (await writer.call("sessions.reset", {"key": "guarded"}))["error"]["details"] == {"missingScope": ADMIN}
+
+        refused = await writer.call("chat.send", send(" /reset ", "g-2"))
+        assert refused["ok"] is False
+        assert refused["error"] == {
+            "code": "FORBIDDEN",
+            "message": f"missing scope: {ADMIN}",
+            "details": {"missingScope": ADMIN},
+        }
+        assert (await admin.call("chat.history", {"sessionKey": "guarded"}))["payload"]["messages"] == before
+        # the commands whose methods a writer may call still work for it
+        for i, command in enumerate(("/stop", "/status", "/help", "/context list")):
+            res = await writer.call("chat.send", send(command, f"g-w{i}"))
+            assert res["ok"], (command, res)
+        # the refusal did not spend the key: an admin's /reset with it runs
+        done = await admin.call("chat.send", send("/reset", "g-2"))
+        assert done["payload"] == {"runId": "g-2", "status": "started"}
+        await admin.until(final_of("g-2"))
+        assert (await admin.call("chat.history", {"sessionKey": "guarded"}))["payload"]["messages"] == []

@@ -13,7 +13,9 @@ interface RunView {
   thinking: HTMLPreElement | null;
   tools: Map<string, HTMLElement>;
   text: string;
-  lastSeq: number;
+  /** Highest seq applied, per event family: agent events are numbered 1..n per run, and a
+   *  chat event carries the seq of the agent event it derives from. */
+  lastSeq: { agent: number; chat: number };
   done: boolean;
 }
 
@@ -60,7 +62,8 @@ export class ChatPage {
     }
     for (const run of inFlight) {
       try {
-        const res = await this.gw.call("agent.replay", { runId: run.runId, afterSeq: run.lastSeq });
+        // Everything after the last agent event seen: its chat event (if any) comes again and is skipped.
+        const res = await this.gw.call("agent.replay", { runId: run.runId, afterSeq: run.lastSeq.agent });
         for (const ev of res.events as { event: string; payload: any }[]) {
           if (ev.event === "agent") this.applyAgent(ev.payload);
           else if (ev.event === "chat") this.applyChat(ev.payload);
@@ -154,7 +157,7 @@ export class ChatPage {
       body,
     );
     this.log.append(el);
-    const view: RunView = { runId, el, body, blocks, badge, thinking: null, tools: new Map(), text: "", lastSeq: 0, done: false };
+    const view: RunView = { runId, el, body, blocks, badge, thinking: null, tools: new Map(), text: "", lastSeq: { agent: 0, chat: 0 }, done: false };
     if (runId) this.runs.set(runId, view);
     return view;
   }
@@ -222,17 +225,17 @@ export class ChatPage {
     this.applyChat(p);
   }
 
-  /** Apply one per-run event once: events at or below the run's last seq are replays. */
-  private fresh(view: RunView, seq: unknown): boolean {
+  /** Apply one per-run event once: events at or below the last seq of their family are replays. */
+  private fresh(view: RunView, family: "agent" | "chat", seq: unknown): boolean {
     if (typeof seq !== "number") return true;
-    if (seq <= view.lastSeq) return false;
-    view.lastSeq = seq;
+    if (seq <= view.lastSeq[family]) return false;
+    view.lastSeq[family] = seq;
     return true;
   }
 
   private applyAgent(p: any): void {
     const view = this.ensureRun(p.runId);
-    if (!this.fresh(view, p.seq)) return;
+    if (!this.fresh(view, "agent", p.seq)) return;
     const d = p.data ?? {};
     switch (p.stream) {
       case "assistant":
@@ -280,7 +283,7 @@ export class ChatPage {
 
   private applyChat(p: any): void {
     const view = this.ensureRun(p.runId);
-    if (!this.fresh(view, p.seq)) return;
+    if (!this.fresh(view, "chat", p.seq)) return;
     const text = (p.message?.content ?? []).map((c: any) => c.text ?? "").join("");
     if (p.state === "delta") {
       if (text.length > view.text.length) {

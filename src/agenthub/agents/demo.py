@@ -23,9 +23,12 @@ from agenthub.agents._shared import find_tool, result_text, run_tool
 from agenthub.agents.tools import CalculatorTool, ClockTool
 from agenthub.core.runtime import AgentEvent, TextDelta, Thinking, Tool, ToolCallResult, ToolCallStart, Turn
 
-__all__ = ["LONG_ANSWER_WORDS", "DemoRuntime", "find_arithmetic", "find_timezone", "wants_time"]
+__all__ = ["ECHO_WORDS", "LONG_ANSWER_WORDS", "DemoRuntime", "find_arithmetic", "find_timezone", "wants_time"]
 
 LONG_ANSWER_WORDS = 200
+ECHO_WORDS = 50  # the answer quotes at most this many words of the message
+# Messages longer than this are read in a worker thread, so the event loop keeps serving others.
+INLINE_ANALYSIS_CHARS = 2_000
 
 _WORD_OPERATORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), replacement)
@@ -42,9 +45,16 @@ _WORD_OPERATORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\^", "**"),
     )
 )
-_NUM = r"\d+(?:\.\d+)?"
+_NUM = r"\d++(?:\.\d++)?"
 _OP = r"(?:\*\*|//|[-+*/%])"
-_EXPRESSION = re.compile(rf"[-+(\s]*{_NUM}(?:[\s)]*{_OP}[\s(+-]*{_NUM})+[\s)]*")
+# Possessive quantifiers: no class here can also start what follows it, so giving
+# characters back never helps a match, and a failed attempt costs what it read.
+_EXPRESSION = re.compile(rf"[-+(\s]*+{_NUM}(?:[\s)]*+{_OP}[\s(+-]*+{_NUM})+[\s)]*+")
+# Where an expression may begin. If an attempt at p-1 failed, one at p fails too
+# when text[p-1] is a leading sign, bracket or space (the attempt at p-1 could
+# have read it and gone on as from p), or both are digits (the same number); so
+# only the first position of such a run is tried, which keeps the scan linear.
+_START = re.compile(r"(?<![-+(\s\d])[-+(\s\d]|(?<=\d)[-+(\s]")
 _DATE = re.compile(r"\b\d{4}-\d{1,2}-\d{1,2}\b")
 _TIME_WORDS = re.compile(r"\b(?:time|clock|date)\b", re.IGNORECASE)
 _TIMEZONE = re.compile(r"\b(UTC|[A-Z][A-Za-z_]+/[A-Z][A-Za-z_\-]+(?:/[A-Z][A-Za-z_\-]+)?)\b")
@@ -60,21 +70,54 @@ _FILLER = (
 )
 
 
+def _expressions(text: str) -> list[str]:
+    """What ``_EXPRESSION.finditer`` finds, in time linear in ``len(text)``.
+
+    ``finditer`` would try every position, and a run of n spaces or digits makes
+    each try read to its end: n^2 steps (40,000 spaces stalled the gateway for
+    seconds). Here a match is tried where the previous one ended and at the
+    positions ``_START`` finds, which are the only ones that can succeed.
+    """
+    found: list[str] = []
+    pos: int | None = 0
+    while pos is not None and pos < len(text):
+        m = _EXPRESSION.match(text, pos)
+        if m is not None:
+            found.append(m.group())
+            pos = m.end()
+            continue
+        nxt = _START.search(text, pos + 1)
+        pos = nxt.start() if nxt is not None else None
+    return found
+
+
 def find_arithmetic(message: str) -> str | None:
-    """The longest arithmetic expression in the message (word operators normalised), if any."""
+    """The longest arithmetic expression in the message (word operators normalised), if any.
+
+    Linear in the message length: it runs on the event loop, on whatever a user sends.
+    """
     text = _DATE.sub(" ", message)  # "2024-01-15" is a date, not 2024 - 1 - 15
     for pattern, replacement in _WORD_OPERATORS:
         text = pattern.sub(replacement, text)
-    candidates = [m.group().strip() for m in _EXPRESSION.finditer(text)]
+    candidates = [c.strip() for c in _expressions(text)]
     if not candidates:
         return None
     expr = max(candidates, key=len)
-    # The regex cannot balance parentheses; drop the unmatched ones at the edges.
-    while expr.count("(") > expr.count(")") and expr.startswith("("):
-        expr = expr[1:].lstrip()
-    while expr.count(")") > expr.count("(") and expr.endswith(")"):
-        expr = expr[:-1].rstrip()
-    return expr
+    # The regex cannot balance parentheses; drop the unmatched ones at the edges
+    # (counted once, cut by index: slicing per bracket would be quadratic again).
+    opens, closes = expr.count("("), expr.count(")")
+    start, end = 0, len(expr)
+    while opens > closes and expr.startswith("(", start):
+        opens -= 1
+        start += 1
+        while start < end and expr[start].isspace():
+            start += 1
+    while closes > opens and end > start and expr[end - 1] == ")":
+        closes -= 1
+        end -= 1
+        while end > start and expr[end - 1].isspace():
+            end -= 1
+    return expr[start:end]
 
 
 def wants_time(message: str) -> bool:
@@ -85,6 +128,14 @@ def find_timezone(message: str) -> str | None:
     """An IANA-looking zone ("Europe/Paris") or "UTC" mentioned in the message."""
     m = _TIMEZONE.search(message)
     return m.group(1) if m else None
+
+
+def _read(message: str) -> tuple[str | None, bool, str | None, str]:
+    """Everything the demo takes from a message: arithmetic, time question, zone, and the quote."""
+    words = message.split()
+    quote = " ".join(words[:ECHO_WORDS]) + (" …" if len(words) > ECHO_WORDS else "")
+    clock = wants_time(message)
+    return find_arithmetic(message), clock, find_timezone(message) if clock else None, quote
 
 
 class DemoRuntime:
@@ -105,8 +156,10 @@ class DemoRuntime:
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[AgentEvent]:
         message = turn.message
-        expression = find_arithmetic(message)
-        clock = wants_time(message)
+        if len(message) > INLINE_ANALYSIS_CHARS:
+            expression, clock, zone, quote = await asyncio.to_thread(_read, message)
+        else:
+            expression, clock, zone, quote = _read(message)
 
         for part in self._thinking(expression is not None, clock):
             yield Thinking(part)
@@ -116,12 +169,11 @@ class DemoRuntime:
             yield TextDelta("HEARTBEAT_OK")
             return
 
-        sentences = [f'You said: "{" ".join(message.split())}".']
+        sentences = [f'You said: "{quote}".']
         calls: list[tuple[str, Mapping[str, Any]]] = []
         if expression is not None:
             calls.append(("calculator", {"expression": expression}))
         if clock:
-            zone = find_timezone(message)
             calls.append(("clock", {"timezone": zone} if zone else {}))
 
         for n, (tool_name, args) in enumerate(calls, start=1):

@@ -453,11 +453,13 @@ class GatewayClient:
         timeout: float = 600.0,
     ) -> AsyncIterator[dict[str, Any]]:
         """Start a run and yield ``{"type": "accepted", ...}``, its ``agent``/``chat`` event
-        frames in ``seq`` order, then ``{"type": "result", runId, status, summary, ...}``.
+        frames in order, then ``{"type": "result", runId, status, summary, ...}``.
 
-        Across a reconnect the missed events come from ``agent.replay`` (their frames
-        carry ``"replayed": True``); each per-run ``seq`` is yielded once. If the
-        gateway no longer holds them (restart, retention), a ``{"type": "gap", ...}``
+        ``agent`` events are numbered 1..n per run; a ``chat`` event carries the seq
+        of the agent event it derives from. Across a reconnect the missed events
+        come from ``agent.replay`` after the last agent seq seen (their frames carry
+        ``"replayed": True``); each agent seq and each chat seq is yielded once. If
+        the gateway no longer holds them (restart, retention), a ``{"type": "gap", ...}``
         item is yielded and the result follows from ``agent.wait``.
         """
         key = idempotency_key or uuid.uuid4().hex
@@ -474,7 +476,7 @@ class GatewayClient:
                 run_id: str = accepted["runId"]
                 self._run_sessions[run_id] = session_key or "main"
                 yield {"type": "accepted", **accepted}
-                last = 0
+                last = {"agent": 0, "chat": 0}  # the highest seq yielded, per event family
                 ended = False
                 while not ended:
                     frame = await q.get()
@@ -482,27 +484,28 @@ class GatewayClient:
                         raise UnavailableError("client closed during the run") from self.last_error
                     if frame is RECONNECTED:
                         try:
-                            replay = await self.call("agent.replay", {"runId": run_id, "afterSeq": last})
+                            replay = await self.call("agent.replay", {"runId": run_id, "afterSeq": last["agent"]})
                         except ConnectionLostError:
                             continue  # the next RECONNECTED retries
                         except ReplayGapError as exc:
-                            yield {"type": "gap", "runId": run_id, "afterSeq": last, "reason": exc.message}
+                            yield {
+                                "type": "gap",
+                                "runId": run_id,
+                                "afterSeq": last["agent"],
+                                "reason": exc.message,
+                            }
                             break
                         for ev in replay["events"]:
                             item = {"type": "event", "event": ev["event"], "payload": ev["payload"], "replayed": True}
-                            seq = ev["payload"].get("seq", 0)
-                            if seq > last:
-                                last = seq
+                            if _fresh(last, ev["event"], ev["payload"]):
                                 yield item
                                 ended = ended or _is_terminal(item)
                         continue
                     payload = frame.get("payload") or {}
                     if frame.get("event") not in ("agent", "chat") or payload.get("runId") != run_id:
                         continue
-                    seq = payload.get("seq", 0)
-                    if isinstance(seq, int) and seq and seq <= last:
+                    if not _fresh(last, frame["event"], payload):
                         continue
-                    last = seq if isinstance(seq, int) else last
                     yield frame
                     ended = _is_terminal(frame)
                 left_ms = max(0, int((deadline - asyncio.get_running_loop().time()) * 1000))
@@ -528,6 +531,17 @@ class GatewayClient:
         if run_id:
             params["runId"] = run_id
         return await self.call("chat.abort", params)
+
+
+def _fresh(last: dict[str, int], event: str, payload: dict[str, Any]) -> bool:
+    """Whether a run event was not yielded yet (its seq is past the last one of its family); records it."""
+    seq = payload.get("seq")
+    if not isinstance(seq, int):
+        return True
+    if seq <= last[event]:
+        return False
+    last[event] = seq
+    return True
 
 
 def _is_terminal(frame: dict[str, Any]) -> bool:

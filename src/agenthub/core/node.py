@@ -48,6 +48,7 @@ class NodeLimits:
     presence_debounce_ms: int = 100
     # Newest entries kept in presence lists and snapshots (OpenClaw's system-presence MAX_ENTRIES).
     max_presence_entries: int = 200
+    max_inflight_per_connection: int = 64
 
 
 class Node:

@@ -36,6 +36,26 @@ class Call:
     method: str
     late_reply: Callable[[Any], None] = field(default=lambda payload: None)
     late_error: Callable[[RpcError], None] = field(default=lambda err: None)
+    _after: list[Callable[[], None]] | None = field(default=None, repr=False)
+
+    def after_response(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once this call's response has been written (or could not be).
+
+        What a handler sets off (a run's events, a second response) must not
+        overtake the response that acknowledges the request.
+        """
+        if self._after is None:
+            self._after = []
+        self._after.append(fn)
+
+    def responded(self) -> None:
+        """The transport calls this right after writing the response; runs the ``after_response`` hooks."""
+        hooks, self._after = self._after, None
+        for fn in hooks or ():
+            try:
+                fn()
+            except Exception:
+                log.exception("after-response hook of %s failed", self.method)
 
 
 Handler = Callable[[Call, Any], Awaitable[Any]]
@@ -54,22 +74,31 @@ class Dispatcher:
     def methods(self) -> list[str]:
         return sorted(self._handlers)
 
-    def check(self, call: Call, params: Any) -> tuple[MethodSpec, BaseModel, Handler]:
-        """Authorize and validate a call without running it."""
-        spec = METHODS.get(call.method)
-        handler = self._handlers.get(call.method)
-        if spec is None or handler is None:
-            raise RpcError(ErrorCode.INVALID_REQUEST, f"unknown method: {call.method}")
-        principal = call.conn.principal
+    def authorize(self, conn: Connection, method: str) -> MethodSpec:
+        """Refuse ``method`` for this connection as a call of it would be refused (role, then scope).
+
+        Handlers that act for another method (``chat.send "/reset"`` is ``sessions.reset``)
+        call it with that method's name, so the one table in ``protocol.methods`` decides.
+        """
+        spec = METHODS.get(method)
+        if spec is None or method not in self._handlers:
+            raise RpcError(ErrorCode.INVALID_REQUEST, f"unknown method: {method}")
+        principal = conn.principal
         role = principal.role if principal else ""
         if role != spec.role:
             raise RpcError(
                 ErrorCode.FORBIDDEN,
-                f"{call.method} is not allowed for role {role or 'unknown'}",
+                f"{method} is not allowed for role {role or 'unknown'}",
                 details={"requiredRole": spec.role},
             )
-        if not call.conn.has_scope(spec.scope):
+        if not conn.has_scope(spec.scope):
             raise RpcError(ErrorCode.FORBIDDEN, f"missing scope: {spec.scope}", details={"missingScope": spec.scope})
+        return spec
+
+    def check(self, call: Call, params: Any) -> tuple[MethodSpec, BaseModel, Handler]:
+        """Authorize and validate a call without running it."""
+        spec = self.authorize(call.conn, call.method)
+        handler = self._handlers[call.method]
         try:
             model = spec.params.model_validate(params if params is not None else {})
         except ValidationError as exc:

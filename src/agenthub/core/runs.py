@@ -1,10 +1,30 @@
-"""Agent runs: lifecycle, streaming, abort, and one run at a time per session.
+"""Agent runs: lifecycle, streaming, abort, timeouts, and one run at a time per session.
 
 A run is a task that drives an ``AgentRuntime`` and publishes what it yields on
 the bus stream ``run:<runId>``, as ``agent`` events (every step) and ``chat``
 events (the assistant message so far, at most one delta per
 ``chat_delta_interval_ms``). Core events use the native payload shapes as the
 canonical model; other dialects translate from them at the edge.
+
+Numbering (OpenClaw's). A run's ``agent`` events carry ``seq`` 1, 2, ..., n
+with no gap: the run counts them, and that count is also the position of the
+event on the run's bus stream. A ``chat`` event carries the seq of the agent
+event it derives from (a delta: the last ``assistant`` event; a final, aborted
+or error event: the closing ``lifecycle`` event) and is *attached* to it on
+the stream (see ``core.bus``): it is published after that agent event and
+before the next one, because a pending chat delta is flushed before any
+non-assistant agent event. So at most one chat event shares an agent seq.
+
+Replay. ``agent.replay {afterSeq: N}`` returns every event published after
+agent event N: the chat event derived from N (if any), then agent events N+1,
+N+2, ... with their chat events. A client that saw agent events up to A and
+chat events up to C asks with ``afterSeq = A`` and drops replayed chat events
+whose seq is at most C (and agent events at most A): each event is then seen
+exactly once (the SDK's ``run_agent`` and the UI do this).
+
+Ordering. A run started or answered by a request is *launched* only after the
+response to that request is written (``launch=False``, then ``launch(run)``
+from ``Call.after_response``), so no event of a run overtakes its ``res``.
 """
 
 from __future__ import annotations
@@ -18,7 +38,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .bus import EventBus
+from ..protocol._json import wire_safe
+from ..protocol.errors import ErrorCode, RpcError
+from .bus import EventBus, Fold
 from .runtime import (
     AgentRuntime,
     ChatMessage,
@@ -31,7 +53,7 @@ from .runtime import (
 )
 from .store import MessageRecord, RunRecord, Store
 
-__all__ = ["Run", "RunManager", "RunStatus", "now_ms", "run_stream"]
+__all__ = ["TERMINAL", "Run", "RunManager", "RunStatus", "now_ms", "run_stream"]
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +74,15 @@ class RunStatus(StrEnum):
     OK = "ok"
     ERROR = "error"
     ABORTED = "aborted"
+    TIMEOUT = "timeout"
 
 
-TERMINAL = frozenset({RunStatus.OK, RunStatus.ERROR, RunStatus.ABORTED})
+TERMINAL = frozenset({RunStatus.OK, RunStatus.ERROR, RunStatus.ABORTED, RunStatus.TIMEOUT})
+
+# The cumulative texts of run events, kept by the bus as deltas (see core.bus.Fold).
+ASSISTANT_TEXT = Fold("assistant", ("data", "text"), ("data", "delta"))
+THINKING_TEXT = Fold("thinking", ("data", "text"), ("data", "delta"))
+CHAT_TEXT = Fold("assistant", ("message", "content", 0, "text"))
 
 
 @dataclass(eq=False)
@@ -77,18 +105,24 @@ class Run:
     runtime: AgentRuntime | None = None
     tools: Sequence[Tool] | None = None
     message_meta: dict[str, Any] = field(default_factory=dict)  # stored with the user message
+    # The caller's limit on the run's execution (agent ``timeout``, chat.send ``timeoutMs``), in seconds.
+    timeout_s: float | None = None
+    seq: int = 0  # the last agent event's seq
     task: asyncio.Task[None] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     on_done: list[Callable[[Run], None]] = field(default_factory=list)
     _chat_sent: str = ""
     _chat_at: float = 0.0
     _chat_timer: asyncio.TimerHandle | None = None
+    _launch: Callable[[], None] | None = None  # what launch() does (start the task, or publish a reply)
 
     def result(self) -> dict[str, Any]:
         """The payload of the final ``agent`` response and of ``agent.wait``."""
         out: dict[str, Any] = {"runId": self.run_id, "status": self.status.value, "summary": self.text[:500]}
         if self.error:
             out["error"] = self.error
+        if self.status is RunStatus.TIMEOUT:
+            out["stopReason"] = "timeout"
         if self.started_ms is not None:
             out["startedAt"] = self.started_ms
         if self.ended_ms is not None:
@@ -126,6 +160,7 @@ class RunManager:
         *,
         chat_delta_interval_ms: int = 150,
         run_timeout_s: float = 600,
+        max_message_chars: int = 100_000,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -133,6 +168,7 @@ class RunManager:
         self.tools = tools
         self.chat_delta_interval_ms = chat_delta_interval_ms
         self.run_timeout_s = run_timeout_s
+        self.max_message_chars = max_message_chars
         self.runs: dict[str, Run] = {}
         self.finished: dict[str, Run] = {}
         self.totals: dict[str, int] = {s.value: 0 for s in RunStatus}
@@ -147,6 +183,25 @@ class RunManager:
     def active(self, session_key: str | None = None) -> list[Run]:
         return [r for r in self.runs.values() if session_key is None or r.session_key == session_key]
 
+    def check_message(self, message: str) -> None:
+        """Refuse a message longer than ``max_message_chars`` (every dialect's runs pass here).
+
+        Raises:
+            RpcError: INVALID_REQUEST with ``details.reason`` MESSAGE_TOO_LONG.
+        """
+        if len(message) > self.max_message_chars:
+            raise RpcError(
+                ErrorCode.INVALID_REQUEST,
+                f"invalid params: message: too long ({len(message)} characters, the limit is {self.max_message_chars})",
+                details={"reason": "MESSAGE_TOO_LONG", "maxChars": self.max_message_chars},
+            )
+
+    def timeout_for(self, requested_s: float | None) -> float:
+        """The run's limit: what the caller asked for (0 or None: no own limit), never past ``run_timeout_s``."""
+        if not requested_s or requested_s <= 0:
+            return self.run_timeout_s
+        return min(requested_s, self.run_timeout_s)
+
     async def start(
         self,
         run_id: str,
@@ -158,12 +213,21 @@ class RunManager:
         tools: Sequence[Tool] | None = None,
         owner: str | None = None,
         message_meta: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
+        launch: bool = True,
     ) -> Run:
         """Accept a run; it starts when the session's previous run has ended.
 
         ``runtime`` and ``tools`` override the configured agent for this run only;
-        ``owner`` is recorded with the run so per-user visibility survives a restart.
+        ``owner`` is recorded with the run so per-user visibility survives a restart;
+        ``timeout_s`` ends the run as timed out that long after it starts executing.
+        With ``launch=False`` nothing runs (or is published) until ``launch(run)``:
+        a request handler launches after its response is written.
+
+        Raises:
+            RpcError: the message is too long (nothing is recorded).
         """
+        self.check_message(message)
         run = Run(
             run_id,
             session_key,
@@ -174,23 +238,48 @@ class RunManager:
             tools=tools,
             owner=owner,
             message_meta=message_meta or {},
+            timeout_s=self.timeout_for(timeout_s),
         )
         self.runs[run_id] = run
         self.totals[RunStatus.QUEUED] += 1
         await self.store.ensure_session(session_key, run.created_ms)
         await self.store.put_run(run.record())
-        run.task = asyncio.get_running_loop().create_task(self._drive(run), name=f"run:{run_id}")
+
+        def create_task() -> None:
+            run.task = asyncio.get_running_loop().create_task(self._drive(run), name=f"run:{run_id}")
+
+        run._launch = create_task
+        if launch:
+            self.launch(run)
         return run
 
-    def reply(self, run_id: str, session_key: str, text: str, origin: str) -> Run:
-        """A run that answers without a model (slash commands): start, final, end."""
+    async def reply(self, run_id: str, session_key: str, text: str, origin: str, *, launch: bool = True) -> Run:
+        """A run that answers without a model (slash commands, ``send``): start, text, final.
+
+        The outcome is stored before anything is published, so a retry after a
+        restart reports it; ``launch`` as in ``start``.
+        """
         run = Run(run_id, session_key, "", origin, now_ms())
-        run.started_ms = run.created_ms
-        self._agent(run, "lifecycle", {"phase": "start", "startedAt": run.started_ms})
+        run.started_ms = run.ended_ms = run.created_ms
         run.text = text
-        self._agent(run, "assistant", {"text": text, "delta": text})
-        self._finish(run, RunStatus.OK)
+        run.status = RunStatus.OK
+        await self.store.put_run(run.record())
+
+        def publish() -> None:
+            self._agent(run, "lifecycle", {"phase": "start", "startedAt": run.started_ms})
+            self._agent(run, "assistant", {"text": text, "delta": text}, fold=ASSISTANT_TEXT)
+            self._finish(run, RunStatus.OK)
+
+        run._launch = publish
+        if launch:
+            self.launch(run)
         return run
+
+    def launch(self, run: Run) -> None:
+        """Start a run accepted with ``launch=False`` (a no-op the second time)."""
+        launch, run._launch = run._launch, None
+        if launch is not None:
+            launch()
 
     def abort(self, session_key: str, run_id: str | None = None, reason: str = "aborted by user") -> list[str]:
         """Cancel matching runs now; each publishes ``chat`` aborted as it unwinds."""
@@ -240,8 +329,6 @@ class RunManager:
         except asyncio.CancelledError:
             if run.status not in TERMINAL:
                 await self._end_cancelled(run)
-        except TimeoutError:
-            await self._end_error(run, f"run timed out after {self.run_timeout_s:g}s")
         except Exception as exc:  # the provider failed: the run fails, the gateway goes on
             log.warning("run %s failed: %s", run.run_id, exc)
             await self._end_error(run, str(exc) or type(exc).__name__)
@@ -268,10 +355,20 @@ class RunManager:
             tools=self.tools(run) if run.tools is None else run.tools,
         )
         events = (run.runtime or self.runtime()).run_turn(turn)
-        # aclosing: an abort closes the provider's HTTP stream now, not at garbage collection.
-        async with asyncio.timeout(self.run_timeout_s), contextlib.aclosing(events):  # type: ignore[type-var]
-            async for ev in events:
-                self._publish_event(run, ev)
+        limit = run.timeout_s or self.run_timeout_s
+        deadline = asyncio.timeout(limit)
+        try:
+            # aclosing: an abort closes the provider's HTTP stream now, not at garbage collection.
+            async with deadline, contextlib.aclosing(events):  # type: ignore[type-var]
+                async for ev in events:
+                    self._publish_event(run, ev)
+        except TimeoutError:
+            if not deadline.expired():  # the provider's own timeout: an ordinary failure
+                raise
+            await self._end(
+                run, RunStatus.TIMEOUT, error=f"run timed out after {limit:g}s", answer_meta={"timedOut": True}
+            )
+            return
         await self._end(run, RunStatus.OK, answer_meta={})
 
     def _publish_event(self, run: Run, ev: object) -> None:
@@ -279,16 +376,18 @@ class RunManager:
             if not ev.text:
                 return
             run.text += ev.text
-            self._agent(run, "assistant", {"text": run.text, "delta": ev.text}, droppable=True)
+            self._agent(run, "assistant", {"text": run.text, "delta": ev.text}, droppable=True, fold=ASSISTANT_TEXT)
             self._chat_delta_soon(run)
         elif isinstance(ev, Thinking):
+            if not ev.text:
+                return
             run.thinking += ev.text
-            self._agent(run, "thinking", {"text": run.thinking, "delta": ev.text}, droppable=True)
+            self._agent(run, "thinking", {"text": run.thinking, "delta": ev.text}, droppable=True, fold=THINKING_TEXT)
         elif isinstance(ev, ToolCallStart):
             self._agent(
                 run,
                 "tool",
-                {"phase": "start", "name": ev.name, "toolCallId": ev.tool_call_id, "args": dict(ev.args)},
+                {"phase": "start", "name": ev.name, "toolCallId": ev.tool_call_id, "args": wire_safe(dict(ev.args))},
             )
         elif isinstance(ev, ToolCallResult):
             self._agent(
@@ -298,7 +397,7 @@ class RunManager:
                     "phase": "result",
                     "name": ev.name,
                     "toolCallId": ev.tool_call_id,
-                    "result": ev.result,
+                    "result": wire_safe(ev.result),
                     "isError": ev.is_error,
                 },
             )
@@ -334,8 +433,9 @@ class RunManager:
 
     def _finish(self, run: Run, status: RunStatus) -> None:
         """Publish the terminal events, record the outcome, and release waiters."""
-        if run._chat_timer is not None:
+        if run._chat_timer is not None:  # the final event carries the whole text
             run._chat_timer.cancel()
+            run._chat_timer = None
         run.status = status
         if run.ended_ms is None:
             run.ended_ms = now_ms()
@@ -343,13 +443,29 @@ class RunManager:
         if status is RunStatus.OK:
             self._agent(run, "lifecycle", {"phase": "end", "endedAt": run.ended_ms})
             self._chat(
-                run, {**base, "state": "final", "message": _message(run.text, run.ended_ms), "stopReason": "stop"}
+                run,
+                {**base, "state": "final", "message": _message(run.text, run.ended_ms), "stopReason": "stop"},
+                fold=CHAT_TEXT,
             )
         elif status is RunStatus.ABORTED:
             self._agent(run, "lifecycle", {"phase": "end", "endedAt": run.ended_ms, "aborted": True})
             self._chat(
-                run, {**base, "state": "aborted", "message": _message(run.text, run.ended_ms), "stopReason": "aborted"}
+                run,
+                {**base, "state": "aborted", "message": _message(run.text, run.ended_ms), "stopReason": "aborted"},
+                fold=CHAT_TEXT,
             )
+        elif status is RunStatus.TIMEOUT:
+            # OpenClaw's shape: a definitive lifecycle error with stopReason "timeout", and a chat
+            # error of kind "timeout" that still carries the partial answer.
+            error = run.error or "run timed out"
+            self._agent(
+                run, "lifecycle", {"phase": "error", "endedAt": run.ended_ms, "error": error, "stopReason": "timeout"}
+            )
+            chat = {**base, "state": "error", "errorMessage": error, "errorKind": "timeout", "stopReason": "timeout"}
+            if run.text:
+                self._chat(run, {**chat, "message": _message(run.text, run.ended_ms)}, fold=CHAT_TEXT)
+            else:
+                self._chat(run, chat)
         else:
             self._agent(run, "lifecycle", {"phase": "error", "endedAt": run.ended_ms, "error": run.error})
             self._chat(run, {**base, "state": "error", "errorMessage": run.error or "run failed"})
@@ -358,20 +474,34 @@ class RunManager:
         self.finished[run.run_id] = run
         while len(self.finished) > self._keep_finished:
             self.finished.pop(next(iter(self.finished)))
+        # A finished run is kept for retries, waits and replies; what only the turn needed goes.
+        run.message = run.thinking = ""
+        run.message_meta = {}
+        run.runtime = None
+        run.tools = None
         run.done.set()
-        for callback in run.on_done:
+        callbacks, run.on_done = run.on_done, []
+        for callback in callbacks:
             try:
                 callback(run)
             except Exception:
                 log.exception("run completion callback failed")
 
     # -- publishing ----------------------------------------------------------
-    def _agent(self, run: Run, stream: str, data: dict[str, Any], *, droppable: bool = False) -> None:
+    def _agent(
+        self, run: Run, stream: str, data: dict[str, Any], *, droppable: bool = False, fold: Fold | None = None
+    ) -> None:
+        """Publish the run's next agent event (seq n+1); a pending chat delta goes out first."""
+        if stream != "assistant" and run._chat_timer is not None:
+            run._chat_timer.cancel()
+            self._chat_delta(run)
+        run.seq += 1
         payload = {"runId": run.run_id, "stream": stream, "ts": now_ms(), "data": data, "sessionKey": run.session_key}
-        self.bus.publish(run_stream(run.run_id), "agent", payload, droppable=droppable)
+        self.bus.publish(run_stream(run.run_id), "agent", payload, droppable=droppable, seq=run.seq, fold=fold)
 
-    def _chat(self, run: Run, payload: dict[str, Any], *, droppable: bool = False) -> None:
-        self.bus.publish(run_stream(run.run_id), "chat", payload, droppable=droppable)
+    def _chat(self, run: Run, payload: dict[str, Any], *, droppable: bool = False, fold: Fold | None = None) -> None:
+        """Publish a chat event derived from the latest agent event (it carries that event's seq)."""
+        self.bus.publish(run_stream(run.run_id), "chat", payload, droppable=droppable, seq=run.seq, fold=fold)
 
     def _chat_delta_soon(self, run: Run) -> None:
         if run._chat_timer is not None:
@@ -399,4 +529,5 @@ class RunManager:
                 "deltaText": delta,
             },
             droppable=True,
+            fold=CHAT_TEXT,
         )

@@ -523,16 +523,20 @@ class Scheduler:
                 return
             if job.session_target == "isolated":
                 await self.node.store.reset_session(session, started)
-            run = await self.node.runs.start(item.run_id, session, str(job.payload["message"]), f"cron:{job.id}")
+            timeout = job.payload.get("timeoutSeconds")
+            run = await self.node.runs.start(
+                item.run_id,
+                session,
+                str(job.payload["message"]),
+                f"cron:{job.id}",
+                timeout_s=self.node.runs.timeout_for(float(timeout)) if timeout else None,
+            )
         except Exception as exc:
             log.warning("cron job %s could not start: %s", job.id, exc)
             await self._finish_job(job, self._entry(job, item.run_id, started, "error", str(exc), session=session))
             return
         # Hooked up before anything else can fail, so the slot is always released when the run ends.
         run.on_done.append(lambda r: self._spawn(self._job_run_done(job, r, started)))
-        timeout = job.payload.get("timeoutSeconds")
-        if timeout:
-            self._abort_after(run, float(timeout))
         job.state["runningAtMs"] = started
         job.state["runningRunId"] = item.run_id
         self._publish_started(job, item.run_id, session, started)
@@ -540,13 +544,6 @@ class Scheduler:
             await self.store.put_state(job.id, job.state)
         except Exception:
             log.exception("cron job %s: could not record the run start", job.id)
-
-    def _abort_after(self, run: Run, seconds: float) -> None:
-        def expire() -> None:
-            self.node.runs.abort(run.session_key, run.run_id, reason=f"timed out after {seconds:g}s")
-
-        handle = asyncio.get_running_loop().call_later(seconds, expire)
-        run.on_done.append(lambda r: handle.cancel())
 
     def _publish_started(self, job: Job, run_id: str, session: str, at: int) -> None:
         self.node.hub.broadcast(
@@ -669,12 +666,17 @@ class Scheduler:
         events = self.events.peek(session)
         message = heartbeat_message(self.heartbeat.prompt, events)
         try:
-            run = await self.node.runs.start(item.run_id, session, message, f"heartbeat:{item.reason}")
+            run = await self.node.runs.start(
+                item.run_id,
+                session,
+                message,
+                f"heartbeat:{item.reason}",
+                timeout_s=self.node.runs.timeout_for(float(self.heartbeat.timeout_s)),
+            )
         except Exception as exc:
             self._heartbeat_event({"status": "failed", "reason": str(exc)}, started)
             self._release("heartbeat", session)
             return
-        self._abort_after(run, float(self.heartbeat.timeout_s))
         run.on_done.append(lambda r: self._spawn(self._heartbeat_done(r, events, started)))
 
     async def _heartbeat_done(self, run: Run, events: list[str], started: int) -> None:

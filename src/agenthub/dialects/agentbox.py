@@ -46,7 +46,7 @@ from ..core.runs import Run, now_ms, run_stream
 from ..core.secrets import hash_secret, secret_matches
 from ..core.store import ApiKeyRecord, Store
 from ..protocol import _json
-from ..protocol.errors import CloseCode
+from ..protocol.errors import CloseCode, RpcError
 from ..protocol.frames import describe_validation_error
 
 __all__ = [
@@ -80,7 +80,14 @@ SYSTEM_TOPICS = {
     "batches": "batch.created",
     "alerts": "alert",
 }
-TASK_STATUS = {"queued": "queued", "running": "running", "ok": "completed", "error": "failed", "aborted": "cancelled"}
+TASK_STATUS = {
+    "queued": "queued",
+    "running": "running",
+    "ok": "completed",
+    "error": "failed",
+    "timeout": "failed",
+    "aborted": "cancelled",
+}
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -369,8 +376,11 @@ class Tasks:
             out.append(found[1])
         return out
 
-    async def _start(self, user: User, run_id: str, key: str, prompt: str) -> Run:
-        return await self.node.runs.start(run_id, key, prompt, f"agentbox:{user.user_id}", owner=user.user_id)
+    async def _start(self, user: User, run_id: str, key: str, prompt: str, request_id: str | None = None) -> Run:
+        try:
+            return await self.node.runs.start(run_id, key, prompt, f"agentbox:{user.user_id}", owner=user.user_id)
+        except RpcError as exc:  # the core refused the run (a prompt past limits.max_message_chars)
+            raise AgentBoxError(Code.BAD_REQUEST, exc.message, request_id) from None
 
     async def create_task(
         self, user: User, prompt: str, agent: str | None = None, session_id: str | None = None
@@ -420,7 +430,7 @@ class Tasks:
             n += 1
         turn_id = f"{task_id}.{n}"
         # No await between that check and RunManager.start registering the run: the id is ours.
-        await self._start(user, turn_id, turns[0].session_key, text)
+        await self._start(user, turn_id, turns[0].session_key, text, request_id)
         return {"task_id": task_id, "action": "append_turn", "turn_id": turn_id}
 
     async def create_session(self, user: User, title: str | None) -> dict[str, Any]:
@@ -437,6 +447,11 @@ class Tasks:
 
     async def create_batch(self, user: User, prompts: list[str], agent: str | None) -> dict[str, Any]:
         batch_id = f"batch-{secrets.token_hex(8)}"
+        for prompt in prompts:  # all or nothing: refuse the batch before any task starts
+            try:
+                self.node.runs.check_message(prompt)
+            except RpcError as exc:
+                raise AgentBoxError(Code.BAD_REQUEST, exc.message) from None
         task_ids = [(await self.create_task(user, prompt, agent))["task_id"] for prompt in prompts]
         result = {"batch_id": batch_id, "task_ids": task_ids}
         self.emit(user.user_id, "batches", result)

@@ -3,6 +3,14 @@
 It is the thinnest dialect, because core events already use its payload
 shapes: this module runs the handshake, turns request frames into core calls,
 and encodes events once per publication for every native client.
+
+In-flight requests. A request is in flight from its frame until its response
+is written; methods that may wait long (``DETACHED``) run as their own task, so
+the socket keeps reading. Past ``limits.max_inflight_per_connection`` a new
+request is answered at once with ``UNAVAILABLE`` (``retryable: true``,
+``details.reason`` ``TOO_MANY_INFLIGHT``) and the socket stays open: the client
+may retry once earlier requests have been answered. (An ``agent`` call's second
+response waits on its run, not on a task; the run is what it holds.)
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ DETACHED = frozenset({"agent.wait", "node.invoke"})
 class NativeSession:
     """One native client: handshake, then requests in, events out."""
 
-    __slots__ = ("_deadline", "_denied", "_preauth", "_tasks", "conn", "handshake", "node")
+    __slots__ = ("_deadline", "_denied", "_inflight", "_preauth", "_tasks", "conn", "handshake", "node")
 
     def __init__(self, node: Node, conn: Connection) -> None:
         self.node = node
@@ -54,6 +62,7 @@ class NativeSession:
         self._tasks: set[asyncio.Task[None]] = set()
         self._preauth = False  # counted in node.preauth until connect succeeds or the socket ends
         self._denied = 0  # FORBIDDEN answers in a row; past the limit the socket is closed
+        self._inflight = 0  # requests received and not yet answered
 
     def open(self) -> None:
         """Register, send the challenge, and start the connect deadline."""
@@ -127,6 +136,18 @@ class NativeSession:
             self._send_error(frame.id, RpcError(ErrorCode.INVALID_REQUEST, "already connected"))
             return
         rid = frame.id
+        limit = self.node.limits.max_inflight_per_connection
+        if self._inflight >= limit:
+            self._send_error(
+                rid,
+                RpcError(
+                    ErrorCode.UNAVAILABLE,
+                    f"too many requests in flight on this connection (limit {limit}); retry after an answer",
+                    details={"reason": "TOO_MANY_INFLIGHT", "limit": limit},
+                    retryable=True,
+                ),
+            )
+            return
         call = Call(
             self.conn,
             rid,
@@ -134,6 +155,7 @@ class NativeSession:
             late_reply=lambda payload: self._send_result(rid, payload),
             late_error=lambda err: self._send_error(rid, err),
         )
+        self._inflight += 1
         if frame.method in DETACHED:
             task = asyncio.get_running_loop().create_task(self._run(call, frame.params))
             self._tasks.add(task)
@@ -142,18 +164,25 @@ class NativeSession:
             await self._run(call, frame.params)
 
     async def _run(self, call: Call, params: Any) -> None:
-        ok, payload = await self.node.dispatch(call, params)
-        if ok:
-            self._denied = 0
-            self._send_result(call.request_id, payload)
-        else:
-            self.conn.send(encode_error(call.request_id, payload))
-            if payload.get("code") == ErrorCode.FORBIDDEN:
-                self._denied += 1
-                if self._denied > self.node.security.max_unauthorized_calls:
-                    self.conn.close(CloseCode.POLICY_VIOLATION, "too many unauthorized calls")
-            else:
+        """Dispatch one call and answer it; ``_inflight`` was counted up when its frame was read."""
+        try:
+            ok, payload = await self.node.dispatch(call, params)
+            if ok:
                 self._denied = 0
+                self._send_result(call.request_id, payload)
+            else:
+                self.conn.send(encode_error(call.request_id, payload))
+                if payload.get("code") == ErrorCode.FORBIDDEN:
+                    self._denied += 1
+                    if self._denied > self.node.security.max_unauthorized_calls:
+                        self.conn.close(CloseCode.POLICY_VIOLATION, "too many unauthorized calls")
+                else:
+                    self._denied = 0
+        finally:
+            self._inflight -= 1
+            # Whatever the handler set off (a run, a second response) follows the response, even
+            # when the socket is gone: a run accepted here must still be launched.
+            call.responded()
 
     def _send_result(self, request_id: str, payload: Any) -> None:
         self.conn.send(encode_response(request_id, payload))

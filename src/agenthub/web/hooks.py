@@ -205,15 +205,17 @@ class _Hooks:
                 return replay
         session = self._session(payload.get("sessionKey") if fixed_session is None else None, fixed_session)
         run_id = str(uuid.uuid4())
-        run = await self.node.runs.start(run_id, session, message, f"hook:{hook}", message_meta={"hook": label})
+        run = await self.node.runs.start(
+            run_id,
+            session,
+            message,
+            f"hook:{hook}",
+            message_meta={"hook": label},
+            timeout_s=self.node.runs.timeout_for(float(timeout)) if timeout is not None else None,
+        )
         result = {"ok": True, "runId": run_id, "sessionKey": session}
         if key is not None:
             await store.put_idempotent(key, "hook", result, now_ms())
-        if timeout is not None:
-            handle = asyncio.get_running_loop().call_later(
-                float(timeout), self.node.runs.abort, session, run_id, f"timed out after {timeout:g}s"
-            )
-            run.on_done.append(lambda r: handle.cancel())
         if deliver and channel and to:
             run.on_done.append(lambda r: self._spawn(self._deliver(r, channel, to)))
         log.info("hook %s started run %s in %s", hook, run_id, session)

@@ -46,6 +46,16 @@ class GatewayCollector(Collector):
             runs.add_metric([state], n)
         yield runs
         yield GaugeMetricFamily("agenthub_runs_active", "Runs queued or running", value=len(node.runs.runs))
+        bus = node.bus.stats()  # the replay history, as counted against limits.history_bytes_*
+        yield GaugeMetricFamily("agenthub_bus_history_bytes", "Bytes the replay history holds", value=bus.bytes)
+        yield GaugeMetricFamily("agenthub_bus_history_events", "Events the replay history holds", value=bus.events)
+        yield GaugeMetricFamily("agenthub_bus_streams", "Streams the replay history holds", value=bus.streams)
+        yield CounterMetricFamily(
+            "agenthub_bus_evicted_events", "Events the replay history let go", value=bus.evicted_events
+        )
+        yield CounterMetricFamily(
+            "agenthub_bus_evicted_streams", "Streams the replay history let go", value=bus.evicted_streams
+        )
         drops = sum(c.dropped for c in node.connections.values()) + node.dropped_closed
         yield CounterMetricFamily("agenthub_queue_drops", "Droppable events skipped for slow consumers", value=drops)
         door = self.door

@@ -45,6 +45,7 @@ from ..core.runtime import AgentRuntime, Tool
 from ..core.store import MessageRecord
 from ..dialects import myagent as ma
 from ..protocol import _json
+from ..protocol.errors import RpcError
 from .access import AccessDenied, Gatekeeper
 from .edge import Edge, Listener
 from .ws import accept, read_frames
@@ -303,14 +304,17 @@ class MyAgentHandler:
     async def _start_run(self, session: MyAgentSession, text: str) -> str:
         run_id = secrets.token_hex(8)
         agent = session.agent
-        await self.node.runs.start(
-            run_id,
-            ma.session_key(session.session_id),
-            text,
-            f"myagent:{self.sock.conn.conn_id}",
-            runtime=agent.runtime(self.node.runs.runtime()) if agent is not None else None,
-            tools=self.bridge.tools_for(session),
-        )
+        try:
+            await self.node.runs.start(
+                run_id,
+                ma.session_key(session.session_id),
+                text,
+                f"myagent:{self.sock.conn.conn_id}",
+                runtime=agent.runtime(self.node.runs.runtime()) if agent is not None else None,
+                tools=self.bridge.tools_for(session),
+            )
+        except RpcError as exc:  # the core refused the run (past limits.max_message_chars): a system.error
+            raise ma.MyAgentInputError(exc.message, session.session_id) from None
         return run_id
 
     def _ack(self, cmd: ma.Ack) -> None:
@@ -419,15 +423,20 @@ class MyAgentHandler:
             title = str(task.get("title") or task.get("name") or f"task {index + 1}")
             objective = str(task.get("objective") or task.get("description") or title)
             prompt = f"{title}: {objective}" + (f"\nContext: {cmd.question}" if cmd.question else "")
-            run_id = await self._start_run(session, prompt)
-            run = await self.node.runs.wait(run_id, self.node.runs.run_timeout_s + 5)
+            refused: str | None = None
+            try:
+                run_id = await self._start_run(session, prompt)
+            except ma.MyAgentInputError as exc:  # the core refused the step's run: the step fails
+                run, refused = None, str(exc)
+            else:
+                run = await self.node.runs.wait(run_id, self.node.runs.run_timeout_s + 5)
             ok = run is not None and run.status.value == "ok"
             result = {
                 "task_id": task.get("id", index + 1),
                 "title": title,
                 "status": "completed" if ok else "failed",
                 "result": run.text if run is not None else "",
-                "error": run.error if run else "lost",
+                "error": run.error if run else (refused or "lost"),
             }
             results.append(result)
             bridge.publish(

@@ -63,7 +63,7 @@ class ApiContext:
     @staticmethod
     def reply_after_first(call: Call, payload: Any) -> None:
         """Send a second response once the handler's own (first) response has been written."""
-        asyncio.get_running_loop().call_soon(call.late_reply, payload)
+        call.after_response(lambda: call.late_reply(payload))
 
     @contextlib.asynccontextmanager
     async def exclusive(self, key: str) -> AsyncIterator[None]:

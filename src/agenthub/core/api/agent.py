@@ -1,4 +1,12 @@
-"""``agent``, ``agent.wait``, ``agent.replay``: one agent turn, its outcome, and what a client missed."""
+"""``agent``, ``agent.wait``, ``agent.replay``: one agent turn, its outcome, and what a client missed.
+
+``agent.replay {runId, afterSeq, epoch?}`` answers with the events published
+after agent event ``afterSeq``: the chat event derived from it (it carries the
+same seq), then every later agent event with its chat event (see ``core.runs``
+for the numbering), plus ``lastSeq`` (the run's last agent seq so far), the
+stream's ``epoch`` and ``done``. ``REPLAY_GAP`` when the epoch changed or part
+of that is no longer retained.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,8 @@ from ...protocol.errors import ErrorCode, RpcError
 from ...protocol.methods import AgentParams, AgentReplayParams, AgentWaitParams
 from ..bus import ReplayGap
 from ..rpc import Call
-from ..runs import Run, now_ms, run_stream
+from ..runs import Run, RunStatus, now_ms, run_stream
+from ..store import RunRecord
 from ._context import ApiContext
 from .sessions import DEFAULT_SESSION
 
@@ -33,13 +42,21 @@ def register(ctx: ApiContext) -> None:
         if first is not None:
             record = await store.get_run(run_id)
             if record is not None and record.status not in ("queued", "running"):
-                result = {"runId": run_id, "status": record.status, "summary": record.summary or ""}
-                ctx.reply_after_first(call, result)
+                ctx.reply_after_first(call, _stored_result(record, with_error=False))
             return first
+        runs.check_message(p.message)  # before the key is spent: a refused request may be retried
         accepted = {"runId": run_id, "status": "accepted", "acceptedAt": now_ms()}
         await store.put_idempotent(run_id, "agent", accepted, now_ms())
-        run = await runs.start(run_id, p.sessionKey or DEFAULT_SESSION, p.message, f"agent:{call.conn.conn_id}")
+        run = await runs.start(
+            run_id,
+            p.sessionKey or DEFAULT_SESSION,
+            p.message,
+            f"agent:{call.conn.conn_id}",
+            timeout_s=p.timeout,  # seconds, as OpenClaw's CLI sends it; 0 or none: the gateway's limit
+            launch=False,
+        )
         run.on_done.append(ctx.final_reply(call))
+        call.after_response(lambda: runs.launch(run))
         return accepted
 
     async def _replay_run(call: Call, run: Run) -> dict[str, Any]:
@@ -62,10 +79,7 @@ def register(ctx: ApiContext) -> None:
         record = await store.get_run(p.runId)
         if record is None:
             raise RpcError(ErrorCode.NOT_FOUND, f"unknown run: {p.runId}")
-        out: dict[str, Any] = {"runId": record.run_id, "status": record.status, "summary": record.summary or ""}
-        if record.error:
-            out["error"] = record.error
-        return out
+        return _stored_result(record, with_error=True)
 
     async def agent_replay(call: Call, p: AgentReplayParams) -> Any:
         stream = run_stream(p.runId)
@@ -86,6 +100,15 @@ def register(ctx: ApiContext) -> None:
             "done": bool(run and run.done.is_set()),
             "events": [{"event": pub.event, "payload": pub.payload} for pub in pubs],
         }
+
+    def _stored_result(record: RunRecord, *, with_error: bool) -> dict[str, Any]:
+        """The outcome of a run the gateway no longer holds in memory (after a restart)."""
+        out: dict[str, Any] = {"runId": record.run_id, "status": record.status, "summary": record.summary or ""}
+        if with_error and record.error:
+            out["error"] = record.error
+        if record.status == RunStatus.TIMEOUT:
+            out["stopReason"] = "timeout"
+        return out
 
     node.dispatcher.register("agent", agent)
     node.dispatcher.register("agent.wait", agent_wait)

@@ -1,4 +1,9 @@
-"""``chat.send|history|abort``, ``send``, and the slash commands a chat message may carry."""
+"""``chat.send|history|abort``, ``send``, and the slash commands a chat message may carry.
+
+A slash command stands for a method (``/reset`` is ``sessions.reset``) and is
+authorized as that method would be, by the dispatcher's own check. Its answer
+is a run like any other, launched after the ``res`` that acknowledges it.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +19,21 @@ from ..transcripts import message_view
 from ._context import ApiContext
 from .sessions import DEFAULT_SESSION
 
-__all__ = ["HELP_TEXT", "register"]
+__all__ = ["HELP_TEXT", "SLASH_COMMANDS", "register"]
 
 HELP_TEXT = (
     "Commands: /stop aborts the running turn, /reset clears this session, "
     "/status shows the gateway state, /context list shows what the agent sees, /help shows this."
 )
+
+# Each command and the method it stands for (None: no more than chat.send itself).
+SLASH_COMMANDS: dict[str, str | None] = {
+    "/stop": "chat.abort",
+    "/reset": "sessions.reset",
+    "/status": "status",
+    "/context list": "chat.history",
+    "/help": None,
+}
 
 
 def register(ctx: ApiContext) -> None:
@@ -36,26 +50,41 @@ def register(ctx: ApiContext) -> None:
         run_id = p.idempotencyKey
         existing = runs.get(run_id)
         if existing is not None:
-            # A finished run reports how it ended (ok, aborted, error), not just "done".
+            # A finished run reports how it ended (ok, aborted, error, timeout), not just "done".
             return {"runId": run_id, "status": existing.status.value if existing.done.is_set() else "in_flight"}
         first = await ctx.idempotent_replay(run_id)
         if first is not None:
+            # After a restart the run is only in the store: report how it ended, as agent retries do.
+            record = await store.get_run(run_id)
+            if record is not None:
+                status = "in_flight" if record.status in ("queued", "running") else record.status
+                return {"runId": run_id, "status": status}
             return first
         text = p.message.strip()
         if not text:
             raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: message: must not be empty")
+        command = " ".join(text.split()) if text.startswith("/") else None
+        if command in SLASH_COMMANDS:
+            method = SLASH_COMMANDS[command]
+            if method is not None:
+                node.dispatcher.authorize(call.conn, method)
+        else:
+            command = None
+            runs.check_message(p.message)
+        # Checked before the key is spent: a refused request may be retried with the same key.
         started = {"runId": run_id, "status": "started"}
         await store.put_idempotent(run_id, "chat.send", started, now_ms())
-        if text.startswith("/"):
-            reply = await slash_command(p.sessionKey, text)
-            if reply is not None:
-                runs.reply(run_id, p.sessionKey, reply, f"chat.send:{call.conn.conn_id}")
-                return started
-        await runs.start(run_id, p.sessionKey, p.message, f"chat.send:{call.conn.conn_id}")
+        origin = f"chat.send:{call.conn.conn_id}"
+        if command is not None:
+            reply = await slash_command(p.sessionKey, command)
+            run = await runs.reply(run_id, p.sessionKey, reply, origin, launch=False)
+        else:
+            timeout_s = p.timeoutMs / 1000 if p.timeoutMs else None
+            run = await runs.start(run_id, p.sessionKey, p.message, origin, timeout_s=timeout_s, launch=False)
+        call.after_response(lambda: runs.launch(run))
         return started
 
-    async def slash_command(session_key: str, text: str) -> str | None:
-        command = " ".join(text.split())
+    async def slash_command(session_key: str, command: str) -> str:
         if command == "/stop":
             stopped = runs.abort(session_key, reason="stopped by /stop")
             return f"Stopped {len(stopped)} run(s)."
@@ -71,15 +100,13 @@ def register(ctx: ApiContext) -> None:
                 f"agenthub {__version__}; provider {node.provider_name()}; session {session_key}: "
                 f"{count} message(s), {active} active run(s); {len(node.connections)} connection(s)."
             )
-        if command == "/help":
-            return HELP_TEXT
         if command == "/context list":
             history = await store.history(session_key, 1000)
             chars = sum(len(m.text) for m in history)
             lines = [f"{len(history)} message(s), {chars} character(s) in context for {session_key}."]
             lines += [f"- {m.role}: {m.text[:60]}" for m in history[-10:]]
             return "\n".join(lines)
-        return None
+        return HELP_TEXT
 
     async def chat_history(call: Call, p: ChatHistoryParams) -> Any:
         if transcripts is not None:
@@ -101,13 +128,15 @@ def register(ctx: ApiContext) -> None:
         first = await ctx.idempotent_replay(key)
         if first is not None:
             return first
+        runs.check_message(p.message)
         session_key = p.sessionKey or p.to or DEFAULT_SESSION
         msg_id = await store.append_message(
             MessageRecord(session_key, "assistant", p.message, now_ms(), key, {"source": "send"})
         )
-        runs.reply(key, session_key, p.message, f"send:{call.conn.conn_id}")
+        run = await runs.reply(key, session_key, p.message, f"send:{call.conn.conn_id}", launch=False)
         result = {"runId": key, "messageId": str(msg_id), "sessionKey": session_key, "channel": p.channel or "webchat"}
         await store.put_idempotent(key, "send", result, now_ms())
+        call.after_response(lambda: runs.launch(run))
         return result
 
     d = node.dispatcher
