@@ -1,0 +1,191 @@
+"""Real servers the suite starts itself: PostgreSQL (one per test session).
+
+A pytest plugin (``pytest_plugins`` in ``tests/conftest.py``), so every test
+directory shares one server. The server runs from Debian's binaries
+(``/usr/lib/postgresql/<version>/bin``) in a temp dir on a free loopback port,
+with durability off (tests never survive a power cut), and is stopped at the
+end of the session. Each test that asks for ``pg_url`` gets a database of its
+own, so tests never see each other's rows.
+
+initdb refuses to run as root, so as root the server runs as the ``postgres``
+OS user (``runuser``), in a temp dir that user owns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+__all__ = ["MAKE_TARGET", "PostgresServer", "find_pg_bin", "mount_tmpfs", "pg_url", "postgres"]
+
+# The Makefile target that installs the server: named in every failure message.
+MAKE_TARGET = "make postgres"
+_PG_GLOB = "/usr/lib/postgresql/*/bin/initdb"
+_SUPERUSER = "postgres"
+
+
+def find_pg_bin() -> Path | None:
+    """The newest installed PostgreSQL's bin directory, or None."""
+    found = sorted(glob.glob(_PG_GLOB), key=lambda p: int(Path(p).parent.parent.name))
+    return Path(found[-1]).parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster; ``start()`` and ``stop()`` it, ``create_database()`` per test."""
+
+    bin_dir: Path
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="agenthub-pg-")))
+    port: int = 0
+    host: str = "127.0.0.1"
+    _names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def _as_owner(self) -> list[str]:
+        """The command prefix that runs a binary as the cluster's owner (``postgres`` when we are root)."""
+        return ["runuser", "-u", _SUPERUSER, "--"] if os.geteuid() == 0 else []
+
+    def _run(self, *cmd: str) -> str:
+        done = subprocess.run(
+            [*self._as_owner(), *cmd], capture_output=True, text=True, timeout=120, cwd=self.root, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def start(self) -> PostgresServer:
+        if os.geteuid() == 0:
+            shutil.chown(self.root, _SUPERUSER, _SUPERUSER)
+        self._run(
+            str(self.bin_dir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            _SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
+        log = self.root / "server.log"
+        for attempt in range(3):  # a free port can be taken between the probe and the bind
+            self.port = _free_port()
+            options = " ".join(
+                [
+                    f"-p {self.port}",
+                    f"-c listen_addresses={self.host}",
+                    f"-c unix_socket_directories={self.root}",
+                    "-c fsync=off",
+                    "-c synchronous_commit=off",
+                    "-c full_page_writes=off",
+                    "-c shared_buffers=32MB",
+                    "-c max_connections=200",
+                ]
+            )
+            try:
+                self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(log), "-w", "-o", options, "start")
+                return self
+            except RuntimeError:
+                if attempt == 2:
+                    raise RuntimeError("PostgreSQL did not start:\n" + log.read_text(errors="replace")) from None
+        raise AssertionError("unreachable")
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        """Run SQL as the superuser; returns psql's unaligned output."""
+        return self._run(
+            str(self.bin_dir / "psql"),
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+            "-U",
+            _SUPERUSER,
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            "-c",
+            sql,
+        )
+
+    def url(self, database: str, user: str = _SUPERUSER, password: str | None = None) -> str:
+        auth = user if password is None else f"{user}:{password}"
+        return f"postgresql+asyncpg://{auth}@{self.host}:{self.port}/{database}"
+
+    def create_database(self, prefix: str = "t") -> str:
+        """A new empty database; returns its name."""
+        name = f"{prefix}_{os.getpid()}_{next(self._names)}"
+        self.psql(f'CREATE DATABASE "{name}"')
+        return name
+
+    def drop_database(self, name: str) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole test session; fails (never skips) when it is not installed."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        pytest.fail(
+            f"PostgreSQL is not installed (no {_PG_GLOB}); run `{MAKE_TARGET}` (which `make test` runs) to install it",
+            pytrace=False,
+        )
+    server = PostgresServer(bin_dir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh, empty database on the session's server, dropped after the test."""
+    name = postgres.create_database()
+    try:
+        yield postgres.url(name)
+    finally:
+        postgres.drop_database(name)
+
+
+@contextlib.contextmanager
+def mount_tmpfs(path: Path, size: str, *, owner: str | None = None) -> Iterator[Path]:
+    """A small tmpfs at ``path`` (a real full disk for tests); skips the test where mounting is not allowed."""
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode(errors='replace').strip()}")
+    try:
+        if owner is not None:
+            shutil.chown(path, owner, owner)
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
