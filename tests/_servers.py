@@ -104,7 +104,9 @@ class PostgresServer:
                 ]
             )
             try:
-                self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(log), "-w", "-o", options, "start")
+                self._run(
+                    str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(log), "-w", "-o", options, "start"
+                )
                 return self
             except RuntimeError:
                 if attempt == 2:

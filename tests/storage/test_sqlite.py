@@ -1,8 +1,7 @@
-"""SqliteStore: the Store contract on a real SQLite file, plus what only a database has.
+"""SqlStore on SQLite: what only the embedded engine has (the contract and migrations run on both elsewhere).
 
-Restart survival, migration bookkeeping and transactional DDL, PRAGMAs,
-concurrent writers (in one store and across two engines on the same file), and
-the per-call machinery: prebuilt statements (and their fallback for dialects
+Restart survival, PRAGMAs, ``:memory:``, two engines on the same file, and the
+per-call machinery: prebuilt statements (and their fallback for dialects
 without ON CONFLICT), connections kept open between calls, failed and cancelled calls.
 """
 
@@ -17,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Table, inspect, text
+from sqlalchemy import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from agenthub.core.store import ApiKeyRecord, DeviceRecord, MessageRecord, RunRecord, SessionRecord, StoreOpenError
+from agenthub.core.store import ApiKeyRecord, DeviceRecord, MessageRecord, RunRecord, SessionRecord
 from agenthub.storage import sql as sqlite_module
-from agenthub.storage.migrations import Migration, MigrationError, current_version, discover, migrate
+from agenthub.storage.migrations import discover
 from agenthub.storage.sqlite import TABLES, SqliteStore
 from tests.core.store_contract import StoreContract, StoreFactory, make_device, make_run, msg
 
@@ -97,116 +96,6 @@ async def test_open_and_close_are_idempotent(db_path: Path) -> None:
     await store.open()  # reopening the same object works too
     assert await store.ensure_session("main", 1) == SessionRecord("main", 1, 1, 0)
     await store.close()
-
-
-# migrations
-
-
-def _version_rows(conn: Connection) -> list[tuple[int, str]]:
-    return [(row[0], row[1]) for row in conn.execute(text("SELECT version, name FROM schema_version ORDER BY version"))]
-
-
-async def test_migrations_are_recorded_and_idempotent(db_path: Path) -> None:
-    assert LATEST >= 1
-    for _ in range(2):
-        store = SqliteStore(db_path)
-        await store.open()
-        assert store.schema_version == LATEST
-        async with store.engine.connect() as conn:
-            rows = await conn.run_sync(_version_rows)
-        assert rows == [(m.version, m.name) for m in discover()]
-        assert rows[0] == (1, "initial")
-        # running the migrator again directly changes nothing either
-        assert await migrate(store.engine) == LATEST
-        assert await current_version(store.engine) == LATEST
-        await store.close()
-
-
-async def test_store_tables_mirror_migrated_schema(store: SqliteStore) -> None:
-    """The query-side Table objects must match what the migrations built."""
-
-    def columns(conn: Connection) -> dict[str, set[str]]:
-        inspector = inspect(conn)
-        return {t.name: {c["name"] for c in inspector.get_columns(t.name)} for t in TABLES}
-
-    async with store.engine.connect() as conn:
-        actual = await conn.run_sync(columns)
-    assert actual == {t.name: {c.name for c in t.columns} for t in TABLES}
-
-
-async def test_indexes_exist(store: SqliteStore) -> None:
-    def indexes(conn: Connection) -> dict[str, list[list[str | None]]]:
-        inspector = inspect(conn)
-        return {t: [ix["column_names"] for ix in inspector.get_indexes(t)] for t in ("messages", "runs")}
-
-    async with store.engine.connect() as conn:
-        found = await conn.run_sync(indexes)
-    assert ["session_key", "id"] in found["messages"]
-    assert ["status"] in found["runs"]
-
-
-async def test_failed_migration_rolls_back_and_later_ones_apply(store: SqliteStore) -> None:
-    """Each migration is one transaction, DDL included (SQLite has transactional DDL)."""
-
-    def broken(conn: Connection) -> None:
-        conn.execute(text("CREATE TABLE half_done (x INTEGER)"))
-        conn.execute(text("ALTER TABLE sessions ADD COLUMN title VARCHAR"))
-        raise RuntimeError("migration bug")
-
-    def adds_title(conn: Connection) -> None:
-        conn.execute(text("ALTER TABLE sessions ADD COLUMN title VARCHAR"))
-
-    engine = store.engine
-    steps = discover()
-    with pytest.raises(RuntimeError, match="migration bug"):
-        await migrate(engine, [*steps, Migration(LATEST + 1, "broken", broken)])
-
-    def tables_and_session_columns(conn: Connection) -> tuple[list[str], list[str]]:
-        inspector = inspect(conn)
-        return inspector.get_table_names(), [c["name"] for c in inspector.get_columns("sessions")]
-
-    async with engine.connect() as conn:
-        tables, session_columns = await conn.run_sync(tables_and_session_columns)
-    assert "half_done" not in tables
-    assert "title" not in session_columns
-    assert await current_version(engine) == LATEST
-
-    assert await migrate(engine, [*steps, Migration(LATEST + 1, "add_title", adds_title)]) == LATEST + 1
-    async with engine.connect() as conn:
-        _, session_columns = await conn.run_sync(tables_and_session_columns)
-        rows = await conn.run_sync(_version_rows)
-    assert "title" in session_columns
-    assert rows[-1] == (LATEST + 1, "add_title")
-
-
-async def test_database_newer_than_code_is_refused(db_path: Path) -> None:
-    store = SqliteStore(db_path)
-    await store.open()
-    noop = Migration(LATEST + 1, "future", lambda conn: None)
-    assert await migrate(store.engine, [*discover(), noop]) == LATEST + 1
-    await store.close()
-
-    newer = SqliteStore(db_path)
-    with pytest.raises(StoreOpenError, match=f"database {db_path}: database schema version .* is newer") as err:
-        await newer.open()
-    assert isinstance(err.value.__cause__, MigrationError)
-    with pytest.raises(RuntimeError, match="not open"):
-        newer.engine  # noqa: B018 - the failed open left nothing half-open
-
-
-async def test_migration_numbers_must_be_unique_but_may_skip(store: SqliteStore) -> None:
-    steps = discover()
-    with pytest.raises(MigrationError, match="unique"):
-        await migrate(store.engine, [*steps, Migration(LATEST, "duplicate", lambda conn: None)])
-    assert await current_version(store.engine) == LATEST
-    ran: list[int] = []
-    ahead = Migration(LATEST + 2, "ahead", lambda conn: ran.append(LATEST + 2))
-    assert await migrate(store.engine, [*steps, ahead]) == LATEST + 2
-    # A migration numbered below the high-water mark but never applied still runs, once.
-    behind = Migration(LATEST + 1, "behind", lambda conn: ran.append(LATEST + 1))
-    assert await migrate(store.engine, [*steps, behind, ahead]) == LATEST + 2
-    assert await migrate(store.engine, [*steps, behind, ahead]) == LATEST + 2
-    assert ran == [LATEST + 2, LATEST + 1]
 
 
 # sqlite specifics
