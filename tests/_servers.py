@@ -1,4 +1,4 @@
-"""Real servers the suite starts itself: PostgreSQL (one per test session).
+"""Real servers and file systems the suite sets up itself: PostgreSQL (one per session), small or read-only mounts.
 
 A pytest plugin (``pytest_plugins`` in ``tests/conftest.py``), so every test
 directory shares one server. The server runs from Debian's binaries
@@ -9,6 +9,10 @@ own, so tests never see each other's rows.
 
 initdb refuses to run as root, so as root the server runs as the ``postgres``
 OS user (``runuser``), in a temp dir that user owns.
+
+A full disk and a read-only data dir are real too: a small tmpfs, and a
+read-only bind mount (root ignores file modes, so ``chmod`` proves nothing).
+Mounting needs root; where it is refused the test that needs it is skipped.
 """
 
 from __future__ import annotations
@@ -27,7 +31,16 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["MAKE_TARGET", "PostgresServer", "find_pg_bin", "mount_tmpfs", "pg_url", "postgres"]
+__all__ = [
+    "MAKE_TARGET",
+    "PostgresServer",
+    "fill_disk",
+    "find_pg_bin",
+    "mount_read_only",
+    "mount_tmpfs",
+    "pg_url",
+    "postgres",
+]
 
 # The Makefile target that installs the server: named in every failure message.
 MAKE_TARGET = "make postgres"
@@ -178,16 +191,49 @@ def pg_url(postgres: PostgresServer) -> Iterator[str]:
         postgres.drop_database(name)
 
 
+def _mount(*args: str) -> None:
+    done = subprocess.run(["mount", *args], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here (needs root): {done.stderr.decode(errors='replace').strip()}")
+
+
+def _umount(path: Path) -> None:
+    subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+
+
 @contextlib.contextmanager
 def mount_tmpfs(path: Path, size: str, *, owner: str | None = None) -> Iterator[Path]:
-    """A small tmpfs at ``path`` (a real full disk for tests); skips the test where mounting is not allowed."""
+    """A small tmpfs at ``path`` (a disk that really fills up); unmounted after."""
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode(errors='replace').strip()}")
+    _mount("-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path))
     try:
         if owner is not None:
             shutil.chown(path, owner, owner)
         yield path
     finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+        _umount(path)
+
+
+@contextlib.contextmanager
+def mount_read_only(path: Path) -> Iterator[Path]:
+    """``path`` made read-only in place (a read-only bind mount: even root gets EROFS); restored after."""
+    _mount("--bind", str(path), str(path))
+    try:
+        _mount("-o", "remount,ro,bind", str(path))
+        yield path
+    finally:
+        _umount(path)
+
+
+def fill_disk(directory: Path, name: str = "filler") -> Path:
+    """Write to ``directory/name`` until the file system is full; delete the file to give the space back."""
+    filler = directory / name
+    block = b"\0" * 65536
+    with filler.open("wb", buffering=0) as f:
+        with contextlib.suppress(OSError):  # ENOSPC: full
+            while True:
+                f.write(block)
+        with contextlib.suppress(OSError):  # the last partial block, byte by byte in 4 KiB steps
+            while True:
+                f.write(block[:4096])
+    return filler

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -32,7 +31,7 @@ from .core.transcripts import TranscriptCache
 from .protocol import _json
 from .protocol.errors import ErrorCode, RpcError
 from .protocol.frames import describe_validation_error
-from .storage.sqlite import SqliteStore
+from .storage.sql import SqlStore
 from .web import agentbox as agentbox_edge
 from .web import langbot as langbot_edge
 from .web import myagent as myagent_edge
@@ -114,6 +113,11 @@ class SettingsService:
             raise RpcError(
                 ErrorCode.INVALID_REQUEST,
                 "invalid params: token: set the gateway token with --token or AGENTHUB_GATEWAY_TOKEN",
+            )
+        if "database_url" in config:  # the stored config lives in that database: it cannot choose it
+            raise RpcError(
+                ErrorCode.INVALID_REQUEST,
+                "invalid params: database_url: set the database with --database-url or AGENTHUB_DATABASE_URL",
             )
         new = _restore_redacted(config, self.stored)
         try:
@@ -200,6 +204,15 @@ def _secret_view(section: Any) -> dict[str, Any]:
     return data
 
 
+def default_store(settings: GatewaySettings) -> SqlStore:
+    """PostgreSQL (or any SQLAlchemy URL) when ``database_url`` is set, else SQLite in the data dir."""
+    return SqlStore(
+        settings.database_url or settings.resolved_data_dir / "agenthub.db",
+        pool_size=settings.database_pool_size,
+        pool_timeout_s=settings.database_timeout_s,
+    )
+
+
 def default_runtime(settings: GatewaySettings) -> AgentRuntime:
     provider = settings.provider
     section = settings.openai if provider == "openai" else settings.anthropic
@@ -237,10 +250,9 @@ class Gateway:
                 "(--myagent-secret or AGENTHUB_MYAGENT_SECRET), unless --dev is given"
             )
         self.edge_options = edge_options or {}
-        data_dir = first.resolved_data_dir
         # Every caller sees the store through the transcript cache, so no transcript write bypasses it.
         self.transcripts = TranscriptCache(
-            store or SqliteStore(str(Path(data_dir) / "agenthub.db")),
+            store or default_store(first),
             sessions=first.limits.transcript_cache_sessions,
             messages=first.limits.transcript_cache_messages,
             max_bytes=first.limits.transcript_cache_bytes,
@@ -366,13 +378,14 @@ class Gateway:
         self._purge = asyncio.get_running_loop().create_task(self._purge_loop())
         self._stack.callback(self._purge.cancel)
         log.info(
-            "agenthub gateway listening on %s://%s:%d (provider=%s, auth=%s, data=%s)",
+            "agenthub gateway listening on %s://%s:%d (provider=%s, auth=%s, data=%s, database=%s)",
             self.scheme,
             s.host,
             self.port,
             s.provider,
             node.auth.auth_mode,
             s.resolved_data_dir,
+            getattr(self.transcripts.inner, "display_name", type(self.transcripts.inner).__name__),
         )
 
     def _door(self) -> list[Middleware]:

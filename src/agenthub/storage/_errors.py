@@ -20,7 +20,7 @@ from sqlalchemy.engine import URL
 from ..core.store import StoreError, StoreFullError, StoreOpenError, StoreUnavailableError, StoreValueError
 from .migrations import MigrationError
 
-__all__ = ["describe_open_error", "display_name", "driver_message", "translate"]
+__all__ = ["describe_open_error", "display_name", "driver_message", "safe_url", "translate"]
 
 # SQLite primary result codes (https://sqlite.org/rescode.html).
 SQLITE_PERM = 3
@@ -43,11 +43,18 @@ PG_NO_PRIVILEGE = "42501"
 _URL_FLAGS = "--database-url or AGENTHUB_DATABASE_URL"
 
 
+def safe_url(url: URL) -> str:
+    """The URL with its password masked, in the user part and in a ``password=`` query parameter alike."""
+    if "password" in url.query:
+        url = url.update_query_dict({"password": "***"})
+    return url.render_as_string(hide_password=True)
+
+
 def display_name(url: URL) -> str:
     """The database as the operator knows it: a SQLite file's path, else the URL without its password."""
     if url.get_backend_name() == "sqlite":
         return url.database or ":memory:"
-    return url.render_as_string(hide_password=True)
+    return safe_url(url)
 
 
 def _sqlite_code(err: BaseException) -> int | None:

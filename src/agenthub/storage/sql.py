@@ -411,7 +411,7 @@ class SqlStore:
     @property
     def url(self) -> str:
         """The database URL with any password masked, for logs and status output."""
-        return self._url.render_as_string(hide_password=True)
+        return _errors.safe_url(self._url)
 
     @property
     def display_name(self) -> str:
