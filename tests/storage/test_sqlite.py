@@ -24,7 +24,7 @@ from agenthub.core.store import ApiKeyRecord, DeviceRecord, MessageRecord, RunRe
 from agenthub.storage import sql as sqlite_module
 from agenthub.storage.migrations import discover
 from agenthub.storage.sqlite import TABLES, SqliteStore
-from tests.core.store_contract import StoreContract, StoreFactory, make_device, make_run, msg
+from tests.core.store_contract import StoreContract, StoreFactory, make_run, msg
 
 LATEST = discover()[-1].version  # versions may skip numbers
 
@@ -48,54 +48,6 @@ async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
         yield store
     finally:
         await store.close()
-
-
-# restart
-
-
-async def test_data_survives_restart(db_path: Path) -> None:
-    first = SqliteStore(db_path)
-    await first.open()
-    ids = [await first.append_message(msg("main", f"m{i}", 1_000 + i, meta={"i": i, "ü": "✓"})) for i in range(3)]
-    await first.put_run(make_run("r1", status="running"))
-    await first.put_device(make_device("d1"))
-    await first.put_idempotent("k1", "chat.send", {"ok": True}, 5_000)
-    await first.put_config({"name": "hub"}, 5_000)
-    await first.close()
-
-    second = SqliteStore(str(db_path))
-    await second.open()
-    try:
-        assert second.schema_version == LATEST
-        history = await second.history("main", 10)
-        assert [(m.id, m.text, m.meta) for m in history] == [(ids[i], f"m{i}", {"i": i, "ü": "✓"}) for i in range(3)]
-        assert await second.get_session("main") == SessionRecord("main", 1_000, 1_002, 3)
-        assert await second.get_run("r1") == make_run("r1", status="running")
-        assert await second.get_device("d1") == make_device("d1")
-        assert await second.get_idempotent("k1", 5_000) == ("chat.send", {"ok": True})
-        assert await second.get_config() == {"name": "hub"}
-        # what a gateway does at start-up: runs the dead process left running are failed
-        assert await second.fail_interrupted_runs("restarted", 9_000) == 1
-        # ids keep growing after a restart, even once the transcript was reset
-        assert await second.reset_session("main", 9_000)
-        assert await second.append_message(msg("main", "after", 9_001)) > max(ids)
-    finally:
-        await second.close()
-
-
-async def test_open_and_close_are_idempotent(db_path: Path) -> None:
-    store = SqliteStore(db_path)
-    await asyncio.gather(store.open(), store.open())
-    engine = store.engine
-    await store.open()
-    assert store.engine is engine
-    await store.close()
-    await store.close()
-    with pytest.raises(RuntimeError, match="not open"):
-        await store.get_session("main")
-    await store.open()  # reopening the same object works too
-    assert await store.ensure_session("main", 1) == SessionRecord("main", 1, 1, 0)
-    await store.close()
 
 
 # sqlite specifics

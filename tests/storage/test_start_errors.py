@@ -16,8 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from agenthub.storage.sql import SqlStore
 from tests._servers import PostgresServer, fill_disk, mount_read_only, mount_tmpfs
 
@@ -66,7 +64,9 @@ def _make_database(path: Path) -> None:
 def test_garbage_file(tmp_path: Path) -> None:
     db = tmp_path / "agenthub.db"
     db.write_bytes(os.urandom(8192))
-    message = _assert_clear(_gateway(tmp_path), f"database {db}:", "not a SQLite database or is corrupted", "Move it aside")
+    message = _assert_clear(
+        _gateway(tmp_path), f"database {db}:", "not a SQLite database or is corrupted", "Move it aside"
+    )
     assert f"sqlite3 {db} .recover" in message
 
 
