@@ -69,6 +69,7 @@ class PostgresServer:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="agenthub-pg-")))
     port: int = 0
     host: str = "127.0.0.1"
+    _options: str = ""
     _names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -116,19 +117,31 @@ class PostgresServer:
                     "-c max_connections=200",
                 ]
             )
+            self._options = options
             try:
-                self._run(
-                    str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(log), "-w", "-o", options, "start"
-                )
+                self.start_server()
                 return self
             except RuntimeError:
                 if attempt == 2:
                     raise RuntimeError("PostgreSQL did not start:\n" + log.read_text(errors="replace")) from None
         raise AssertionError("unreachable")
 
+    def start_server(self) -> None:
+        """Start the (initialised) cluster on ``port``; again after ``stop_server()``, on the same port."""
+        log = self.root / "server.log"
+        self._run(
+            str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(log), "-w", "-o", self._options, "start"
+        )
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server, keeping its data: ``fast`` ends every session first (``immediate`` is a crash,
+        which with ``synchronous_commit=off`` may lose the last commits)."""
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
     def stop(self) -> None:
+        """Stop the server and delete everything it had."""
         with contextlib.suppress(Exception):
-            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            self.stop_server("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
 
     def psql(self, sql: str, database: str = "postgres") -> str:

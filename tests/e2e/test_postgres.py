@@ -63,7 +63,9 @@ async def test_runs_and_history_on_postgresql_survive_a_restart(make_gateway: An
             # a finished run is answered from the store: the same outcome, no new run
             final = await c.ok("agent.wait", {"runId": "pg-agent"})
             assert final["status"] == "ok"
-            rid = await c.request("agent", {"message": "hello postgres", "idempotencyKey": "pg-agent", "sessionKey": "pg"})
+            rid = await c.request(
+                "agent", {"message": "hello postgres", "idempotencyKey": "pg-agent", "sessionKey": "pg"}
+            )
             assert (await c.response(rid))["payload"] == accepted
             assert (await c.response(rid))["payload"]["status"] == "ok"
             # and new turns keep going into the same transcript

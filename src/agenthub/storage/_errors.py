@@ -87,10 +87,12 @@ def _unreachable(err: BaseException) -> bool:
 def translate(err: BaseException) -> StoreError | None:
     """The typed error for a failed call, or None to let the original propagate.
 
-    Full disk and unreachable server: ``UNAVAILABLE``, retryable (the store
-    recovers by itself once space or the server returns). Text PostgreSQL
-    cannot hold: ``INVALID_REQUEST``.
+    Full disk, unreachable server, exhausted pool: ``UNAVAILABLE``, retryable
+    (the store recovers by itself once space, the server or a connection
+    returns). Text PostgreSQL cannot hold: ``INVALID_REQUEST``.
     """
+    if isinstance(err, exc.TimeoutError):  # the pool's: every connection in use for pool_timeout_s
+        return StoreUnavailableError("database busy: no database connection came free in time; retry later")
     if _sqlite_code(err) == SQLITE_FULL or _sqlstate(err) == PG_DISK_FULL:
         return StoreFullError("disk full: the gateway's database cannot be written until space is freed; retry later")
     if _sqlstate(err) in PG_BAD_CHARACTERS:

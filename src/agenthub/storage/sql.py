@@ -483,7 +483,7 @@ class SqlStore:
             raise RuntimeError("SqlStore is not open")
         try:
             return await conns.read(fn, *args, **kwargs)
-        except (exc.DBAPIError, OSError) as err:
+        except (exc.DBAPIError, exc.TimeoutError, OSError) as err:
             raise self._failure(err) from err
 
     async def _write(self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
@@ -493,10 +493,10 @@ class SqlStore:
             raise RuntimeError("SqlStore is not open")
         try:
             return await conns.write(fn, *args, **kwargs)
-        except (exc.DBAPIError, OSError) as err:
+        except (exc.DBAPIError, exc.TimeoutError, OSError) as err:
             raise self._failure(err) from err
 
-    def _failure(self, err: exc.DBAPIError | OSError) -> Exception:
+    def _failure(self, err: exc.DBAPIError | exc.TimeoutError | OSError) -> Exception:
         """The typed error for a failed call (logged with the database's name), or ``err`` itself."""
         typed: StoreError | None = _errors.translate(err)
         if typed is None:
