@@ -40,6 +40,7 @@ __all__ = [
     "mount_tmpfs",
     "pg_url",
     "postgres",
+    "require_pg_bin",
 ]
 
 # The Makefile target that installs the server: named in every failure message.
@@ -52,6 +53,17 @@ def find_pg_bin() -> Path | None:
     """The newest installed PostgreSQL's bin directory, or None."""
     found = sorted(glob.glob(_PG_GLOB), key=lambda p: int(Path(p).parent.parent.name))
     return Path(found[-1]).parent if found else None
+
+
+def require_pg_bin() -> Path:
+    """``find_pg_bin()``, or fail the test (never skip it) with the make target that installs PostgreSQL."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        pytest.fail(
+            f"PostgreSQL is not installed (no {_PG_GLOB}); run `{MAKE_TARGET}` (which `make test` runs) to install it",
+            pytrace=False,
+        )
+    return bin_dir
 
 
 def _free_port() -> int:
@@ -181,13 +193,7 @@ class PostgresServer:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """One real PostgreSQL server for the whole test session; fails (never skips) when it is not installed."""
-    bin_dir = find_pg_bin()
-    if bin_dir is None:
-        pytest.fail(
-            f"PostgreSQL is not installed (no {_PG_GLOB}); run `{MAKE_TARGET}` (which `make test` runs) to install it",
-            pytrace=False,
-        )
-    server = PostgresServer(bin_dir).start()
+    server = PostgresServer(require_pg_bin()).start()
     try:
         yield server
     finally:

@@ -25,6 +25,7 @@ from agenthub.storage import _tables
 from agenthub.storage.migrations import Migration, MigrationError, current_version, discover, migrate
 from agenthub.storage.pipelines import SqlitePipelines
 from agenthub.storage.sql import TABLES, SqlStore, to_url
+from tests import _servers
 from tests._servers import PostgresServer
 
 LATEST = discover()[-1].version  # versions may skip numbers
@@ -373,4 +374,10 @@ def test_query_tables_are_the_ones_the_store_uses() -> None:
 
 
 def test_postgres_fixture_is_a_real_server(postgres: PostgresServer) -> None:
-    assert postgres.psql("SHOW server_version_num").strip() >= "150000"
+    assert int(postgres.psql("SHOW server_version_num").strip()) >= 150000
+
+
+def test_missing_postgres_fails_naming_the_make_target(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(_servers, "_PG_GLOB", str(tmp_path / "none" / "*" / "bin" / "initdb"))
+    with pytest.raises(pytest.fail.Exception, match=r"PostgreSQL is not installed .*run `make postgres`"):
+        _servers.require_pg_bin()

@@ -18,7 +18,7 @@ import pytest
 from agenthub.core.store import MessageRecord, StoreFullError, StoreUnavailableError, StoreValueError
 from agenthub.protocol.errors import ErrorCode
 from agenthub.storage.sql import SqlStore
-from tests._servers import PostgresServer, fill_disk, find_pg_bin, mount_tmpfs
+from tests._servers import PostgresServer, fill_disk, mount_tmpfs, require_pg_bin
 from tests.core.store_contract import make_run, msg
 
 _tablespaces = itertools.count(1)
@@ -59,9 +59,7 @@ async def test_the_pool_is_bounded_and_an_exhausted_one_is_retryable(
 
 async def test_server_gone_is_retryable_and_the_store_recovers_when_it_returns(tmp_path: Path) -> None:
     """A server of its own (the session's must stay up): stopped mid-use, started again on the same port."""
-    bin_dir = find_pg_bin()
-    assert bin_dir is not None
-    server = PostgresServer(bin_dir).start()
+    server = PostgresServer(require_pg_bin()).start()
     try:
         database = server.create_database("gone")
         store = SqlStore(server.url(database), pool_size=2, pool_timeout_s=2)
