@@ -40,6 +40,9 @@ async def test_runs_and_history_on_postgresql_survive_a_restart(make_gateway: An
             await collect_run(c, "pg-chat")
             before = await c.ok("chat.history", {"sessionKey": "pg"})
             config = (await c.ok("config.get"))["config"]
+            # the stored config lives in that database, so it cannot choose another one
+            refused = await c.call("config.patch", {"patch": {"database_url": "postgresql://elsewhere/db"}})
+            assert refused["error"]["code"] == "INVALID_REQUEST" and "--database-url" in refused["error"]["message"]
         answers = [await expected_answer("hello postgres"), await expected_answer("what is 6*7")]
         assert _texts(before) == [
             ("user", "hello postgres"),
