@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
@@ -20,10 +21,12 @@ from sqlalchemy import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from agenthub.core.store import ApiKeyRecord, DeviceRecord, MessageRecord, RunRecord, SessionRecord
+from agenthub.core.store import ApiKeyRecord, DeviceRecord, MessageRecord, RunRecord, SessionRecord, StoreFullError
+from agenthub.protocol.errors import ErrorCode
 from agenthub.storage import sql as sqlite_module
 from agenthub.storage.migrations import discover
 from agenthub.storage.sqlite import TABLES, SqliteStore
+from tests._servers import fill_disk, mount_tmpfs
 from tests.core.store_contract import StoreContract, StoreFactory, make_run, msg
 
 LATEST = discover()[-1].version  # versions may skip numbers
@@ -206,3 +209,30 @@ async def test_kept_connections_see_other_writers_and_let_checkpoints_finish(db_
     finally:
         await a.close()
         await b.close()
+
+
+async def test_full_disk_is_retryable_logged_once_and_recovers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLITE_FULL from a real full file system (a small tmpfs): a typed, retryable error; writes resume after."""
+    data = tmp_path / "small"
+    with mount_tmpfs(data, "1m"):
+        store = SqliteStore(data / "agenthub.db")
+        await store.open()
+        try:
+            await store.append_message(msg("main", "before", 1))
+            filler = fill_disk(data)
+            with caplog.at_level(logging.ERROR, logger="agenthub.storage.sql"):
+                for i in range(5):
+                    with pytest.raises(StoreFullError, match="disk full") as err:
+                        await store.append_message(msg("main", "x" * 8192, 2 + i))
+                    assert err.value.code is ErrorCode.UNAVAILABLE and err.value.retryable is True
+            # one line for the outage (naming the file), not one per failed call
+            lines = [r.getMessage() for r in caplog.records if r.name == "agenthub.storage.sql"]
+            assert len(lines) == 1 and lines[0].startswith(f"database {data / 'agenthub.db'}: disk full"), lines
+            assert [m.text for m in await store.history("main", 10)] == ["before"]  # reads go on
+            filler.unlink()
+            await store.append_message(msg("main", "after", 9))
+            assert [m.text for m in await store.history("main", 10)] == ["before", "after"]
+        finally:
+            await store.close()

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -70,6 +71,7 @@ from agenthub.core.store import (
     SessionRecord,
     Store,
     StoreError,
+    StoreUnavailableError,
     StoreValueError,
 )
 from agenthub.protocol import _json
@@ -86,6 +88,8 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 _CONFIG_ROW_ID = 1
+# A database outage fails every call; its log line repeats at most this often.
+_OUTAGE_LOG_INTERVAL_S = 10.0
 _INTERRUPTIBLE = ("queued", "running")
 # PostgreSQL text cannot hold NUL; the transcript refuses it on every engine alike (see append_message).
 _NUL = "\x00"
@@ -407,6 +411,8 @@ class SqlStore:
         self._conns: Connections | None = None
         self._lifecycle = asyncio.Lock()
         self._schema_version = 0
+        self._outage_logged_at = -_OUTAGE_LOG_INTERVAL_S  # monotonic time of the last outage log line
+        self._outage_unlogged = 0
 
     @property
     def url(self) -> str:
@@ -454,6 +460,7 @@ class SqlStore:
             except Exception as err:
                 if conns is not None:
                     await conns.close()
+                log.debug("database %s did not open", self.display_name, exc_info=err)
                 raise _errors.describe_open_error(err, self._url) from err
             except BaseException:
                 if conns is not None:
@@ -484,7 +491,10 @@ class SqlStore:
         try:
             return await conns.read(fn, *args, **kwargs)
         except (exc.DBAPIError, exc.TimeoutError, OSError) as err:
-            raise self._failure(err) from err
+            typed = self._typed(err)
+            if typed is None:
+                raise
+            raise typed from err
 
     async def _write(self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """``fn(conn, ...)`` in one transaction, committed on success."""
@@ -494,14 +504,27 @@ class SqlStore:
         try:
             return await conns.write(fn, *args, **kwargs)
         except (exc.DBAPIError, exc.TimeoutError, OSError) as err:
-            raise self._failure(err) from err
+            typed = self._typed(err)
+            if typed is None:
+                raise
+            raise typed from err
 
-    def _failure(self, err: exc.DBAPIError | exc.TimeoutError | OSError) -> Exception:
-        """The typed error for a failed call (logged with the database's name), or ``err`` itself."""
-        typed: StoreError | None = _errors.translate(err)
-        if typed is None:
-            return err
-        log.error("database %s: %s (%s)", self.display_name, typed, _errors.driver_message(err))
+    def _typed(self, err: exc.DBAPIError | exc.TimeoutError | OSError) -> StoreError | None:
+        """The typed error for a failed call, or None to re-raise ``err`` as it is.
+
+        An outage (full disk, server gone) is logged with the database's name,
+        which clients never see: the first failure at once, then at most one line
+        per ``_OUTAGE_LOG_INTERVAL_S`` with the count of those not logged.
+        """
+        typed = _errors.translate(err)
+        if isinstance(typed, StoreUnavailableError):
+            now = time.monotonic()
+            if now - self._outage_logged_at >= _OUTAGE_LOG_INTERVAL_S:
+                more = f" (and {self._outage_unlogged} more since the last report)" if self._outage_unlogged else ""
+                log.error("database %s: %s%s: %s", self.display_name, typed, more, _errors.driver_message(err))
+                self._outage_logged_at, self._outage_unlogged = now, 0
+            else:
+                self._outage_unlogged += 1
         return typed
 
     # sessions and transcripts
