@@ -193,9 +193,9 @@ class PostgresServer:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """One real PostgreSQL server for the whole test session; fails (never skips) when it is not installed."""
-    server = PostgresServer(require_pg_bin()).start()
+    server = PostgresServer(require_pg_bin())
     try:
-        yield server
+        yield server.start()
     finally:
         server.stop()
 

@@ -59,8 +59,9 @@ async def test_the_pool_is_bounded_and_an_exhausted_one_is_retryable(
 
 async def test_server_gone_is_retryable_and_the_store_recovers_when_it_returns(tmp_path: Path) -> None:
     """A server of its own (the session's must stay up): stopped mid-use, started again on the same port."""
-    server = PostgresServer(require_pg_bin()).start()
+    server = PostgresServer(require_pg_bin())
     try:
+        server.start()
         database = server.create_database("gone")
         store = SqlStore(server.url(database), pool_size=2, pool_timeout_s=2)
         await store.open()
