@@ -12,11 +12,13 @@ OPENCLAW_STAMP := $(OPENCLAW_DIR)/node_modules/.openclaw-stamp
 
 # The browser tests drive Debian's Chromium (never a Playwright-downloaded browser).
 CHROMIUM := /usr/bin/chromium
+# The storage tests start a real PostgreSQL from Debian's server binaries (initdb, pg_ctl); any version will do.
+PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
 # The Control UI: TypeScript in ui/, built into the package (committed, so running needs no Node).
 UI_BUILT := src/agenthub/web/static/index.html
 UI_SOURCES := ui/index.html ui/package.json ui/package-lock.json ui/tsconfig.json ui/vite.config.ts $(wildcard ui/src/*)
 
-.PHONY: run test lint bench bench-quick clean ui
+.PHONY: run test lint bench bench-quick clean ui postgres
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -47,6 +49,13 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
 
+# Installs PostgreSQL's server binaries when none are there (tests/_servers.py runs them; no service is started).
+postgres:
+ifeq ($(PG_INITDB),)
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql
+endif
+
 # Rebuilds only when a UI source is newer than the committed build; `make test` never needs it.
 $(UI_BUILT): $(UI_SOURCES)
 	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build
@@ -56,7 +65,7 @@ ui: $(UI_BUILT)
 run: $(STAMP)
 	$(BIN)/agenthub gateway
 
-test: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) | $(CHROMIUM)
+test: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) postgres | $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 # All five scenarios against agenthub and the baselines, OpenClaw included (under 5 minutes).

@@ -23,6 +23,9 @@ from websockets.asyncio.client import ClientConnection
 
 from agenthub.client.identity import DeviceIdentity
 
+# Real servers other than the gateway (PostgreSQL), as session fixtures: see tests/_servers.py.
+pytest_plugins = ["tests._servers"]
+
 READY = re.compile(rb"ready on ws://([\d.]+):(\d+)")
 
 

@@ -38,7 +38,7 @@ from .protocol import _json
 from .protocol.errors import ErrorCode, RpcError
 from .protocol.frames import describe_validation_error
 from .storage.cron import SqlCronStore
-from .storage.sqlite import SqliteStore
+from .storage.sql import SqlStore
 from .web import agentbox as agentbox_edge
 from .web import hooks as hooks_edge
 from .web import langbot as langbot_edge
@@ -129,6 +129,11 @@ class SettingsService:
             raise RpcError(
                 ErrorCode.INVALID_REQUEST,
                 "invalid params: token: set the gateway token with --token or AGENTHUB_GATEWAY_TOKEN",
+            )
+        if "database_url" in config:  # the stored config lives in that database: it cannot choose it
+            raise RpcError(
+                ErrorCode.INVALID_REQUEST,
+                "invalid params: database_url: set the database with --database-url or AGENTHUB_DATABASE_URL",
             )
         new = _restore_redacted(config, self.stored)
         try:
@@ -251,6 +256,15 @@ def _secret_view(section: Any) -> dict[str, Any]:
     return data
 
 
+def default_store(settings: GatewaySettings) -> SqlStore:
+    """PostgreSQL (or any SQLAlchemy URL) when ``database_url`` is set, else SQLite in the data dir."""
+    return SqlStore(
+        settings.database_url or settings.resolved_data_dir / "agenthub.db",
+        pool_size=settings.database_pool_size,
+        pool_timeout_s=settings.database_timeout_s,
+    )
+
+
 def default_runtime(settings: GatewaySettings) -> AgentRuntime:
     provider = settings.provider
     section = settings.openai if provider == "openai" else settings.anthropic
@@ -297,10 +311,9 @@ class Gateway:
         self.edge_options = dict(edge_options or {})
         self._check_automation(first)
         self.outbound = outbound
-        data_dir = first.resolved_data_dir
         # Every caller sees the store through the transcript cache, so no transcript write bypasses it.
         self.transcripts = TranscriptCache(
-            store or SqliteStore(str(Path(data_dir) / "agenthub.db")),
+            store or default_store(first),
             sessions=first.limits.transcript_cache_sessions,
             messages=first.limits.transcript_cache_messages,
             max_bytes=first.limits.transcript_cache_bytes,
@@ -470,13 +483,14 @@ class Gateway:
         self._purge = asyncio.get_running_loop().create_task(self._purge_loop())
         self._stack.callback(self._purge.cancel)
         log.info(
-            "agenthub gateway listening on %s://%s:%d (provider=%s, auth=%s, data=%s)",
+            "agenthub gateway listening on %s://%s:%d (provider=%s, auth=%s, data=%s, database=%s)",
             self.scheme,
             s.host,
             self.port,
             s.provider,
             node.auth.auth_mode,
             s.resolved_data_dir,
+            getattr(self.transcripts.inner, "display_name", type(self.transcripts.inner).__name__),
         )
 
     def _canvas_root(self, s: GatewaySettings) -> Path:

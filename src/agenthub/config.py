@@ -11,6 +11,7 @@ import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -35,6 +36,7 @@ __all__ = [
     "SecuritySettings",
     "is_loopback",
     "load_file",
+    "mask_url_password",
     "merge_patch",
     "redact",
 ]
@@ -273,6 +275,15 @@ class GatewaySettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(18789, ge=0, le=65535)
     data_dir: Path = Path("~/.agenthub")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the database, e.g. postgresql+asyncpg://user:pw@host:5432/agenthub "
+        "(default: SQLite, agenthub.db in the data dir)",
+    )
+    database_pool_size: int = Field(10, ge=1, le=1000, description="connections in a database server's pool")
+    database_timeout_s: float = Field(
+        10, gt=0, le=600, description="wait for a pooled database connection, or to connect, before failing"
+    )
     token: SecretStr | None = None
     provider: Literal["demo", "openai", "anthropic"] = "demo"
     log_format: Literal["text", "json"] = "text"
@@ -306,7 +317,22 @@ class GatewaySettings(_Section):
 
 # Restart-only fields: config.set may store them, but they apply at next start.
 RESTART_FIELDS = frozenset(
-    {"host", "port", "data_dir", "log_format", "log_level", "myagent", "dev", "agentbox", "security", "hooks", "canvas"}
+    {
+        "host",
+        "port",
+        "data_dir",
+        "database_url",
+        "database_pool_size",
+        "database_timeout_s",
+        "log_format",
+        "log_level",
+        "myagent",
+        "dev",
+        "agentbox",
+        "security",
+        "hooks",
+        "canvas",
+    }
 )
 
 
@@ -314,6 +340,8 @@ def redact(data: dict[str, Any], settings: GatewaySettings) -> dict[str, Any]:
     out = dict(data)
     if settings.token is not None:
         out["token"] = REDACTED
+    if out.get("database_url"):
+        out["database_url"] = mask_url_password(out["database_url"])
     if settings.security.password is not None:
         out["security"] = {**(out.get("security") or {}), "password": REDACTED}
     for section in ("openai", "anthropic"):
@@ -328,6 +356,26 @@ def redact(data: dict[str, Any], settings: GatewaySettings) -> dict[str, Any]:
         myagent["state_secret_key"] = REDACTED
         out["myagent"] = myagent
     return out
+
+
+def mask_url_password(url: str) -> str:
+    """``scheme://user:secret@host/db`` as ``scheme://user:***@host/db`` (a database URL in logs and config.get).
+
+    A ``password=`` query parameter (which drivers also accept) is masked too.
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if parts.password is None and all(key != "password" for key, _ in query):
+        return url
+    if parts.password is not None:
+        userinfo, _, hostinfo = parts.netloc.rpartition("@")
+        parts = parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{hostinfo}")
+    if any(key == "password" for key, _ in query):
+        masked = [(key, "***" if key == "password" else value) for key, value in query]
+        parts = parts._replace(query=urlencode(masked, safe="*/"))
+    # Not urlunsplit: it drops the "//" of an empty host (postgresql:///db?host=/run/postgresql).
+    query_part = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme}://{parts.netloc}{parts.path}{query_part}"
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -15,14 +15,24 @@ contract (an in-memory store is a valid ``Store``); backends test that themselve
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
-from agenthub.core.store import DeviceRecord, MessageRecord, RunRecord, SessionRecord, Store
+from agenthub.core.store import (
+    ApiKeyRecord,
+    DeviceRecord,
+    MessageRecord,
+    RunRecord,
+    SessionRecord,
+    Store,
+    StoreValueError,
+)
+from agenthub.protocol.errors import ErrorCode
 
-__all__ = ["StoreContract", "StoreFactory", "make_device", "make_run", "msg"]
+__all__ = ["StoreContract", "StoreFactory", "make_api_key", "make_device", "make_run", "msg"]
 
 StoreFactory = Callable[[], Store]
 
@@ -62,6 +72,18 @@ def make_device(device_id: str = "dev-1", **overrides: Any) -> DeviceRecord:
     }
     fields.update(overrides)
     return DeviceRecord(**fields)
+
+
+def make_api_key(key_id: str = "k1", **overrides: Any) -> ApiKeyRecord:
+    fields: dict[str, Any] = {
+        "key_id": key_id,
+        "user_id": "alice",
+        "key_hash": "sha256-of-" + key_id,
+        "scopes": ["tasks"],
+        "created_ms": 1_000,
+    }
+    fields.update(overrides)
+    return ApiKeyRecord(**fields)
 
 
 def msg(
@@ -224,6 +246,22 @@ class StoreContract:
         (loaded,) = await store.history("main", 1)
         assert (loaded.text, loaded.run_id, loaded.meta) == ("", None, {})
 
+    @pytest.mark.parametrize("where", ["text", "session_key", "run_id"])
+    async def test_transcript_refuses_nul_alike_on_every_engine(self, store: Store, where: str) -> None:
+        """PostgreSQL text cannot hold NUL, so no engine's transcript takes it: a typed INVALID_REQUEST."""
+        await store.append_message(msg("main", "before", 1_000))
+        bad = {"text": "a\x00b", "session_key": "main", "run_id": None} | {where: "a\x00b"}
+        with pytest.raises(StoreValueError) as err:
+            await store.append_message(msg(bad["session_key"], bad["text"], 2_000, run_id=bad["run_id"]))
+        assert err.value.code is ErrorCode.INVALID_REQUEST and "NUL" in err.value.message
+        with pytest.raises(StoreValueError):
+            await store.ensure_session("a\x00b", 2_000)
+        assert [m.text for m in await store.history("main", 10)] == ["before"]
+        assert [s.key for s in await store.list_sessions(10)] == ["main"]
+        # JSON meta escapes NUL, so it stays storable
+        await store.append_message(msg("main", "after", 3_000, meta={"nul": "x\x00y"}))
+        assert (await store.history("main", 1))[0].meta == {"nul": "x\x00y"}
+
     # runs
 
     async def test_get_unknown_run_is_none(self, store: Store) -> None:
@@ -324,6 +362,66 @@ class StoreContract:
             await store.put_device(device)
         listed = await store.list_devices()
         assert sorted(listed, key=lambda d: d.device_id) == devices
+
+    # user API keys
+
+    async def test_get_unknown_api_key_and_empty_list(self, store: Store) -> None:
+        assert await store.get_api_key("nope") is None
+        assert await store.list_api_keys() == []
+        assert await store.revoke_api_key("nope", 5_000) is False
+
+    async def test_put_and_get_api_key(self, store: Store) -> None:
+        key = make_api_key("k1", user_id="zoë", scopes=["tasks", "admin", "ünïcode"])
+        await store.put_api_key(key)
+        assert await store.get_api_key("k1") == key
+
+    async def test_put_api_key_upserts(self, store: Store) -> None:
+        await store.put_api_key(make_api_key("k1"))
+        replacement = make_api_key("k1", user_id="bob", key_hash="other", scopes=[], created_ms=2_000)
+        await store.put_api_key(replacement)
+        assert await store.list_api_keys() == [replacement]
+
+    async def test_revoke_api_key_once_and_keep_it_listed(self, store: Store) -> None:
+        older, newer = make_api_key("k2", created_ms=1_000), make_api_key("k1", created_ms=2_000)
+        await store.put_api_key(newer)
+        await store.put_api_key(older)
+        assert await store.revoke_api_key("k1", 5_000) is True
+        assert await store.revoke_api_key("k1", 6_000) is False  # already revoked: the first time stays
+        revoked = make_api_key("k1", created_ms=2_000, revoked_ms=5_000)
+        assert await store.get_api_key("k1") == revoked
+        assert await store.list_api_keys() == [older, revoked]  # oldest first, revoked ones included
+
+    # concurrency
+
+    async def test_concurrent_appends_lose_nothing(self, store: Store) -> None:
+        n = 50
+        ids = await asyncio.gather(
+            *(store.append_message(msg("main", f"m{i}", 1_000 + i, meta={"i": i})) for i in range(n))
+        )
+        assert len(set(ids)) == n
+        session = await store.get_session("main")
+        assert session is not None and session.message_count == n
+        history = await store.history("main", n * 2)
+        assert [m.id for m in history] == sorted(ids)
+        assert sorted(m.meta["i"] for m in history) == list(range(n))
+
+    async def test_concurrent_mixed_operations(self, store: Store) -> None:
+        """Racing creators of one session agree on it; reads run alongside writes."""
+        created = await asyncio.gather(*(store.ensure_session("race", 1_000 + i) for i in range(20)))
+        assert len({(s.key, s.created_ms) for s in created}) == 1
+
+        async def writer(i: int) -> None:
+            await store.append_message(msg(f"s{i % 5}", f"m{i}", 2_000 + i))
+            await store.put_run(make_run(f"r{i}", session_key=f"s{i % 5}", status="ok"))
+
+        async def reader(i: int) -> None:
+            await store.history(f"s{i % 5}", 10)
+            await store.list_sessions(10)
+
+        await asyncio.gather(*(writer(i) for i in range(40)), *(reader(i) for i in range(40)))
+        sessions = {s.key: s.message_count for s in await store.list_sessions(100)}
+        assert sessions == {"race": 0, **{f"s{k}": 8 for k in range(5)}}
+        assert await store.count_runs_by_status() == {"ok": 40}
 
     # idempotency
 

@@ -1,8 +1,7 @@
-"""SqliteStore: the Store contract on a real SQLite file, plus what only a database has.
+"""SqlStore on SQLite: what only the embedded engine has (the contract and migrations run on both elsewhere).
 
-Restart survival, migration bookkeeping and transactional DDL, PRAGMAs,
-concurrent writers (in one store and across two engines on the same file), and
-the per-call machinery: prebuilt statements (and their fallback for dialects
+Restart survival, PRAGMAs, ``:memory:``, two engines on the same file, and the
+per-call machinery: prebuilt statements (and their fallback for dialects
 without ON CONFLICT), connections kept open between calls, failed and cancelled calls.
 """
 
@@ -11,30 +10,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Table, inspect, text
+from sqlalchemy import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from agenthub.core.store import ApiKeyRecord, DeviceRecord, MessageRecord, RunRecord, SessionRecord
-from agenthub.storage import sqlite as sqlite_module
-from agenthub.storage.migrations import Migration, MigrationError, current_version, discover, migrate
+from agenthub.core.store import ApiKeyRecord, DeviceRecord, MessageRecord, RunRecord, SessionRecord, StoreFullError
+from agenthub.protocol.errors import ErrorCode
+from agenthub.storage import sql as sqlite_module
+from agenthub.storage.migrations import discover
 from agenthub.storage.sqlite import TABLES, SqliteStore
-from tests.core.store_contract import StoreContract, StoreFactory, make_device, make_run, msg
+from tests._servers import fill_disk, mount_tmpfs
+from tests.core.store_contract import StoreContract, StoreFactory, make_run, msg
 
 LATEST = discover()[-1].version  # versions may skip numbers
-
-
-class TestSqliteFileContract(StoreContract):
-    @pytest.fixture
-    def store_factory(self, tmp_path: Path) -> StoreFactory:
-        # a nested, not yet existing directory: open() must create it
-        return lambda: SqliteStore(tmp_path / "state" / "agenthub.db")
 
 
 class TestSqliteMemoryContract(StoreContract):
@@ -56,163 +51,6 @@ async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
         yield store
     finally:
         await store.close()
-
-
-# restart
-
-
-async def test_data_survives_restart(db_path: Path) -> None:
-    first = SqliteStore(db_path)
-    await first.open()
-    ids = [await first.append_message(msg("main", f"m{i}", 1_000 + i, meta={"i": i, "ü": "✓"})) for i in range(3)]
-    await first.put_run(make_run("r1", status="running"))
-    await first.put_device(make_device("d1"))
-    await first.put_idempotent("k1", "chat.send", {"ok": True}, 5_000)
-    await first.put_config({"name": "hub"}, 5_000)
-    await first.close()
-
-    second = SqliteStore(str(db_path))
-    await second.open()
-    try:
-        assert second.schema_version == LATEST
-        history = await second.history("main", 10)
-        assert [(m.id, m.text, m.meta) for m in history] == [(ids[i], f"m{i}", {"i": i, "ü": "✓"}) for i in range(3)]
-        assert await second.get_session("main") == SessionRecord("main", 1_000, 1_002, 3)
-        assert await second.get_run("r1") == make_run("r1", status="running")
-        assert await second.get_device("d1") == make_device("d1")
-        assert await second.get_idempotent("k1", 5_000) == ("chat.send", {"ok": True})
-        assert await second.get_config() == {"name": "hub"}
-        # what a gateway does at start-up: runs the dead process left running are failed
-        assert await second.fail_interrupted_runs("restarted", 9_000) == 1
-        # ids keep growing after a restart, even once the transcript was reset
-        assert await second.reset_session("main", 9_000)
-        assert await second.append_message(msg("main", "after", 9_001)) > max(ids)
-    finally:
-        await second.close()
-
-
-async def test_open_and_close_are_idempotent(db_path: Path) -> None:
-    store = SqliteStore(db_path)
-    await asyncio.gather(store.open(), store.open())
-    engine = store.engine
-    await store.open()
-    assert store.engine is engine
-    await store.close()
-    await store.close()
-    with pytest.raises(RuntimeError, match="not open"):
-        await store.get_session("main")
-    await store.open()  # reopening the same object works too
-    assert await store.ensure_session("main", 1) == SessionRecord("main", 1, 1, 0)
-    await store.close()
-
-
-# migrations
-
-
-def _version_rows(conn: Connection) -> list[tuple[int, str]]:
-    return [(row[0], row[1]) for row in conn.execute(text("SELECT version, name FROM schema_version ORDER BY version"))]
-
-
-async def test_migrations_are_recorded_and_idempotent(db_path: Path) -> None:
-    assert LATEST >= 1
-    for _ in range(2):
-        store = SqliteStore(db_path)
-        await store.open()
-        assert store.schema_version == LATEST
-        async with store.engine.connect() as conn:
-            rows = await conn.run_sync(_version_rows)
-        assert rows == [(m.version, m.name) for m in discover()]
-        assert rows[0] == (1, "initial")
-        # running the migrator again directly changes nothing either
-        assert await migrate(store.engine) == LATEST
-        assert await current_version(store.engine) == LATEST
-        await store.close()
-
-
-async def test_store_tables_mirror_migrated_schema(store: SqliteStore) -> None:
-    """The query-side Table objects must match what the migrations built."""
-
-    def columns(conn: Connection) -> dict[str, set[str]]:
-        inspector = inspect(conn)
-        return {t.name: {c["name"] for c in inspector.get_columns(t.name)} for t in TABLES}
-
-    async with store.engine.connect() as conn:
-        actual = await conn.run_sync(columns)
-    assert actual == {t.name: {c.name for c in t.columns} for t in TABLES}
-
-
-async def test_indexes_exist(store: SqliteStore) -> None:
-    def indexes(conn: Connection) -> dict[str, list[list[str | None]]]:
-        inspector = inspect(conn)
-        return {t: [ix["column_names"] for ix in inspector.get_indexes(t)] for t in ("messages", "runs")}
-
-    async with store.engine.connect() as conn:
-        found = await conn.run_sync(indexes)
-    assert ["session_key", "id"] in found["messages"]
-    assert ["status"] in found["runs"]
-
-
-async def test_failed_migration_rolls_back_and_later_ones_apply(store: SqliteStore) -> None:
-    """Each migration is one transaction, DDL included (SQLite has transactional DDL)."""
-
-    def broken(conn: Connection) -> None:
-        conn.execute(text("CREATE TABLE half_done (x INTEGER)"))
-        conn.execute(text("ALTER TABLE sessions ADD COLUMN title VARCHAR"))
-        raise RuntimeError("migration bug")
-
-    def adds_title(conn: Connection) -> None:
-        conn.execute(text("ALTER TABLE sessions ADD COLUMN title VARCHAR"))
-
-    engine = store.engine
-    steps = discover()
-    with pytest.raises(RuntimeError, match="migration bug"):
-        await migrate(engine, [*steps, Migration(LATEST + 1, "broken", broken)])
-
-    def tables_and_session_columns(conn: Connection) -> tuple[list[str], list[str]]:
-        inspector = inspect(conn)
-        return inspector.get_table_names(), [c["name"] for c in inspector.get_columns("sessions")]
-
-    async with engine.connect() as conn:
-        tables, session_columns = await conn.run_sync(tables_and_session_columns)
-    assert "half_done" not in tables
-    assert "title" not in session_columns
-    assert await current_version(engine) == LATEST
-
-    assert await migrate(engine, [*steps, Migration(LATEST + 1, "add_title", adds_title)]) == LATEST + 1
-    async with engine.connect() as conn:
-        _, session_columns = await conn.run_sync(tables_and_session_columns)
-        rows = await conn.run_sync(_version_rows)
-    assert "title" in session_columns
-    assert rows[-1] == (LATEST + 1, "add_title")
-
-
-async def test_database_newer_than_code_is_refused(db_path: Path) -> None:
-    store = SqliteStore(db_path)
-    await store.open()
-    noop = Migration(LATEST + 1, "future", lambda conn: None)
-    assert await migrate(store.engine, [*discover(), noop]) == LATEST + 1
-    await store.close()
-
-    newer = SqliteStore(db_path)
-    with pytest.raises(MigrationError, match="newer"):
-        await newer.open()
-    with pytest.raises(RuntimeError, match="not open"):
-        newer.engine  # noqa: B018 - the failed open left nothing half-open
-
-
-async def test_migration_numbers_must_be_unique_but_may_skip(store: SqliteStore) -> None:
-    steps = discover()
-    with pytest.raises(MigrationError, match="unique"):
-        await migrate(store.engine, [*steps, Migration(LATEST, "duplicate", lambda conn: None)])
-    assert await current_version(store.engine) == LATEST
-    ran: list[int] = []
-    ahead = Migration(LATEST + 2, "ahead", lambda conn: ran.append(LATEST + 2))
-    assert await migrate(store.engine, [*steps, ahead]) == LATEST + 2
-    # A migration numbered below the high-water mark but never applied still runs, once.
-    behind = Migration(LATEST + 1, "behind", lambda conn: ran.append(LATEST + 1))
-    assert await migrate(store.engine, [*steps, behind, ahead]) == LATEST + 2
-    assert await migrate(store.engine, [*steps, behind, ahead]) == LATEST + 2
-    assert ran == [LATEST + 2, LATEST + 1]
 
 
 # sqlite specifics
@@ -247,39 +85,6 @@ async def test_accepts_paths_and_urls(tmp_path: Path, spec: str) -> None:
 
 
 # concurrency
-
-
-async def test_concurrent_appends_lose_nothing(store: SqliteStore) -> None:
-    n = 50
-    ids = await asyncio.gather(
-        *(store.append_message(msg("main", f"m{i}", 1_000 + i, meta={"i": i})) for i in range(n))
-    )
-    assert len(set(ids)) == n
-    session = await store.get_session("main")
-    assert session is not None and session.message_count == n
-    history = await store.history("main", n * 2)
-    assert len(history) == n
-    assert [m.id for m in history] == sorted(ids)
-    assert sorted(m.meta["i"] for m in history) == list(range(n))
-
-
-async def test_concurrent_mixed_operations(store: SqliteStore) -> None:
-    """Racing creators of one session agree on it; reads run alongside writes."""
-    created = await asyncio.gather(*(store.ensure_session("race", 1_000 + i) for i in range(20)))
-    assert len({(s.key, s.created_ms) for s in created}) == 1
-
-    async def writer(i: int) -> None:
-        await store.append_message(msg(f"s{i % 5}", f"m{i}", 2_000 + i))
-        await store.put_run(make_run(f"r{i}", session_key=f"s{i % 5}", status="ok"))
-
-    async def reader(i: int) -> None:
-        await store.history(f"s{i % 5}", 10)
-        await store.list_sessions(10)
-
-    await asyncio.gather(*(writer(i) for i in range(40)), *(reader(i) for i in range(40)))
-    sessions = {s.key: s.message_count for s in await store.list_sessions(100)}
-    assert sessions == {"race": 0, **{f"s{k}": 8 for k in range(5)}}
-    assert await store.count_runs_by_status() == {"ok": 40}
 
 
 async def test_two_stores_on_one_file(db_path: Path) -> None:
@@ -404,3 +209,30 @@ async def test_kept_connections_see_other_writers_and_let_checkpoints_finish(db_
     finally:
         await a.close()
         await b.close()
+
+
+async def test_full_disk_is_retryable_logged_once_and_recovers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLITE_FULL from a real full file system (a small tmpfs): a typed, retryable error; writes resume after."""
+    data = tmp_path / "small"
+    with mount_tmpfs(data, "1m"):
+        store = SqliteStore(data / "agenthub.db")
+        await store.open()
+        try:
+            await store.append_message(msg("main", "before", 1))
+            filler = fill_disk(data)
+            with caplog.at_level(logging.ERROR, logger="agenthub.storage.sql"):
+                for i in range(5):
+                    with pytest.raises(StoreFullError, match="disk full") as err:
+                        await store.append_message(msg("main", "x" * 8192, 2 + i))
+                    assert err.value.code is ErrorCode.UNAVAILABLE and err.value.retryable is True
+            # one line for the outage (naming the file), not one per failed call
+            lines = [r.getMessage() for r in caplog.records if r.name == "agenthub.storage.sql"]
+            assert len(lines) == 1 and lines[0].startswith(f"database {data / 'agenthub.db'}: disk full"), lines
+            assert [m.text for m in await store.history("main", 10)] == ["before"]  # reads go on
+            filler.unlink()
+            await store.append_message(msg("main", "after", 9))
+            assert [m.text for m in await store.history("main", 10)] == ["before", "after"]
+        finally:
+            await store.close()

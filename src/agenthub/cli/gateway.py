@@ -24,6 +24,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 18789; 0 picks a free one)")
     p.add_argument("--data-dir", help="state directory (default ~/.agenthub)")
+    p.add_argument(
+        "--database-url",
+        help="database URL, e.g. postgresql+asyncpg://user@host:5432/agenthub (or AGENTHUB_DATABASE_URL, "
+        "which keeps a password out of the process list; default: SQLite in the data dir)",
+    )
     p.add_argument("--token", help="shared token (or AGENTHUB_GATEWAY_TOKEN)")
     p.add_argument("--config", help="config file (JSON or TOML)")
     p.add_argument("--provider", choices=["demo", "openai", "anthropic"])
@@ -47,6 +52,9 @@ def overrides_from_args(args: argparse.Namespace, env: dict[str, str]) -> dict[s
         value = getattr(args, key, None)
         if value is not None:
             out[key] = value
+    database_url = getattr(args, "database_url", None) or env.get("AGENTHUB_DATABASE_URL")
+    if database_url:
+        out["database_url"] = database_url
     openai: dict[str, Any] = {}
     anthropic: dict[str, Any] = {}
     for env_key, section, field in (
@@ -83,6 +91,7 @@ def overrides_from_args(args: argparse.Namespace, env: dict[str, str]) -> dict[s
 
 def run(args: argparse.Namespace) -> int:
     from ..app import ConfigError, Gateway
+    from ..core.store import StoreOpenError
 
     base = load_file(Path(args.config)) if args.config else {}
     overrides = overrides_from_args(args, dict(os.environ))
@@ -107,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(f"agenthub: {exc}", file=sys.stderr)
             return 2
+        except StoreOpenError as exc:  # the message names the database and what to do; no traceback
+            print(f"agenthub: {exc}", file=sys.stderr)
+            return 1
         except OSError as exc:
             print(f"agenthub: cannot start: {exc}", file=sys.stderr)
             return 1

@@ -1,4 +1,7 @@
-"""``agenthub pipelines``: create, list and delete LangBot pipelines in the data dir's database.
+"""``agenthub pipelines``: create, list and delete LangBot pipelines in the gateway's database.
+
+That is the data dir's SQLite file, or the database ``--database-url`` (or
+``AGENTHUB_DATABASE_URL``) names, as for ``agenthub gateway``.
 
 ``create`` prints the new uuid; a pipeline is private unless ``--public``, and
 a private one also gets its own key, printed once on the next line (clients
@@ -13,13 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from ..core.store import StoreOpenError
 from ..storage.pipelines import SqlitePipelines
-from ..storage.sqlite import SqliteStore
+from ..storage.sql import SqlStore
 
 __all__ = ["add_parser"]
 
@@ -29,6 +34,7 @@ PROVIDERS = ("demo", "openai", "anthropic")
 def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser("pipelines", help="manage LangBot pipelines")
     p.add_argument("--data-dir", default="~/.agenthub", help="state directory (default ~/.agenthub)")
+    p.add_argument("--database-url", help="the gateway's database URL (or AGENTHUB_DATABASE_URL; default: SQLite)")
     actions = p.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="create a pipeline and print its uuid")
     create.add_argument("--name", required=True)
@@ -45,12 +51,17 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(_run(args, str(Path(args.data_dir).expanduser() / "agenthub.db")))
+    database = args.database_url or os.environ.get("AGENTHUB_DATABASE_URL")
+    return asyncio.run(_run(args, database or str(Path(args.data_dir).expanduser() / "agenthub.db")))
 
 
-async def _run(args: argparse.Namespace, db_path: str) -> int:
-    store = SqliteStore(db_path)
-    await store.open()
+async def _run(args: argparse.Namespace, database: str) -> int:
+    store = SqlStore(database)
+    try:
+        await store.open()
+    except StoreOpenError as exc:
+        print(f"agenthub: {exc}", file=sys.stderr)
+        return 1
     try:
         pipelines = SqlitePipelines(store.engine)
         if args.action == "create":

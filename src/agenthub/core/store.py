@@ -1,7 +1,18 @@
-"""The Store protocol: everything the gateway keeps across restarts.
+"""The Store protocol: everything the gateway keeps across restarts, and its errors.
 
-``storage.sqlite.SqliteStore`` is the default implementation; the core only
-ever sees this interface, so PostgreSQL is a URL away.
+``storage.sql.SqlStore`` implements it on SQLite (the default) and PostgreSQL;
+the core only ever sees this interface.
+
+Errors a store raises on purpose, so that callers can tell what to do::
+
+    StoreError
+    ├── StoreOpenError          cannot open at start: a message for the operator, exit
+    ├── StoreUnavailableError   a call failed for a reason that may pass: UNAVAILABLE, retryable
+    │   └── StoreFullError      ... because the disk (or the server's) is full
+    └── StoreValueError         a value the database cannot hold: INVALID_REQUEST
+
+The last three are also ``RpcError``s, so a method whose store call fails this
+way answers with that error frame, not with "internal error".
 """
 
 from __future__ import annotations
@@ -10,7 +21,54 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["ApiKeyRecord", "DeviceRecord", "MessageRecord", "RunRecord", "SessionRecord", "Store"]
+from ..protocol.errors import AgentHubError, ErrorCode, RpcError
+
+__all__ = [
+    "ApiKeyRecord",
+    "DeviceRecord",
+    "MessageRecord",
+    "RunRecord",
+    "SessionRecord",
+    "Store",
+    "StoreError",
+    "StoreFullError",
+    "StoreOpenError",
+    "StoreUnavailableError",
+    "StoreValueError",
+]
+
+
+class StoreError(AgentHubError):
+    """The database failed in a way the store recognised; the subclass says how."""
+
+
+class StoreOpenError(StoreError):
+    """The database cannot be opened at start.
+
+    ``str(err)`` is one paragraph for the operator: which database (a file, or a
+    URL without its password), what is wrong, and what to do about it.
+    """
+
+
+class StoreUnavailableError(StoreError, RpcError):
+    """A call failed for a reason that may pass (server unreachable, disk full): retry later.
+
+    The message goes to clients, so it names no file or host; the store logs those.
+    """
+
+    def __init__(self, message: str) -> None:
+        RpcError.__init__(self, ErrorCode.UNAVAILABLE, message, retryable=True)
+
+
+class StoreFullError(StoreUnavailableError):
+    """A write failed for lack of space (SQLite ``SQLITE_FULL``, PostgreSQL ``53100``)."""
+
+
+class StoreValueError(StoreError, RpcError):
+    """A value the database cannot hold (PostgreSQL text cannot contain NUL): the request is at fault."""
+
+    def __init__(self, message: str) -> None:
+        RpcError.__init__(self, ErrorCode.INVALID_REQUEST, message)
 
 
 @dataclass(slots=True)

@@ -7,12 +7,22 @@ and the rest of the sync-only schema API). Versions are unique and increasing; g
 are allowed (branches of work may number ahead), and each migration is applied
 once, recorded by its own version rather than by a high-water mark.
 
+The same migrations serve SQLite and PostgreSQL: they are written in portable
+SQLAlchemy (``create_all`` on a private ``MetaData``, plain ``ALTER TABLE ... ADD
+COLUMN``), both engines have transactional DDL, and ``tests/storage`` proves
+that a migrated SQLite and a migrated PostgreSQL have the same schema. A new
+migration is a new numbered module; write it the same way, or branch on
+``conn.dialect.name`` inside it where the engines must differ.
+
 ``schema_version`` records one row per applied migration. Each migration runs in
 its own transaction together with the insert of its row, and the current version
 is re-read inside that transaction, so a crash mid-migration leaves the previous
-version intact and two processes racing at start-up apply each step once (on
-SQLite that needs the transaction to take the write lock up front: ``SqliteStore``
-passes an engine whose transactions start with ``BEGIN IMMEDIATE``).
+version intact and two processes racing at start-up apply each step once. That
+needs each transaction to hold the database's migration lock from its start
+(:func:`_lock`): on SQLite the write lock (``SqlStore`` passes an engine whose
+transactions start with ``BEGIN IMMEDIATE``), on PostgreSQL an advisory
+transaction lock (without it, two processes creating ``schema_version`` at once
+collide in the catalog).
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 __all__ = ["Migration", "MigrationError", "current_version", "discover", "migrate", "schema_version_table"]
@@ -76,6 +86,16 @@ def _check_sequence(migrations: Sequence[Migration]) -> None:
         raise MigrationError(f"migrations must have unique, increasing, positive versions: {versions}")
 
 
+# PostgreSQL advisory lock key for migrations: any constant that no other lock user picks.
+_PG_MIGRATION_LOCK = 0x61676E74_6875625F  # "agnthub_"
+
+
+async def _lock(conn: AsyncConnection) -> None:
+    """Hold the migration lock until this transaction ends (SQLite: taken by BEGIN IMMEDIATE)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+
+
 async def _read_version(conn: AsyncConnection) -> int:
     version = await conn.scalar(select(func.max(schema_version_table.c.version)))
     return int(version) if version is not None else 0
@@ -103,6 +123,7 @@ async def migrate(engine: AsyncEngine, migrations: Sequence[Migration] | None = 
     steps = list(discover() if migrations is None else migrations)
     _check_sequence(steps)
     async with engine.begin() as conn:
+        await _lock(conn)
         await conn.run_sync(_metadata.create_all)
         version = await _read_version(conn)
     known = steps[-1].version if steps else 0
@@ -113,6 +134,7 @@ async def migrate(engine: AsyncEngine, migrations: Sequence[Migration] | None = 
         )
     for step in steps:
         async with engine.begin() as conn:
+            await _lock(conn)
             # Re-read under this transaction's lock: another process may have got here first.
             # Already applied (possibly by a racing process) still counts towards the version.
             if step.version not in await _applied(conn):
