@@ -42,11 +42,12 @@ def _normal_type(dialect: str, table: str, column: dict[str, Any], pk: list[str]
 
 
 def _normal_default(default: str | None) -> str | None:
-    """``'0'``, ``0`` and ``'0'::integer`` alike; PostgreSQL's identity sequence is the rowid's counterpart."""
+    """``'0'``, ``0`` and ``'0'::integer`` alike, ``FALSE`` and ``false`` too; PostgreSQL's identity sequence is the rowid's counterpart."""
     if default is None or default.startswith("nextval("):
         return None
-    default = re.sub(r"(::[a-z ]+)+$", "", default.strip())
-    return default.strip("'\"")
+    default = re.sub(r"(::[a-z ]+)+$", "", default.strip()).strip("'\"")
+    # SQL's boolean literals are case-insensitive: SQLite keeps FALSE as written, PostgreSQL says false.
+    return default.lower() if default.lower() in ("true", "false") else default
 
 
 def _schema(conn: Connection) -> dict[str, Any]:

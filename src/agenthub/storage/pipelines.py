@@ -1,7 +1,7 @@
 """Pipelines (LangBot's agent configurations) in the gateway's SQL database.
 
 The table is created by migration ``m0004_pipelines`` (access columns by
-``m0016_pipeline_access``); this module only queries it, on the engine of an
+``m0007_pipeline_access``); this module only queries it, on the engine of an
 open ``SqliteStore``, so the CLI and the gateway share one file.
 
 Access: a ``public`` pipeline's socket takes anyone who can reach the port (the

@@ -5,8 +5,7 @@ gateway's secret or the pipeline's own key, stored here only as its SHA-256
 (``key_hash``, NULL for pipelines without a key). Existing pipelines, the
 ``default`` one included, become private; the gateway decides at run time
 whether ``default`` is public (``security.langbot_default_public``, by default
-only when the gateway has no auth). Numbered 16 after the issue, well clear of
-the numbers other branches take (the runner allows gaps).
+only when the gateway has no auth).
 """
 
 from __future__ import annotations
@@ -17,5 +16,5 @@ __all__ = ["upgrade"]
 
 
 def upgrade(conn: Connection) -> None:
-    conn.execute(text("ALTER TABLE pipelines ADD COLUMN public BOOLEAN NOT NULL DEFAULT 0"))
+    conn.execute(text("ALTER TABLE pipelines ADD COLUMN public BOOLEAN NOT NULL DEFAULT FALSE"))
     conn.execute(text("ALTER TABLE pipelines ADD COLUMN key_hash VARCHAR"))
