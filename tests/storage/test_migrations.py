@@ -42,7 +42,10 @@ def _normal_type(dialect: str, table: str, column: dict[str, Any], pk: list[str]
 
 
 def _normal_default(default: str | None) -> str | None:
-    """``'0'``, ``0`` and ``'0'::integer`` alike, ``FALSE`` and ``false`` too; PostgreSQL's identity sequence is the rowid's counterpart."""
+    """``'0'``, ``0`` and ``'0'::integer`` alike (and ``FALSE``, ``false``).
+
+    PostgreSQL's identity sequence is the rowid's counterpart.
+    """
     if default is None or default.startswith("nextval("):
         return None
     default = re.sub(r"(::[a-z ]+)+$", "", default.strip()).strip("'\"")
