@@ -28,7 +28,6 @@ from .config import (
     security_paths,
     value_sources,
 )
-from .datadir import DataDirBusyError, DataDirLock, secure_dir, secure_file
 from .core.api import register_handlers
 from .core.approvals import ApprovalService, node_tools, register_approval_handlers
 from .core.auth import Authenticator, hash_secret
@@ -41,6 +40,7 @@ from .core.runs import RunManager, now_ms
 from .core.runtime import AgentRuntime
 from .core.store import Store
 from .core.transcripts import TranscriptCache
+from .datadir import DataDirBusyError, DataDirLock, secure_dir, secure_file
 from .protocol import _json
 from .protocol.errors import ErrorCode, RpcError
 from .protocol.frames import describe_validation_error
@@ -110,11 +110,9 @@ def check_startup(settings: GatewaySettings, sources: dict[str, str]) -> None:
         if stored:
             why = (
                 f" ({' and '.join(stored)} come from a stored override set with config.patch: start with "
-                f"--host 127.0.0.1 and clear it with config.patch {{\"{stored[0].split('.')[0]}\": null}})"
+                f'--host 127.0.0.1 and clear it with config.patch {{"{stored[0].split(".")[0]}": null}})'
             )
-        raise ConfigError(
-            f"refusing to bind {settings.host} without a token (--token or AGENTHUB_GATEWAY_TOKEN){why}"
-        )
+        raise ConfigError(f"refusing to bind {settings.host} without a token (--token or AGENTHUB_GATEWAY_TOKEN){why}")
     if settings.myagent.port is not None and settings.myagent.state_secret_key is None and not settings.dev:
         raise ConfigError(
             "refusing to serve MyAgent without a fixed state key "
@@ -160,7 +158,7 @@ class SettingsService:
             if creds:
                 notes.append(
                     "security.auth_mode: the stored override 'none' is ignored because the command line or "
-                    f"environment gives {creds[0]}; clear it with config.patch {{\"security\": {{\"auth_mode\": null}}}}"
+                    f'environment gives {creds[0]}; clear it with config.patch {{"security": {{"auth_mode": null}}}}'
                 )
                 stored = {**stored, "security": {k: v for k, v in sec.items() if k != "auth_mode"}}
         return stored, notes
@@ -183,14 +181,18 @@ class SettingsService:
                 ", ".join(secrets),
                 _secret_hint(secrets[0]),
             )
-        self.stored = cleaned
         try:
-            self.settings, self.sources = self._build(self.stored)
+            self.use_stored(cleaned)
         except ValidationError as exc:
             log.error("stored config is invalid and was ignored: %s", describe_validation_error(exc))
-        self.notes = self._effective_stored(self.stored)[1]
         for note in self.warnings():
             log.warning("config: %s", note)
+
+    def use_stored(self, stored: dict[str, Any]) -> None:
+        """Rebuild the settings over this stored layer (raises ``ValidationError``, changing nothing)."""
+        self.settings, self.sources = self._build(stored)
+        self.stored = stored
+        self.notes = self._effective_stored(stored)[1]
 
     def public(self) -> dict[str, Any]:
         return self.settings.public_dict()
@@ -211,9 +213,7 @@ class SettingsService:
                     f"file's {_json.dumps_str(file[path])}"
                 )
             elif security_paths([path]) and self.sources.get(path) == "stored":
-                out.append(
-                    f"{path} = {_json.dumps_str(public.get(path))} comes from a stored override (config.patch)"
-                )
+                out.append(f"{path} = {_json.dumps_str(public.get(path))} comes from a stored override (config.patch)")
         return out
 
     def describe(self) -> dict[str, Any]:

@@ -190,9 +190,7 @@ class MyAgentSettings(_Section):
 class AgentBoxSettings(_Section):
     """The AgentBox dialect (seed 002): always on the main listener, optionally on its own port too."""
 
-    port: int | None = _f(
-        None, "extra AgentBox listener port (off when unset)", flag="--agentbox-port", ge=0, le=65535
-    )
+    port: int | None = _f(None, "extra AgentBox listener port (off when unset)", flag="--agentbox-port", ge=0, le=65535)
 
 
 class LangBotSettings(_Section):
@@ -256,9 +254,7 @@ class GatewaySettings(BaseSettings):
     host: str = _f("127.0.0.1", "bind address (not loopback: needs authentication)", flag="--host")
     port: int = _f(18789, "main port (0 picks a free one)", flag="--port", ge=0, le=65535)
     data_dir: Path = _f(Path("~/.agenthub"), "state directory (created 0700; one gateway at a time)", flag="--data-dir")
-    database_url: str | None = _f(
-        None, "database URL (default: SQLite agenthub.db in data_dir)", flag="--database-url"
-    )
+    database_url: str | None = _f(None, "database URL (default: SQLite agenthub.db in data_dir)", flag="--database-url")
     token: SecretStr | None = _f(None, "shared gateway token (secret)", flag="--token")
     token_file: Path | None = _f(None, "file holding the gateway token", flag="--token-file")
     provider: Literal["demo", "openai", "anthropic"] = _f("demo", "agent provider", flag="--provider")
