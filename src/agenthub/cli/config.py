@@ -128,7 +128,7 @@ def validate(ctx: click.Context, /, **params: Any) -> int:
 
 
 @config.command()
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="write to this file instead of stdout")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to this file instead of stdout")
 @click.option("--check", is_flag=True, help="exit 1 if --output differs from what would be written")
 def reference(output: str | None, check: bool) -> int:
     """Generate the Markdown configuration reference (docs/config.md) from the model."""

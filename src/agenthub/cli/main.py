@@ -21,7 +21,8 @@ from .options import shared_options
 
 __all__ = ["cli", "main"]
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+# Every option without an explicit variable gets AGENTHUB_<COMMAND>_<OPTION> (e.g. AGENTHUB_CALL_PARAMS).
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110, "auto_envvar_prefix": "AGENTHUB"}
 
 
 @click.group(context_settings=CONTEXT)
@@ -59,6 +60,22 @@ for command in (
     doctor.doctor,
 ):
     cli.add_command(command)
+
+
+def _show_envvars(command: click.Command) -> None:
+    """Show each option's environment variable in --help (explicit or automatic)."""
+    for param in command.params:
+        if isinstance(param, click.Option):
+            if param.name == "version":
+                param.allow_from_autoenv = False
+            else:
+                param.show_envvar = True
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _show_envvars(sub)
+
+
+_show_envvars(cli)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
