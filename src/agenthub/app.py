@@ -243,6 +243,7 @@ class SettingsService:
             raise RpcError(ErrorCode.INVALID_REQUEST, describe_validation_error(exc, "invalid config: ")) from None
         restart = sorted(k for k in RESTART_FIELDS if getattr(settings, k) != getattr(self.settings, k))
         before = flatten(self.public())
+        before_stored = flatten(self.stored)
         assert self.store is not None
         await self.store.put_config(new, now_ms())
         self.stored = new
@@ -258,6 +259,14 @@ class SettingsService:
                     _json.dumps_str(after.get(path)),
                     actor or "an admin",
                     "applies at next start" if path.split(".")[0] in RESTART_FIELDS else "applied",
+                )
+            elif before_stored.get(path) != flatten(new).get(path):
+                log.warning(
+                    "config: security setting %s override set to %s by %s, not in effect (%s)",
+                    path,
+                    _json.dumps_str(flatten(new).get(path)),
+                    actor or "an admin",
+                    "the command line or environment wins" if path in flatten(new) else "removed",
                 )
         for listener in self.listeners:
             listener(settings)

@@ -378,11 +378,11 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists and scalars are leaves."""
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists and scalars are leaves, empty objects vanish."""
     out: dict[str, Any] = {}
     for key, value in data.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):  # an empty object sets nothing
             out.update(flatten(value, path + "."))
         else:
             out[path] = value
