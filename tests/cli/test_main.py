@@ -126,7 +126,12 @@ def test_shared_options_work_in_every_position(make_gateway: Any, tmp_path: Path
     assert agenthub("--token", "pos-token", "devices", "list", env=env).returncode == 0
     token_file = tmp_path / "token"
     token_file.write_text("pos-token\n")
-    assert agenthub("devices", "list", "--token-file", str(token_file), env={**env, "AGENTHUB_GATEWAY_TOKEN": ""}).returncode == 0
+    assert (
+        agenthub(
+            "devices", "list", "--token-file", str(token_file), env={**env, "AGENTHUB_GATEWAY_TOKEN": ""}
+        ).returncode
+        == 0
+    )
 
     data = tmp_path / "state"
     created = agenthub("pipelines", "create", "--name", "p1", "--data-dir", str(data))
@@ -140,7 +145,10 @@ def test_shared_options_work_in_every_position(make_gateway: Any, tmp_path: Path
     ):
         res = agenthub(*args, env=extra_env)
         assert res.returncode == 0 and uuid in res.stdout, (args, res.stderr)
-    for args in (["keys", "create", "--user", "u1", "--data-dir", str(data)], ["keys", "--data-dir", str(data), "list"]):
+    for args in (
+        ["keys", "create", "--user", "u1", "--data-dir", str(data)],
+        ["keys", "--data-dir", str(data), "list"],
+    ):
         assert agenthub(*args).returncode == 0, args
     listed = agenthub("keys", "list", "--json", env={"AGENTHUB_DATA_DIR": str(data)})
     assert [k["user"] for k in json.loads(listed.stdout)] == ["u1"]

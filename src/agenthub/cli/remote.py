@@ -49,7 +49,8 @@ def run_remote(sh: Shared, go: Callable[[], Awaitable[T]]) -> T:
         raise SystemExit(1) from None
     except ssl.SSLCertVerificationError as exc:
         raise CliError(
-            f"cannot reach {url}: {exc.verify_message or exc}: give the CA with --ca-file (or SSL_CERT_FILE), "
+            f"cannot reach {url}: certificate verify failed ({exc.verify_message or exc}): give the CA with "
+            "--ca-file (or SSL_CERT_FILE), "
             "or pin the certificate with --tls-fingerprint"
         ) from None
     except (OSError, TimeoutError) as exc:
