@@ -180,3 +180,15 @@ async def test_secrets_from_files_and_environment(make_gateway: Any, tmp_path: P
     )
     assert res.returncode == 0, res.stderr
     assert "from-a-file" not in gw.output()
+
+
+async def test_a_stored_override_shadowing_the_file_is_a_warning(make_gateway: Any) -> None:
+    gw: GatewayProc = make_gateway(config={"limits": {"run_timeout_s": 100}})
+    async with Client.open_connected(gw.url) as c:
+        res = await c.ok("config.patch", {"patch": {"limits": {"run_timeout_s": 50}}})
+        shadow = "limits.run_timeout_s: the stored override 50 (config.patch) shadows the config file's 100"
+        assert shadow in res["warnings"]
+        got = await c.ok("config.get")
+        assert shadow in got["warnings"] and got["sources"]["limits.run_timeout_s"] == "stored"
+    gw.restart()
+    assert f"WARNING agenthub.app: config: {shadow}" in gw.output()
