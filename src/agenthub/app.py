@@ -540,8 +540,9 @@ class Gateway:
     def _lock_data_dir(self) -> None:
         """Data dir 0700, database 0600, and an exclusive lock: one gateway per data dir."""
         try:
-            if secure_dir(self.data_dir):
-                log.info("data dir %s is private (0700)", self.data_dir)
+            note = secure_dir(self.data_dir)
+            if note is not None:
+                log.log(logging.WARNING if "chmod" in note else logging.INFO, "%s", note)
             lock = DataDirLock(self.data_dir)
             lock.acquire()
         except DataDirBusyError as exc:

@@ -86,17 +86,27 @@ def lock_holder(data_dir: Path) -> int | None:
         os.close(fd)
 
 
-def secure_dir(path: Path) -> bool:
-    """Create ``path`` 0700, or take group/other access away from an existing one; True if it changed."""
+def secure_dir(path: Path) -> str | None:
+    """Create ``path`` 0700, or take group/other access away from an existing data dir.
+
+    Only a directory that is ours (our uid, no sticky bit, and empty or already holding
+    agenthub's files) is tightened: ``--data-dir /tmp`` must not lock everyone out of /tmp.
+    Returns what was done or what the operator should do, or None when nothing was needed.
+    """
     if not path.exists():
         path.mkdir(mode=0o700, parents=True)
         os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
-        return True
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
+        return f"created data dir {path} (0700)"
+    st = path.stat()
+    mode = stat.S_IMODE(st.st_mode)
+    if not mode & 0o077:
+        return None
+    names = {p.name for p in path.iterdir()}
+    ours = st.st_uid == os.getuid() and not mode & stat.S_ISVTX and (not names or names & {"agenthub.db", LOCK_NAME})
+    if ours:
         os.chmod(path, mode & 0o700)
-        return True
-    return False
+        return f"data dir {path} was mode {mode:o}: now {mode & 0o700:o}"
+    return f"data dir {path} is mode {mode:o} (readable by other users): chmod 700 {path}, or use another --data-dir"
 
 
 def secure_file(path: Path, create: bool = False) -> bool:

@@ -192,3 +192,16 @@ async def test_a_stored_override_shadowing_the_file_is_a_warning(make_gateway: A
         assert shadow in got["warnings"] and got["sources"]["limits.run_timeout_s"] == "stored"
     gw.restart()
     assert f"WARNING agenthub.app: config: {shadow}" in gw.output()
+
+
+def test_secure_dir_tightens_only_a_data_dir_that_is_ours(tmp_path: Path) -> None:
+    from agenthub.datadir import secure_dir
+
+    fresh = tmp_path / "a" / "b"
+    assert secure_dir(fresh) is not None and stat.S_IMODE(fresh.stat().st_mode) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "someone-elses.txt").write_text("x")
+    os.chmod(shared, 0o1777)  # like /tmp
+    note = secure_dir(shared)
+    assert note is not None and "chmod 700" in note and stat.S_IMODE(shared.stat().st_mode) == 0o1777

@@ -56,7 +56,7 @@ def chat(ctx: click.Context, session: str) -> int:
         async with make_client(sh, device=device, client_mode="cli", display_name="agenthub chat") as gw:
             return await ChatApp(gw, session, console, history).main()
 
-    return run_remote(sh, go)
+    return run_remote(sh, go, json_errors=False)
 
 
 def _short(value: Any, limit: int = 80) -> str:

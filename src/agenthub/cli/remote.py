@@ -35,15 +35,17 @@ def make_client(sh: Shared, **kw: Any) -> GatewayClient:
     return GatewayClient(sh.url, **{**sh.client_options(), **kw})
 
 
-def run_remote(sh: Shared, go: Callable[[], Awaitable[T]]) -> T:
-    """Run ``go`` on a fresh loop; a refused request prints its error (JSON) and exits 1,
-    an unreachable gateway is one line on stderr and exit 1."""
+def run_remote(sh: Shared, go: Callable[[], Awaitable[T]], *, json_errors: bool = True) -> T:
+    """Run ``go`` on a fresh loop; a refused request prints its error (JSON, or one line without
+    ``json_errors``) and exits 1, an unreachable gateway is one line on stderr and exit 1."""
     from ..client import GatewayError
 
     url = sh.url  # validated before anything connects
     try:
         return asyncio.run(_awaited(go))
     except GatewayError as exc:
+        if not json_errors:
+            raise CliError(f"{exc.message} ({exc.detail_code or exc.code})") from None
         err = {"ok": False, "error": {"code": str(exc.code), "message": exc.message, "details": exc.details}}
         print_json(err, sh.json)
         raise SystemExit(1) from None
