@@ -47,6 +47,9 @@ def _send(ctx: click.Context, method: str, params: dict[str, Any], render: Calla
 def _render_list(result: dict[str, Any]) -> None:
     console = Console(highlight=False)
     pending = Table("request", "device", "name", "role", "scopes", "remote", title="pending requests")
+    paired = Table("device", "name", "platform", "roles", "scopes", title="paired devices")
+    for col in (*pending.columns[:2], paired.columns[0]):
+        col.overflow = "fold"  # ids are copied into approve/remove: never cut them
     for r in result.get("pending") or []:
         pending.add_row(
             str(r.get("requestId")),
@@ -56,7 +59,6 @@ def _render_list(result: dict[str, Any]) -> None:
             ",".join(r.get("scopes") or []),
             str(r.get("remoteIp") or ""),
         )
-    paired = Table("device", "name", "platform", "roles", "scopes", title="paired devices")
     for d in result.get("paired") or []:
         paired.add_row(
             str(d.get("deviceId", "")),
