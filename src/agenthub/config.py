@@ -157,12 +157,16 @@ class _ProviderSettings(_Section):
 class OpenAISettings(_ProviderSettings):
     """The OpenAI-compatible provider (``provider = "openai"``)."""
 
+    api_key_file: Path | None = _f(None, "file holding the API key", flag="--openai-api-key-file")
+
     base_url: str = _f("https://api.openai.com/v1", "API base URL (any OpenAI-compatible server)")
     model: str = _f("gpt-4o-mini", "model name")
 
 
 class AnthropicSettings(_ProviderSettings):
     """The Anthropic provider (``provider = "anthropic"``)."""
+
+    api_key_file: Path | None = _f(None, "file holding the API key", flag="--anthropic-api-key-file")
 
     base_url: str = _f("https://api.anthropic.com", "API base URL")
     model: str = _f("claude-sonnet-4-5", "model name")
@@ -325,9 +329,11 @@ ENV_ALIASES: dict[str, str] = {
     "AGENTHUB_GATEWAY_PASSWORD": "security.password",
     "AGENTHUB_GATEWAY_PASSWORD_FILE": "security.password_file",
     "OPENAI_API_KEY": "openai.api_key",
+    "OPENAI_API_KEY_FILE": "openai.api_key_file",
     "OPENAI_BASE_URL": "openai.base_url",
     "AGENTHUB_OPENAI_MODEL": "openai.model",
     "ANTHROPIC_API_KEY": "anthropic.api_key",
+    "ANTHROPIC_API_KEY_FILE": "anthropic.api_key_file",
     "ANTHROPIC_BASE_URL": "anthropic.base_url",
     "AGENTHUB_ANTHROPIC_MODEL": "anthropic.model",
     "AGENTHUB_MYAGENT_SECRET": "myagent.state_secret_key",

@@ -185,3 +185,17 @@ def test_doctor_reports_what_to_fix(tmp_path: Path) -> None:
     assert "FAIL" in out and f"127.0.0.1:{port}" in out and "choose another port" in out
     assert "missing.pem" in out and "ANTHROPIC_API_KEY" in out
     assert "will be created" in out  # the data dir does not exist yet, which is fine
+
+
+def test_provider_keys_from_files(tmp_path: Path) -> None:
+    key = tmp_path / "openai.key"
+    key.write_text("sk-in-a-file\n")
+    res = agenthub("config", "show", "--json", "--data-dir", str(tmp_path / "d"), "--openai-api-key-file", str(key))
+    shown = json.loads(res.stdout)
+    assert res.returncode == 0 and "sk-in-a-file" not in res.stdout
+    assert shown["config"]["openai"]["api_key"] == "__REDACTED__"
+    assert shown["sources"]["openai.api_key"] == "flag (api_key_file)"
+    res = agenthub(
+        "config", "show", "--json", "--data-dir", str(tmp_path / "d"), env={"ANTHROPIC_API_KEY_FILE": str(key)}
+    )
+    assert json.loads(res.stdout)["sources"]["anthropic.api_key"] == "env (api_key_file)"
