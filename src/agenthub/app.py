@@ -18,7 +18,19 @@ from pydantic import ValidationError
 from .agents import build_runtime
 from .agents.canvas import CanvasWriteTool
 from .agents.tools import default_tools
-from .config import REDACTED, RESTART_FIELDS, GatewaySettings, is_loopback, merge_patch
+from .config import (
+    REDACTED,
+    RESTART_FIELDS,
+    SECRET_PATHS,
+    GatewaySettings,
+    env_names,
+    flatten,
+    is_loopback,
+    merge_layers,
+    merge_patch,
+    security_paths,
+    value_sources,
+)
 from .core.api import register_handlers
 from .core.approvals import ApprovalService, node_tools, register_approval_handlers
 from .core.auth import Authenticator
@@ -34,6 +46,7 @@ from .core.scheduler import CronConfig, CronStore, HeartbeatConfig, MemoryCronSt
 from .core.secrets import hash_secret
 from .core.store import Store
 from .core.transcripts import TranscriptCache
+from .datadir import DataDirBusyError, DataDirLock, secure_dir, secure_file
 from .protocol import _json
 from .protocol.errors import ErrorCode, RpcError
 from .protocol.frames import describe_validation_error
@@ -60,20 +73,13 @@ MOUNTS: list[Callable[[Edge], None]] = [
     hooks_edge.mount,
 ]
 
-__all__ = ["ConfigError", "Gateway", "SettingsService"]
+__all__ = ["ConfigError", "Gateway", "SettingsService", "check_startup"]
 
 log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
     """The gateway refuses to start with these settings."""
-
-
-def _deep_merge(*layers: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for layer in layers:
-        out = merge_patch(out, layer)
-    return out
 
 
 def _restore_redacted(new: Any, old: Any) -> Any:
@@ -91,29 +97,149 @@ def _restore_redacted(new: Any, old: Any) -> Any:
     return new
 
 
-class SettingsService:
-    """Owns the effective settings: defaults < file < stored overrides < env and CLI."""
+def _secret_hint(path: str) -> str:
+    file_path = SECRET_PATHS.get(path, path)
+    names = env_names(path.removesuffix("_file") if path.endswith("_file") else path)
+    return f"set {' or '.join(names[:2])}, or {file_path} in the config file, and restart"
 
-    def __init__(self, base: dict[str, Any], overrides: dict[str, Any], store: Store) -> None:
+
+def _without_secrets(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``config`` minus every secret and secret file (the stored layer never holds one)."""
+    flat = flatten(config)
+    banned = {*SECRET_PATHS, *SECRET_PATHS.values()}
+    found = [p for p in flat if p in banned and flat[p] not in (None, "")]
+    out = _restore_redacted(config, {})  # a copy
+    for path in found:
+        parent, _, key = path.rpartition(".")
+        section = out.get(parent) if parent else out
+        if isinstance(section, dict):
+            section.pop(key, None)
+    return out, found
+
+
+def check_startup(settings: GatewaySettings, sources: dict[str, str]) -> None:
+    """The rules checked on the effective settings before any port opens (``ConfigError`` if broken)."""
+    mode = settings.security.resolved_auth_mode(settings.token)
+    unauthenticated = mode == "none" or (mode == "token" and settings.token is None)
+    # The MyAgent port binds its own host: the same rule holds there.
+    myagent_host = settings.myagent.host if settings.myagent.port is not None else None
+    for host, path in ((settings.host, "host"), (myagent_host, "myagent.host")):
+        if host is None or is_loopback(host) or not unauthenticated:
+            continue
+        why = ""
+        stored = [p for p in (path, "security.auth_mode") if sources.get(p) == "stored"]
+        if stored:
+            why = (
+                f" ({' and '.join(stored)} come from a stored override set with config.patch: start with "
+                f'--host 127.0.0.1 and clear it with config.patch {{"{stored[0].split(".")[0]}": null}})'
+            )
+        raise ConfigError(f"refusing to bind {host} without a token (--token or AGENTHUB_GATEWAY_TOKEN){why}")
+    if settings.myagent.port is not None and settings.myagent.state_secret_key is None and not settings.dev:
+        raise ConfigError(
+            "refusing to serve MyAgent without a fixed state key "
+            "(--myagent-secret or AGENTHUB_MYAGENT_SECRET), unless --dev is given"
+        )
+
+
+class SettingsService:
+    """Owns the effective settings: defaults < file < stored overrides < environment < flags.
+
+    ``config.set``/``config.patch`` write the stored layer. It never holds a secret, and it
+    cannot turn authentication off when the environment or a flag gives a credential: the
+    operator's command line wins over what an admin stored over RPC.
+    """
+
+    def __init__(
+        self,
+        base: dict[str, Any],
+        overrides: dict[str, Any],
+        store: Store | None,
+        *,
+        env: dict[str, Any] | None = None,
+    ) -> None:
         self.base = base
         self.overrides = overrides
+        self.env = env or {}
         self.store = store
         self.stored: dict[str, Any] = {}
-        self.settings = self._build({})
+        self.notes: list[str] = []  # start-time warnings about the stored layer
+        self.settings, self.sources = self._build({})
         self.listeners: list[Callable[[GatewaySettings], None]] = []
 
-    def _build(self, stored: dict[str, Any]) -> GatewaySettings:
-        return GatewaySettings.model_validate(_deep_merge(self.base, stored, self.overrides))
+    def layers(self, stored: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {"file": self.base, "stored": stored, "env": self.env, "flag": self.overrides}
+
+    def _effective_stored(self, stored: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The stored layer as applied: an auth downgrade below a given credential is dropped."""
+        notes: list[str] = []
+        sec = stored.get("security")
+        if isinstance(sec, dict) and sec.get("auth_mode") == "none":
+            given = flatten(merge_patch(self.env, self.overrides))
+            creds = [p for p in ("token", "token_file", "security.password", "security.password_file") if given.get(p)]
+            if creds:
+                notes.append(
+                    "security.auth_mode: the stored override 'none' is ignored because the command line or "
+                    f'environment gives {creds[0]}; clear it with config.patch {{"security": {{"auth_mode": null}}}}'
+                )
+                stored = {**stored, "security": {k: v for k, v in sec.items() if k != "auth_mode"}}
+        return stored, notes
+
+    def _build(self, stored: dict[str, Any]) -> tuple[GatewaySettings, dict[str, str]]:
+        applied, _ = self._effective_stored(stored)
+        merged, sources = merge_layers(self.layers(applied))
+        settings = GatewaySettings.model_validate(merged)
+        return settings, value_sources(settings, sources)
 
     async def load(self) -> None:
-        self.stored = await self.store.get_config()
+        assert self.store is not None, "load() needs the store"
+        stored = await self.store.get_config()
+        cleaned, secrets = _without_secrets(stored)
+        if secrets:
+            # Written by an older version: a secret must not sit in clear in the database.
+            await self.store.put_config(cleaned, now_ms())
+            log.warning(
+                "removed %s from the stored config (secrets are not kept in the database): %s",
+                ", ".join(secrets),
+                _secret_hint(secrets[0]),
+            )
         try:
-            self.settings = self._build(self.stored)
+            self.use_stored(cleaned)
         except ValidationError as exc:
             log.error("stored config is invalid and was ignored: %s", describe_validation_error(exc))
+        for note in self.warnings():
+            log.warning("config: %s", note)
+
+    def use_stored(self, stored: dict[str, Any]) -> None:
+        """Rebuild the settings over this stored layer (raises ``ValidationError``, changing nothing)."""
+        self.settings, self.sources = self._build(stored)
+        self.stored = stored
+        self.notes = self._effective_stored(stored)[1]
 
     def public(self) -> dict[str, Any]:
         return self.settings.public_dict()
+
+    def warnings(self) -> list[str]:
+        """Stored overrides that shadow the config file, are shadowed themselves, or touch security."""
+        out = list(self.notes)
+        stored = flatten(self.stored)
+        file = flatten(self.base)
+        upper = flatten(merge_patch(self.env, self.overrides))
+        public = flatten(self.public())
+        for path, value in stored.items():
+            if path in upper:
+                out.append(f"{path}: the stored override is not used: the {self.sources.get(path, 'flag')} sets it")
+            elif path in file and file[path] != value:
+                out.append(
+                    f"{path}: the stored override {_json.dumps_str(value)} (config.patch) shadows the config "
+                    f"file's {_json.dumps_str(file[path])}"
+                )
+            elif security_paths([path]) and self.sources.get(path) == "stored":
+                out.append(f"{path} = {_json.dumps_str(public.get(path))} comes from a stored override (config.patch)")
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """``config.get``: the effective config (secrets redacted), each value's source, and the warnings."""
+        return {"config": self.public(), "sources": dict(self.sources), "warnings": self.warnings()}
 
     def parse_raw(self, raw: str) -> dict[str, Any]:
         try:
@@ -124,32 +250,56 @@ class SettingsService:
             raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: raw: must be a JSON object")
         return data
 
-    async def replace(self, config: dict[str, Any]) -> dict[str, Any]:
-        if "token" in config:
+    async def replace(self, config: dict[str, Any], *, actor: str = "") -> dict[str, Any]:
+        new = _restore_redacted(config, self.stored)
+        _, secrets = _without_secrets(new)
+        if secrets:
             raise RpcError(
                 ErrorCode.INVALID_REQUEST,
-                "invalid params: token: set the gateway token with --token or AGENTHUB_GATEWAY_TOKEN",
+                f"invalid params: {secrets[0]}: secrets are not stored in the database; {_secret_hint(secrets[0])}",
             )
-        if "database_url" in config:  # the stored config lives in that database: it cannot choose it
+        if "database_url" in new:  # the stored config lives in that database: it cannot choose it
             raise RpcError(
                 ErrorCode.INVALID_REQUEST,
                 "invalid params: database_url: set the database with --database-url or AGENTHUB_DATABASE_URL",
             )
-        new = _restore_redacted(config, self.stored)
         try:
-            settings = self._build(new)
+            settings, sources = self._build(new)
         except ValidationError as exc:
             raise RpcError(ErrorCode.INVALID_REQUEST, describe_validation_error(exc, "invalid config: ")) from None
         restart = sorted(k for k in RESTART_FIELDS if getattr(settings, k) != getattr(self.settings, k))
+        before = flatten(self.public())
+        before_stored = flatten(self.stored)
+        assert self.store is not None
         await self.store.put_config(new, now_ms())
         self.stored = new
-        self.settings = settings
+        self.settings, self.sources = settings, sources
+        self.notes = self._effective_stored(new)[1]
+        after = flatten(self.public())
+        for path in security_paths(sorted(set(before) | set(after))):
+            if before.get(path) != after.get(path):
+                log.warning(
+                    "config: security setting %s changed from %s to %s by %s (%s)",
+                    path,
+                    _json.dumps_str(before.get(path)),
+                    _json.dumps_str(after.get(path)),
+                    actor or "an admin",
+                    "applies at next start" if path.split(".")[0] in RESTART_FIELDS else "applied",
+                )
+            elif before_stored.get(path) != flatten(new).get(path):
+                log.warning(
+                    "config: security setting %s override set to %s by %s, not in effect (%s)",
+                    path,
+                    _json.dumps_str(flatten(new).get(path)),
+                    actor or "an admin",
+                    "the command line or environment wins" if path in flatten(new) else "removed",
+                )
         for listener in self.listeners:
             listener(settings)
-        return {"ok": True, "config": self.public(), "restartRequired": restart}
+        return {"ok": True, "config": self.public(), "restartRequired": restart, "warnings": self.warnings()}
 
-    async def patch(self, patch: dict[str, Any]) -> dict[str, Any]:
-        return await self.replace(merge_patch(self.stored, patch))
+    async def patch(self, patch: dict[str, Any], *, actor: str = "") -> dict[str, Any]:
+        return await self.replace(merge_patch(self.stored, patch), actor=actor)
 
 
 def tls_context(settings: GatewaySettings) -> ssl.SSLContext | None:
@@ -289,28 +439,27 @@ class Gateway:
         runtime_factory: Callable[[GatewaySettings], AgentRuntime] = default_runtime,
         store: Store | None = None,
         edge_options: dict[str, Any] | None = None,
+        env: dict[str, Any] | None = None,
         outbound: Outbound | None = None,
     ) -> None:
-        """``outbound`` delivers replies to messaging channels (``Node.outbound``); tests pass a recorder."""
+        """``base`` is the config file's layer, ``env`` the environment's (``config.env_layer()``; not
+        read unless given) and ``overrides`` the flags'; stored overrides join at start. ``outbound``
+        delivers replies to messaging channels (``Node.outbound``); tests pass a recorder."""
         self.base = base or {}
         self.overrides = overrides or {}
+        self.env = env or {}
         try:
-            first = GatewaySettings.model_validate(_deep_merge(self.base, self.overrides))
+            self.config = SettingsService(self.base, self.overrides, None, env=self.env)
         except ValidationError as exc:
-            raise ConfigError(describe_validation_error(exc, "invalid settings: ")) from None
-        mode = first.security.resolved_auth_mode(first.token)
-        hosts = [first.host] + ([first.myagent.host] if first.myagent.port is not None and first.myagent.host else [])
-        for host in hosts:
-            if not is_loopback(host) and (mode == "none" or (mode == "token" and first.token is None)):
-                raise ConfigError(f"refusing to bind {host} without a token (--token or AGENTHUB_GATEWAY_TOKEN)")
-        if first.myagent.port is not None and first.myagent.state_secret_key is None and not first.dev:
-            raise ConfigError(
-                "refusing to serve MyAgent without a fixed state key "
-                "(--myagent-secret or AGENTHUB_MYAGENT_SECRET), unless --dev is given"
-            )
+            raise ConfigError(describe_validation_error(exc, "invalid config: ")) from None
+        first = self.config.settings
+        # Checked here on file, environment and flags, and again at start with the stored overrides.
+        check_startup(first, self.config.sources)
         self.edge_options = dict(edge_options or {})
         self._check_automation(first)
         self.outbound = outbound
+        self.data_dir = first.resolved_data_dir
+        self._own_db = store is None and first.database_url is None
         # Every caller sees the store through the transcript cache, so no transcript write bypasses it.
         self.transcripts = TranscriptCache(
             store or default_store(first),
@@ -319,7 +468,7 @@ class Gateway:
             max_bytes=first.limits.transcript_cache_bytes,
         )
         self.store: Store = self.transcripts
-        self.config = SettingsService(self.base, self.overrides, self.store)
+        self.config.store = self.store
         self.runtime_factory = runtime_factory
         self.counters = FrameCounters()
         self.node: Node | None = None
@@ -371,10 +520,15 @@ class Gateway:
         await self._stack.aclose()
 
     async def _start(self) -> None:
+        self._lock_data_dir()
         await self.store.open()
         self._stack.push_async_callback(self.store.close)
+        if self._own_db:
+            for suffix in ("-wal", "-shm"):
+                secure_file(self.data_dir / f"agenthub.db{suffix}")
         await self.config.load()
         s = self.settings
+        check_startup(s, self.config.sources)
         self.transcripts.resize(
             s.limits.transcript_cache_sessions, s.limits.transcript_cache_messages, s.limits.transcript_cache_bytes
         )
@@ -527,6 +681,22 @@ class Gateway:
 
     def _bound(self, name: str) -> int:
         return self.edge.bound.get(name, 0) if self.edge is not None else 0
+
+    def _lock_data_dir(self) -> None:
+        """Data dir 0700, database 0600, and an exclusive lock: one gateway per data dir."""
+        try:
+            note = secure_dir(self.data_dir)
+            if note is not None:
+                log.log(logging.WARNING if "chmod" in note else logging.INFO, "%s", note)
+            lock = DataDirLock(self.data_dir)
+            lock.acquire()
+        except DataDirBusyError as exc:
+            raise ConfigError(str(exc)) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot use data dir {self.data_dir}: {exc.strerror or exc}") from None
+        self._stack.callback(lock.release)
+        if self._own_db:
+            secure_file(self.data_dir / "agenthub.db", create=True)
 
     def _door(self) -> list[Middleware]:
         """Every listener's middlewares: the forwarded client (behind trusted proxies), then the Origin check."""

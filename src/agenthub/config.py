@@ -1,28 +1,47 @@
-"""Settings: every limit is a named setting with a default.
+"""Settings: one pydantic-settings model validates the config file, the environment and the flags.
 
-Precedence, lowest first: defaults, the ``--config`` file (JSON or TOML), the
-overrides stored by ``config.set``/``config.patch``, then environment and CLI
-flags. Secrets are ``SecretStr`` so they never reach a log or ``config.get``.
+Layers, lowest first (``LAYERS``): the model's defaults, the ``--config`` file
+(JSON or TOML), the overrides stored by ``config.set``/``config.patch``, the
+environment (``AGENTHUB_...``, nested with ``__``, e.g.
+``AGENTHUB_LIMITS__MAX_PAYLOAD``; the older names in ``ENV_ALIASES`` still
+work), then command-line flags. ``merge_layers`` merges them and remembers the
+layer each value came from, so ``config.get`` and ``agenthub config show`` can
+say where a value came from.
+
+Secrets are ``SecretStr`` (never in a log or ``config.get``) and come from the
+environment, a flag, or a ``*_file`` setting; they are never stored in the
+database (``config.patch`` refuses them, see ``SECRET_PATHS``).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import tomllib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .protocol import _json
 
 __all__ = [
     "DEFAULT_HEARTBEAT_PROMPT",
+    "ENV_ALIASES",
+    "ENV_PREFIX",
+    "LAYERS",
     "REDACTED",
+    "RESTART_FIELDS",
+    "SECRET_PATHS",
+    "SECURITY_PATHS",
     "AgentBoxSettings",
     "AnthropicSettings",
     "CanvasSettings",
+    "ConfigFileError",
     "CronSettings",
     "DemoSettings",
     "GatewaySettings",
@@ -34,14 +53,64 @@ __all__ = [
     "MyAgentSettings",
     "OpenAISettings",
     "SecuritySettings",
+    "env_layer",
+    "env_names",
+    "flatten",
     "is_loopback",
     "load_file",
     "mask_url_password",
+    "merge_layers",
     "merge_patch",
     "redact",
+    "reference_markdown",
+    "security_paths",
+    "setting_fields",
+    "validation_messages",
+    "value_sources",
 ]
 
 REDACTED = "__REDACTED__"
+ENV_PREFIX = "AGENTHUB_"
+# Where a value can come from, lowest precedence first.
+LAYERS = ("default", "file", "stored", "env", "flag")
+
+
+def _f(default: Any = None, description: str = "", *, flag: str | None = None, **kw: Any) -> Any:
+    """A field with its description and, when the gateway command has one, its flag (``agenthub gateway``)."""
+    extra: dict[str, Any] | None = {"flag": flag} if flag else None
+    if callable(default):
+        return Field(default_factory=default, description=description, json_schema_extra=extra, **kw)
+    return Field(default, description=description, json_schema_extra=extra, **kw)
+
+
+def _read_secret(path: Any, what: str) -> SecretStr:
+    """The content of a ``*_file`` secret (one trailing newline removed, as ``echo`` writes it)."""
+    p = Path(str(path)).expanduser()
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ValueError(f"{what}: cannot read {p}: {exc.strerror or exc}") from None
+    value = text[:-1] if text.endswith("\n") else text
+    if not value:
+        raise ValueError(f"{what}: {p} is empty")
+    return SecretStr(value)
+
+
+def _secret_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+def _fill_from_file(data: Any, secret: str, file_field: str) -> Any:
+    """``secret`` from ``file_field`` when that is set; both set with different values is an error."""
+    if not isinstance(data, dict) or data.get(file_field) in (None, ""):
+        return data
+    from_file = _read_secret(data[file_field], file_field)
+    current = _secret_value(data.get(secret))
+    if current is not None and current != from_file.get_secret_value():
+        raise ValueError(f"both {secret} and {file_field} are set: keep one")
+    return {**data, secret: from_file}
 
 
 class _Section(BaseModel):
@@ -49,40 +118,40 @@ class _Section(BaseModel):
 
 
 class Limits(_Section):
-    max_payload: int = Field(1024 * 1024, ge=1024, description="largest frame after connect (bytes)")
-    max_buffered_bytes: int = Field(
-        4 * 1024 * 1024, ge=4096, description="per-connection send buffer before 'slow consumer' close"
+    """Every size, count and time limit, with its default."""
+
+    max_payload: int = _f(1024 * 1024, "largest frame after connect (bytes)", ge=1024)
+    max_buffered_bytes: int = _f(
+        4 * 1024 * 1024, "per-connection send buffer before 'slow consumer' close (bytes)", ge=4096
     )
-    pre_connect_max_bytes: int = Field(64 * 1024, ge=1024, description="largest frame before connect")
-    handshake_timeout_ms: int = Field(10_000, ge=100, description="time allowed to send connect")
-    tick_interval_ms: int = Field(15_000, ge=100, description="tick event period")
-    signature_skew_ms: int = Field(120_000, ge=1000, description="allowed device signedAt skew")
-    history_per_stream: int = Field(10_000, ge=10, description="events kept per run stream for replay")
-    max_streams: int = Field(2_000, ge=10, description="run streams kept for replay")
-    history_bytes_per_stream: int = Field(
-        4 * 1024 * 1024, ge=16 * 1024, description="replay history bytes per stream; the oldest events go first"
+    pre_connect_max_bytes: int = _f(64 * 1024, "largest frame before connect (bytes)", ge=1024)
+    handshake_timeout_ms: int = _f(10_000, "time allowed to send connect", ge=100)
+    tick_interval_ms: int = _f(15_000, "tick event period", ge=100)
+    signature_skew_ms: int = _f(120_000, "allowed device signedAt skew", ge=1000)
+    history_per_stream: int = _f(10_000, "events kept per run stream for replay", ge=10)
+    max_streams: int = _f(2_000, "run streams kept for replay", ge=10)
+    history_bytes_per_stream: int = _f(
+        4 * 1024 * 1024, "replay history bytes per stream; the oldest events go first", ge=16 * 1024
     )
-    history_bytes_total: int = Field(
-        64 * 1024 * 1024, ge=64 * 1024, description="replay history bytes in all; the least recent streams go first"
+    history_bytes_total: int = _f(
+        64 * 1024 * 1024, "replay history bytes in all; the least recent streams go first", ge=64 * 1024
     )
-    max_message_chars: int = Field(
-        100_000, ge=1, description="longest message a run accepts, from any dialect (characters)"
+    max_message_chars: int = _f(100_000, "longest message a run accepts, from any dialect (characters)", ge=1)
+    max_inflight_per_connection: int = _f(
+        64, "requests a native connection may have unanswered; more get UNAVAILABLE (retryable)", ge=1
     )
-    max_inflight_per_connection: int = Field(
-        64, ge=1, description="requests a native connection may have unanswered; more get UNAVAILABLE (retryable)"
+    idempotency_ttl_s: int = _f(600, "how long idempotency keys replay", ge=1)
+    chat_delta_interval_ms: int = _f(150, "min spacing of chat delta events", ge=0)
+    run_timeout_s: int = _f(600, "a run is failed after this long", ge=1)
+    presence_debounce_ms: int = _f(100, "presence broadcasts are coalesced over this window", ge=0)
+    transcript_cache_sessions: int = _f(
+        128, "sessions whose recent transcript is kept in memory for chat.history (0: off)", ge=0
     )
-    idempotency_ttl_s: int = Field(600, ge=1, description="how long idempotency keys replay")
-    chat_delta_interval_ms: int = Field(150, ge=0, description="min spacing of chat delta events")
-    run_timeout_s: int = Field(600, ge=1, description="a run is failed after this long")
-    presence_debounce_ms: int = Field(100, ge=0, description="presence broadcasts are coalesced over this window")
-    transcript_cache_sessions: int = Field(
-        128, ge=0, description="sessions whose recent transcript is kept in memory for chat.history (0: off)"
+    transcript_cache_messages: int = _f(
+        200, "newest messages kept per cached session (larger reads go to the store)", ge=1, le=100_000
     )
-    transcript_cache_messages: int = Field(
-        200, ge=1, le=100_000, description="newest messages kept per cached session (larger reads go to the store)"
-    )
-    transcript_cache_bytes: int = Field(
-        64 * 1024 * 1024, ge=0, description="approximate memory the transcript cache may hold (text + overhead)"
+    transcript_cache_bytes: int = _f(
+        64 * 1024 * 1024, "approximate memory the transcript cache may hold (text + overhead)", ge=0
     )
     header_timeout_s: float = Field(
         10, gt=0, description="a new TCP connection must send a whole HTTP request head within this (slowloris)"
@@ -99,74 +168,102 @@ class Limits(_Section):
 
 
 class DemoSettings(_Section):
-    word_delay_ms: int = Field(20, ge=0, le=10_000)
+    """The built-in demo provider (no network)."""
+
+    word_delay_ms: int = _f(20, "pause between streamed words", ge=0, le=10_000)
 
 
-class OpenAISettings(_Section):
-    base_url: str = "https://api.openai.com/v1"
-    api_key: SecretStr | None = None
-    model: str = "gpt-4o-mini"
+class _ProviderSettings(_Section):
+    api_key: SecretStr | None = _f(None, "API key (secret: environment or api_key_file, never config.patch)")
+    api_key_file: Path | None = _f(None, "file holding the API key")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_file(cls, data: Any) -> Any:
+        return _fill_from_file(data, "api_key", "api_key_file")
 
 
-class AnthropicSettings(_Section):
-    base_url: str = "https://api.anthropic.com"
-    api_key: SecretStr | None = None
-    model: str = "claude-sonnet-4-5"
+class OpenAISettings(_ProviderSettings):
+    """The OpenAI-compatible provider (``provider = "openai"``)."""
+
+    api_key_file: Path | None = _f(None, "file holding the API key", flag="--openai-api-key-file")
+
+    base_url: str = _f("https://api.openai.com/v1", "API base URL (any OpenAI-compatible server)")
+    model: str = _f("gpt-4o-mini", "model name")
+
+
+class AnthropicSettings(_ProviderSettings):
+    """The Anthropic provider (``provider = "anthropic"``)."""
+
+    api_key_file: Path | None = _f(None, "file holding the API key", flag="--anthropic-api-key-file")
+
+    base_url: str = _f("https://api.anthropic.com", "API base URL")
+    model: str = _f("claude-sonnet-4-5", "model name")
 
 
 class MyAgentSettings(_Section):
     """The MyAgent dialect (seed 003), served on its own port."""
 
-    port: int | None = Field(None, ge=0, le=65535, description="MyAgent listener port (off when unset)")
-    host: str | None = Field(None, description="MyAgent bind address (default: the gateway's host)")
-    state_secret_key: SecretStr | None = Field(None, description="HMAC key for exported session state")
-    retention_s: int = Field(3600, ge=1, description="how long a session's events stay replayable")
-    state_ttl_s: int = Field(7 * 86400, ge=1, description="how long an exported state can be restored")
-    confirm_timeout_s: float = Field(300, gt=0, description="wait for user.response before failing a step")
+    port: int | None = _f(None, "MyAgent listener port (off when unset)", flag="--myagent-port", ge=0, le=65535)
+    host: str | None = _f(None, "MyAgent bind address (default: the gateway's host)")
+    state_secret_key: SecretStr | None = _f(
+        None, "HMAC key for exported session state (secret)", flag="--myagent-secret"
+    )
+    state_secret_key_file: Path | None = _f(None, "file holding state_secret_key", flag="--myagent-secret-file")
+    retention_s: int = _f(3600, "how long a session's events stay replayable", ge=1)
+    state_ttl_s: int = _f(7 * 86400, "how long an exported state can be restored", ge=1)
+    confirm_timeout_s: float = _f(300, "wait for user.response before failing a step", gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_file(cls, data: Any) -> Any:
+        return _fill_from_file(data, "state_secret_key", "state_secret_key_file")
 
 
 class AgentBoxSettings(_Section):
     """The AgentBox dialect (seed 002): always on the main listener, optionally on its own port too."""
 
-    port: int | None = Field(None, ge=0, le=65535, description="extra AgentBox listener port (off when unset)")
+    port: int | None = _f(None, "extra AgentBox listener port (off when unset)", flag="--agentbox-port", ge=0, le=65535)
 
 
 class LangBotSettings(_Section):
     """The LangBot dialect (seed 004), on the main listener."""
 
-    heartbeat_interval_s: float = Field(30, gt=0, description="ping period; 2 silent periods close")
+    heartbeat_interval_s: float = _f(30, "ping period; 2 silent periods close", gt=0)
 
 
 class SecuritySettings(_Section):
     """Authentication modes, pairing, browser origins, TLS and abuse limits."""
 
-    auth_mode: Literal["auto", "none", "token", "password", "trusted-proxy"] = Field(
-        "auto", description="auto: password if set, else token if set, else none (loopback only)"
+    auth_mode: Literal["auto", "none", "token", "password", "trusted-proxy"] = _f(
+        "auto", "auto: password if set, else token if set, else none (loopback only)", flag="--auth"
     )
-    password: SecretStr | None = Field(None, description="shared password for auth_mode password")
-    trusted_proxy_header: str = Field("x-forwarded-user", description="header carrying the proxied identity")
-    trusted_proxies: list[str] = Field(
-        default_factory=list, description="proxies (addresses or networks) trusted for the identity and X-Forwarded-For"
+    password: SecretStr | None = _f(None, "shared password for auth_mode password (secret)", flag="--password")
+    password_file: Path | None = _f(None, "file holding the password", flag="--password-file")
+    trusted_proxy_header: str = _f(
+        "x-forwarded-user", "header carrying the proxied identity", flag="--trusted-proxy-header"
     )
-    require_pairing: bool = Field(False, description="unknown devices need approval even on loopback")
-    device_cache_size: int = Field(4096, ge=1, description="paired device records kept in memory")
-    allowed_origins: list[str] = Field(
-        default_factory=list, description="browser origins allowed to open a WebSocket (default: the gateway's own)"
+    trusted_proxies: list[str] = _f(
+        list, "proxies (addresses or networks) trusted for the identity and X-Forwarded-For", flag="--trusted-proxy"
     )
-    tls_cert: Path | None = Field(None, description="PEM certificate: serve wss:// and https://")
-    tls_key: Path | None = Field(None, description="PEM private key for tls_cert")
-    auth_max_failures: int = Field(10, ge=1, description="failed auths per IP within auth_window_ms before lockout")
-    auth_window_ms: int = Field(60_000, ge=1000, description="window for counting failed auths")
-    auth_lockout_ms: int = Field(60_000, ge=100, description="lockout after too many failed auths (retryAfterMs)")
-    max_unauthorized_calls: int = Field(10, ge=1, description="FORBIDDEN answers in a row before a 1008 close")
-    max_preauth_per_ip: int = Field(
-        64, ge=1, description="sockets per IP without a proven credential (before connect/auth, or anonymous)"
+    require_pairing: bool = _f(False, "unknown devices need approval even on loopback", flag="--require-pairing")
+    device_cache_size: int = _f(4096, "paired device records kept in memory", ge=1)
+    allowed_origins: list[str] = _f(
+        list, "browser origins allowed to open a WebSocket (default: the gateway's own)", flag="--allowed-origin"
     )
-    approval_timeout_ms: int = Field(60_000, ge=100, description="dangerous node commands are denied after this")
-    langbot_default_public: bool | None = Field(
+    tls_cert: Path | None = _f(None, "PEM certificate (chain): serve wss:// and https://", flag="--tls-cert")
+    tls_key: Path | None = _f(None, "PEM private key for tls_cert", flag="--tls-key")
+    auth_max_failures: int = _f(10, "failed auths per IP within auth_window_ms before lockout", ge=1)
+    auth_window_ms: int = _f(60_000, "window for counting failed auths", ge=1000)
+    auth_lockout_ms: int = _f(60_000, "lockout after too many failed auths (retryAfterMs)", ge=100)
+    max_unauthorized_calls: int = _f(10, "FORBIDDEN answers in a row before a 1008 close", ge=1)
+    max_preauth_per_ip: int = _f(
+        64, "sockets per IP without a proven credential (before connect/auth, or anonymous)", ge=1
+    )
+    approval_timeout_ms: int = _f(60_000, "dangerous node commands are denied after this", ge=100)
+    langbot_default_public: bool | None = _f(
         None,
-        description="the LangBot 'default' pipeline takes sockets without a credential "
-        "(unset: only when the gateway has no auth)",
+        "the LangBot 'default' pipeline takes sockets without a credential (unset: only when the gateway has no auth)",
     )
 
     @field_validator("allowed_origins")
@@ -177,6 +274,11 @@ class SecuritySettings(_Section):
             if "*" in origin or origin.strip().lower() in ("", "null"):
                 raise ValueError(f"{origin!r}: list each allowed origin explicitly (scheme://host:port), no wildcards")
         return origins
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_file(cls, data: Any) -> Any:
+        return _fill_from_file(data, "password", "password_file")
 
     def resolved_auth_mode(self, token: SecretStr | None) -> str:
         if self.auth_mode != "auto":
@@ -271,36 +373,66 @@ class CanvasSettings(_Section):
     poll_delay_ms: int = Field(300, ge=50, description="polling period when force_polling is set")
 
 
-class GatewaySettings(_Section):
-    host: str = "127.0.0.1"
-    port: int = Field(18789, ge=0, le=65535)
-    data_dir: Path = Path("~/.agenthub")
-    database_url: str | None = Field(
+class GatewaySettings(BaseSettings):
+    """Every setting of the gateway. Validated from the merged layers (``merge_layers``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_ignore_empty=True,
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    host: str = _f("127.0.0.1", "bind address (not loopback: needs authentication)", flag="--host")
+    port: int = _f(18789, "main port (0 picks a free one)", flag="--port", ge=0, le=65535)
+    data_dir: Path = _f(Path("~/.agenthub"), "state directory (created 0700; one gateway at a time)", flag="--data-dir")
+    database_url: str | None = _f(
         None,
-        description="SQLAlchemy URL of the database, e.g. postgresql+asyncpg://user:pw@host:5432/agenthub "
+        "SQLAlchemy URL of the database, e.g. postgresql+asyncpg://user:pw@host:5432/agenthub "
         "(default: SQLite, agenthub.db in the data dir)",
+        flag="--database-url",
     )
-    database_pool_size: int = Field(10, ge=1, le=1000, description="connections in a database server's pool")
-    database_timeout_s: float = Field(
-        10, gt=0, le=600, description="wait for a pooled database connection, or to connect, before failing"
+    database_pool_size: int = _f(10, "connections in a database server's pool", ge=1, le=1000)
+    database_timeout_s: float = _f(
+        10, "wait for a pooled database connection, or to connect, before failing", gt=0, le=600
     )
-    token: SecretStr | None = None
-    provider: Literal["demo", "openai", "anthropic"] = "demo"
-    log_format: Literal["text", "json"] = "text"
-    log_level: str = "INFO"
-    limits: Limits = Field(default_factory=Limits)
-    demo: DemoSettings = Field(default_factory=DemoSettings)
-    openai: OpenAISettings = Field(default_factory=OpenAISettings)
-    anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
-    myagent: MyAgentSettings = Field(default_factory=MyAgentSettings)
-    langbot: LangBotSettings = Field(default_factory=LangBotSettings)
-    agentbox: AgentBoxSettings = Field(default_factory=AgentBoxSettings)
-    dev: bool = Field(False, description="development mode: allows an ephemeral MyAgent state key")
-    security: SecuritySettings = Field(default_factory=SecuritySettings)
-    cron: CronSettings = Field(default_factory=CronSettings)
-    heartbeat: HeartbeatSettings = Field(default_factory=HeartbeatSettings)
-    hooks: HooksSettings = Field(default_factory=HooksSettings)
-    canvas: CanvasSettings = Field(default_factory=CanvasSettings)
+    token: SecretStr | None = _f(None, "shared gateway token (secret)", flag="--token")
+    token_file: Path | None = _f(None, "file holding the gateway token", flag="--token-file")
+    provider: Literal["demo", "openai", "anthropic"] = _f("demo", "agent provider", flag="--provider")
+    log_format: Literal["text", "json"] = _f("text", "log line format", flag="--log-format")
+    log_level: str = _f("INFO", "log level (DEBUG, INFO, WARNING, ERROR)", flag="--log-level")
+    limits: Limits = _f(Limits, "sizes, counts and times")
+    demo: DemoSettings = _f(DemoSettings, "the demo provider")
+    openai: OpenAISettings = _f(OpenAISettings, "the OpenAI provider")
+    anthropic: AnthropicSettings = _f(AnthropicSettings, "the Anthropic provider")
+    myagent: MyAgentSettings = _f(MyAgentSettings, "the MyAgent dialect")
+    langbot: LangBotSettings = _f(LangBotSettings, "the LangBot dialect")
+    agentbox: AgentBoxSettings = _f(AgentBoxSettings, "the AgentBox dialect")
+    dev: bool = _f(False, "development mode: allows an ephemeral MyAgent state key", flag="--dev")
+    security: SecuritySettings = _f(SecuritySettings, "authentication, origins, TLS and abuse limits")
+    cron: CronSettings = _f(CronSettings, "scheduled jobs")
+    heartbeat: HeartbeatSettings = _f(HeartbeatSettings, "heartbeat turns")
+    hooks: HooksSettings = _f(HooksSettings, "inbound webhooks")
+    canvas: CanvasSettings = _f(CanvasSettings, "the canvas host")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Validation sees only the merged layers: the environment is one explicit layer (``env_layer``),
+        # so an embedding program's Gateway(...) is not changed by stray variables behind its back.
+        return (init_settings,)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _token_file(cls, data: Any) -> Any:
+        return _fill_from_file(data, "token", "token_file")
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -335,27 +467,69 @@ RESTART_FIELDS = frozenset(
     }
 )
 
+# Secrets and the files that hold them: never stored by config.patch, always redacted.
+SECRET_PATHS: dict[str, str] = {
+    "token": "token_file",
+    "security.password": "security.password_file",
+    "openai.api_key": "openai.api_key_file",
+    "anthropic.api_key": "anthropic.api_key_file",
+    "myagent.state_secret_key": "myagent.state_secret_key_file",
+    "hooks.token": "hooks.token_file",
+}
 
-def redact(data: dict[str, Any], settings: GatewaySettings) -> dict[str, Any]:
-    out = dict(data)
-    if settings.token is not None:
-        out["token"] = REDACTED
-    if out.get("database_url"):
-        out["database_url"] = mask_url_password(out["database_url"])
-    if settings.security.password is not None:
-        out["security"] = {**(out.get("security") or {}), "password": REDACTED}
-    for section in ("openai", "anthropic"):
-        sec = dict(out.get(section) or {})
-        if sec.get("api_key"):
-            sec["api_key"] = REDACTED
-        out[section] = sec
-    if settings.hooks.token is not None:
-        out["hooks"] = {**(out.get("hooks") or {}), "token": REDACTED}
-    myagent = dict(out.get("myagent") or {})
-    if myagent.get("state_secret_key"):
-        myagent["state_secret_key"] = REDACTED
-        out["myagent"] = myagent
+# Changes to these are logged at WARNING when made at run time, and checked again at start.
+SECURITY_PATHS = (
+    "host",
+    "port",
+    "dev",
+    "database_url",
+    "security.",
+    "myagent.port",
+    "myagent.host",
+    "agentbox.port",
+    "hooks.",
+    "canvas.",
+)
+
+# Older variable names, still honoured where the canonical AGENTHUB_... one is not set.
+ENV_ALIASES: dict[str, str] = {
+    "AGENTHUB_GATEWAY_TOKEN": "token",
+    "AGENTHUB_GATEWAY_TOKEN_FILE": "token_file",
+    "AGENTHUB_GATEWAY_PASSWORD": "security.password",
+    "AGENTHUB_GATEWAY_PASSWORD_FILE": "security.password_file",
+    "OPENAI_API_KEY": "openai.api_key",
+    "OPENAI_API_KEY_FILE": "openai.api_key_file",
+    "OPENAI_BASE_URL": "openai.base_url",
+    "AGENTHUB_OPENAI_MODEL": "openai.model",
+    "ANTHROPIC_API_KEY": "anthropic.api_key",
+    "ANTHROPIC_API_KEY_FILE": "anthropic.api_key_file",
+    "ANTHROPIC_BASE_URL": "anthropic.base_url",
+    "AGENTHUB_ANTHROPIC_MODEL": "anthropic.model",
+    "AGENTHUB_MYAGENT_SECRET": "myagent.state_secret_key",
+    "AGENTHUB_HOOKS_TOKEN": "hooks.token",
+}
+
+
+class ConfigFileError(ValueError):
+    """The config file cannot be read or parsed (the message names the file and the place)."""
+
+
+def redact(data: dict[str, Any], settings: GatewaySettings | None = None) -> dict[str, Any]:
+    """``data`` (a dumped config) with every secret replaced by ``REDACTED`` and URL passwords masked."""
+    out: dict[str, Any] = _copy(data)
+    for path in SECRET_PATHS:
+        parent, _, key = path.rpartition(".")
+        section = out.get(parent) if parent else out
+        if isinstance(section, dict) and section.get(key) not in (None, ""):
+            section[key] = REDACTED
+    url = out.get("database_url")
+    if isinstance(url, str):
+        out["database_url"] = mask_url_password(url)
     return out
+
+
+def _copy(data: Any) -> Any:
+    return {k: _copy(v) for k, v in data.items()} if isinstance(data, dict) else data
 
 
 def mask_url_password(url: str) -> str:
@@ -391,15 +565,112 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def load_file(path: Path) -> dict[str, Any]:
-    """Read a JSON or TOML config file into a plain dict."""
-    text = path.read_text()
-    if path.suffix == ".toml":
-        return tomllib.loads(text)
-    data = _json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: config must be an object")
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists and scalars are leaves, empty objects vanish."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):  # an empty object sets nothing
+            out.update(flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def merge_layers(layers: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Merge the named layers (in ``LAYERS`` order) and say, per dotted path, which layer set it last."""
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name in LAYERS:
+        layer = layers.get(name) or {}
+        merged = merge_patch(merged, layer)
+        for path in flatten(layer):
+            sources[path] = name
+    return merged, sources
+
+
+def value_sources(settings: GatewaySettings, sources: dict[str, str]) -> dict[str, str]:
+    """The layer of every leaf of ``settings`` ("default" when no layer set it).
+
+    A secret read from its ``*_file`` setting is reported as coming from that file's layer.
+    """
+    out: dict[str, str] = {}
+    for path in flatten(settings.model_dump(mode="json")):
+        src = sources.get(path)
+        if src is None:  # a whole section (or list) set at once, e.g. {"limits": {...}} via env JSON
+            src = next((s for p, s in sources.items() if path.startswith(p + ".")), None)
+        file_path = SECRET_PATHS.get(path)
+        if src is None and file_path is not None and file_path in sources:
+            src = f"{sources[file_path]} ({file_path.rpartition('.')[2]})"
+        out[path] = src or "default"
+    return out
+
+
+def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    *parents, key = path.split(".")
+    for part in parents:
+        data = data.setdefault(part, {})
+    data[key] = value
+
+
+def _has_path(data: dict[str, Any], path: str) -> bool:
+    cur: Any = data
+    for part in path.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return False
+        cur = cur[part]
+    return True
+
+
+def env_layer(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The environment's settings: ``AGENTHUB_...`` (pydantic-settings), then the older ``ENV_ALIASES``.
+
+    Reads ``os.environ`` (``environ`` only feeds the aliases; tests set real variables).
+    """
+    env = dict(os.environ) if environ is None else environ
+    data: dict[str, Any] = EnvSettingsSource(GatewaySettings)()
+    for name, path in ENV_ALIASES.items():
+        value = env.get(name)
+        if value and not _has_path(data, path):
+            _set_path(data, path, value)
     return data
+
+
+def env_names(path: str) -> list[str]:
+    """The environment variables that set ``path`` (canonical first)."""
+    names = [ENV_PREFIX + path.replace(".", "__").upper()]
+    names += [alias for alias, target in ENV_ALIASES.items() if target == path]
+    return names
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    """Read a JSON or TOML config file into a plain dict; ``ConfigFileError`` names the file and the place."""
+    try:
+        text = Path(path).expanduser().read_text()
+    except OSError as exc:
+        raise ConfigFileError(f"config file {path}: {exc.strerror or exc}") from None
+    if Path(path).suffix == ".toml":
+        try:
+            return dict(tomllib.loads(text))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigFileError(f"config file {path}: {exc}") from None
+    try:
+        data = _json.loads(text) if text.strip() else {}
+    except _json.JSONDecodeError as exc:
+        raise ConfigFileError(f"config file {path}: not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigFileError(f"config file {path}: must be a JSON object")
+    return data
+
+
+def validation_messages(exc: ValidationError) -> list[str]:
+    """One ``dotted.path: message`` line per error."""
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = err["msg"].removeprefix("Value error, ")
+        out.append(f"{loc}: {msg}")
+    return out
 
 
 def is_loopback(host: str) -> bool:
@@ -409,3 +680,78 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def setting_fields(
+    model: type[BaseModel] = GatewaySettings, prefix: str = ""
+) -> Iterator[tuple[str, FieldInfo, type[BaseModel]]]:
+    """Every leaf setting as (dotted path, field, owning model), in declaration order."""
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            yield from setting_fields(ann, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", info, model
+
+
+def _type_name(info: FieldInfo) -> str:
+    text = str(info.annotation)
+    for noise in ("typing.", "pathlib.", "pydantic.types.", "<class '", "'>"):
+        text = text.replace(noise, "")
+    return text.replace("Literal[", "one of [").replace(" | ", " or ")
+
+
+def _default_text(info: FieldInfo) -> str:
+    if info.default_factory is not None:
+        value: Any = info.default_factory()  # type: ignore[call-arg]
+    else:
+        value = info.default
+    if value is None:
+        return "unset"
+    return f"`{_json.dumps_str(value if not isinstance(value, Path) else str(value))}`"
+
+
+def reference_markdown() -> str:
+    """The configuration reference (``docs/config.md``), generated from the model."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "<!-- Generated by `agenthub config reference`; do not edit by hand. -->",
+        "",
+        "Every setting can be given, lowest precedence first, as its default, in the `--config` file",
+        "(JSON or TOML, nested as below), as a stored override (`config.set`/`config.patch`, not for",
+        "secrets), in the environment, or as a flag of `agenthub gateway` where it has one.",
+        "`agenthub config show` prints the effective value of each and where it came from;",
+        "`agenthub config validate` checks a file and the environment; `agenthub config schema`",
+        "prints the JSON Schema.",
+        "",
+        "Environment variables are `AGENTHUB_` and the setting's path in capitals, nested with `__`",
+        "(`limits.max_payload` is `AGENTHUB_LIMITS__MAX_PAYLOAD`); lists and objects take JSON.",
+        "Older names are still honoured where the canonical one is unset.",
+        "",
+        "Secrets (the token, the password, provider keys, the MyAgent state key) are never stored",
+        "by `config.patch`: give them in the environment, as a flag, or in a file named by the",
+        "matching `*_file` setting (`--token-file`, `--password-file`, `openai.api_key_file`, ...).",
+        "",
+    ]
+    section = None
+    for path, info, owner in setting_fields():
+        head = path.rpartition(".")[0] or "gateway"
+        if head != section:
+            section = head
+            doc = (owner.__doc__ or "").strip().splitlines()[0] if owner is not GatewaySettings else ""
+            lines += ["", f"## `{head}`" if head != "gateway" else "## Top level", ""]
+            if doc:
+                lines += [doc, ""]
+            lines += ["| setting | type | default | environment | flag | description |", "|---|---|---|---|---|---|"]
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        flag = f"`{extra['flag']}`" if extra.get("flag") else ""
+        env = "<br>".join(f"`{n}`" for n in env_names(path))
+        desc = (info.description or "").replace("|", "\\|")
+        lines.append(f"| `{path}` | {_type_name(info)} | {_default_text(info)} | {env} | {flag} | {desc} |")
+    return "\n".join(lines) + "\n"
+
+
+def security_paths(paths: Iterable[str]) -> list[str]:
+    """The security-relevant ones among dotted ``paths``."""
+    return [p for p in paths if any(p == s or (s.endswith(".") and p.startswith(s)) for s in SECURITY_PATHS)]

@@ -1,79 +1,93 @@
-"""``agenthub call METHOD``: one request over a real handshake, printed as JSON."""
+"""``agenthub call METHOD``: one request over a real handshake.
+
+``call agent --expect-final`` streams the reply as text and then prints the final
+result (``--json``: every frame, one per line); it exits 1 when the run did not end
+``ok``. Methods that take an ``idempotencyKey`` get a fresh one when it is missing.
+"""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import os
 import sys
-from pathlib import Path
+import uuid
 from typing import Any
 
+import click
+
 from ..protocol import _json
+from ..protocol.methods import METHODS
+from .options import CliError, shared, shared_options
+from .remote import device_identity, make_client, print_json, run_remote
 
-__all__ = ["add_parser"]
-
-
-def add_parser(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("call", help="call a gateway method")
-    p.add_argument("method")
-    p.add_argument("--params", default="{}", help="JSON object of params")
-    p.add_argument("--url", default=os.environ.get("AGENTHUB_URL", "ws://127.0.0.1:18789"))
-    p.add_argument("--token", default=None, help="gateway token (or AGENTHUB_GATEWAY_TOKEN)")
-    p.add_argument(
-        "--data-dir",
-        default=os.environ.get("AGENTHUB_DATA_DIR", "~/.agenthub"),
-        help="where the device identity is kept",
-    )
-    p.add_argument("--expect-final", action="store_true", help="for agent: stream events until the final result")
-    p.add_argument("--json", action="store_true", help="compact JSON, one object per line")
-    p.add_argument("--timeout", type=float, default=30.0)
-    p.add_argument("--tls-fingerprint", default=None, help="SHA-256 hex of the gateway's certificate (wss://)")
-    p.set_defaults(func=run)
+__all__ = ["call", "with_idempotency_key"]
 
 
-def _print(obj: Any, compact: bool) -> None:
-    print(_json.dumps_str(obj) if compact else _json.dumps_pretty(obj), flush=True)
+def with_idempotency_key(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with an ``idempotencyKey`` when the method has one and none was given."""
+    spec = METHODS.get(method)
+    if spec is not None and "idempotencyKey" in spec.params.model_fields and "idempotencyKey" not in params:
+        return {**params, "idempotencyKey": uuid.uuid4().hex}
+    return params
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..client import DeviceIdentity, GatewayClient, GatewayError
-
+@click.command()
+@click.argument("method")
+@click.option("--params", default="{}", show_default=True, help="JSON object of params")
+@click.option("--expect-final", is_flag=True, help="agent: stream the reply, then print the final result")
+@shared_options("url", "token", "token_file", "password", "password_file", "data_dir", "json", "timeout")
+@shared_options("tls_fingerprint", "ca_file")
+@click.pass_context
+def call(ctx: click.Context, method: str, params: str, expect_final: bool) -> int:
+    """Call a gateway METHOD and print the answer (pretty JSON; --json for one line)."""
+    sh = shared(ctx)
     try:
-        params = _json.loads(args.params)
+        parsed = _json.loads(params)
     except _json.JSONDecodeError:
-        print("agenthub: --params is not valid JSON", file=sys.stderr)
-        return 2
-    token = args.token or os.environ.get("AGENTHUB_GATEWAY_TOKEN")
-    device = DeviceIdentity.load_or_create(Path(args.data_dir).expanduser() / "identity" / "device.pem")
+        raise CliError("--params is not valid JSON", 2) from None
+    if not isinstance(parsed, dict):
+        raise CliError("--params must be a JSON object", 2)
+    body = with_idempotency_key(method, parsed)
+    device = device_identity(sh)
 
     async def go() -> int:
-        async with GatewayClient(
-            args.url, token=token, device=device, request_timeout=args.timeout, tls_fingerprint=args.tls_fingerprint
-        ) as gw:
-            if args.method == "agent" and args.expect_final:
-                if "idempotencyKey" not in params:
-                    import uuid
-
-                    params["idempotencyKey"] = uuid.uuid4().hex
-                async for item in gw.run_agent(
-                    params["message"],
-                    session_key=params.get("sessionKey"),
-                    idempotency_key=params["idempotencyKey"],
-                    timeout=max(args.timeout, 600),
-                ):
-                    _print(item, True if args.json else item.get("type") != "result")
-                return 0
-            _print(await gw.call(args.method, params, timeout=args.timeout), args.json)
+        async with make_client(sh, device=device) as gw:
+            if method == "agent" and expect_final:
+                return await _stream_agent(gw, body, sh.json, sh.timeout)
+            print_json(await gw.call(method, body, timeout=sh.timeout), sh.json)
             return 0
 
-    try:
-        return asyncio.run(go())
-    except GatewayError as exc:
-        _print(
-            {"ok": False, "error": {"code": str(exc.code), "message": exc.message, "details": exc.details}}, args.json
-        )
+    return run_remote(sh, go)
+
+
+async def _stream_agent(gw: Any, params: dict[str, Any], raw: bool, timeout: float) -> int:
+    """Print the run: raw frames with ``raw``, else the assistant text as it streams and the result."""
+    status = None
+    streamed = False
+    async for item in gw.run_agent(
+        params["message"],
+        session_key=params.get("sessionKey"),
+        idempotency_key=params["idempotencyKey"],
+        timeout=max(timeout, 600),
+    ):
+        kind = item.get("type")
+        if raw:
+            print_json(item, True)
+            if kind == "result":
+                status = item.get("status")
+            continue
+        if kind == "result":
+            status = item.get("status")
+            if streamed:
+                print(flush=True)
+            print_json(item, False)
+        elif kind == "gap":
+            print("\n[some of the reply was lost while reconnecting]", file=sys.stderr, flush=True)
+        elif item.get("event") == "agent":
+            payload = item.get("payload") or {}
+            data = payload.get("data") or {}
+            if payload.get("stream") == "assistant" and data.get("delta"):
+                print(data["delta"], end="", flush=True)
+                streamed = True
+    if status != "ok":
+        print(f"agenthub: the run ended {status}", file=sys.stderr)
         return 1
-    except OSError as exc:
-        print(f"agenthub: cannot reach {args.url}: {exc}", file=sys.stderr)
-        return 1
+    return 0

@@ -2,16 +2,17 @@
 
 Replies stream word by word, thinking is shown dimmed and tool calls as one
 summary line each. Ctrl+C aborts the running reply; a second Ctrl+C (or one at
-the prompt) quits. Commands: ``/sessions``, ``/session KEY``, ``/reset``,
-``/history``, ``/help``, ``/quit``.
+the prompt, or Ctrl+D) quits. Commands: ``/sessions``, ``/session KEY``,
+``/reset``, ``/history``, ``/help``, ``/quit``; any other ``/word`` is refused
+(``//text`` sends ``/text`` as a message).
 
-Input is read from the terminal without threads (``loop.add_reader``), so the
-signal handler and the stream run on one event loop.
+On a terminal the prompt is prompt_toolkit's: line editing, and a history kept in
+the data dir (``chat_history``, 0600). Piped input is read line by line without
+threads (``loop.add_reader``), so the signal handler and the stream share one loop.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
@@ -20,31 +21,42 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ..protocol import _json
+from .options import shared, shared_options
+from .remote import device_identity, make_client, run_remote
 
-__all__ = ["ChatApp", "add_parser"]
+__all__ = ["COMMANDS", "ChatApp", "chat"]
 
+COMMANDS = ("/sessions", "/session", "/reset", "/history", "/help", "/quit", "/exit")
 HELP = (
     "Commands: /sessions lists sessions, /session KEY switches, /reset clears this session, "
-    "/history shows its transcript, /quit leaves. Ctrl+C stops a reply; twice quits."
+    "/history shows its transcript, /quit leaves (//text sends /text). Ctrl+C stops a reply; twice quits."
 )
+PROMPT = "you> "
 
 
-def add_parser(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("chat", help="interactive chat with a gateway session")
-    p.add_argument("--session", default="main", help="session key (default: main)")
-    p.add_argument("--url", default=os.environ.get("AGENTHUB_URL", "ws://127.0.0.1:18789"))
-    p.add_argument("--token", default=None, help="gateway token (or AGENTHUB_GATEWAY_TOKEN)")
-    p.add_argument(
-        "--data-dir",
-        default=os.environ.get("AGENTHUB_DATA_DIR", "~/.agenthub"),
-        help="where the device identity is kept",
-    )
-    p.set_defaults(func=run)
+@click.command()
+@click.option("--session", default="main", show_default=True, help="session key")
+@shared_options("url", "token", "token_file", "password", "password_file", "data_dir", "timeout")
+@shared_options("tls_fingerprint", "ca_file")
+@click.pass_context
+def chat(ctx: click.Context, session: str) -> int:
+    """Chat with a gateway session in the terminal."""
+    sh = shared(ctx)
+    device = device_identity(sh)
+    console = Console(highlight=False)
+    history = sh.data_dir / "chat_history"
+
+    async def go() -> int:
+        async with make_client(sh, device=device, client_mode="cli", display_name="agenthub chat") as gw:
+            return await ChatApp(gw, session, console, history).main()
+
+    return run_remote(sh, go, json_errors=False)
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -55,8 +67,10 @@ def _short(value: Any, limit: int = 80) -> str:
 class ChatApp:
     """One terminal session: reads lines, runs turns, renders their events."""
 
-    def __init__(self, gw: Any, session_key: str, console: Console) -> None:
+    def __init__(self, gw: Any, session_key: str, console: Console, history: Path | None = None) -> None:
         self.gw = gw
+        self.history = history
+        self._prompt: Any = None
         self.session_key = session_key
         self.console = console
         self.lines: asyncio.Queue[str | None] = asyncio.Queue()
@@ -99,21 +113,51 @@ class ChatApp:
             self.console.print(f"[red]abort failed: {escape(str(exc))}[/]")
 
     # -- main loop --------------------------------------------------------------
+    def _prompt_session(self) -> Any:
+        """prompt_toolkit's prompt with a file history, when stdin and stdout are a terminal."""
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            return None
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+        history: Any = InMemoryHistory()
+        if self.history is not None:
+            with contextlib.suppress(OSError):
+                self.history.parent.mkdir(parents=True, exist_ok=True)
+                os.close(os.open(self.history, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+                history = FileHistory(str(self.history))
+        return PromptSession(history=history)
+
+    async def read_line(self) -> str | None:
+        """The next input line, or None at end of input (Ctrl+D, or Ctrl+C at the prompt)."""
+        if self._prompt is None:
+            self.console.print("[bold green]you>[/] ", end="")
+            return await self.lines.get()
+        try:
+            line: str = await self._prompt.prompt_async(PROMPT, handle_sigint=False)
+        except (EOFError, KeyboardInterrupt):
+            return None
+        return line
+
     async def main(self) -> int:
         loop = asyncio.get_running_loop()
-        loop.add_reader(sys.stdin.fileno(), self._readable)
+        self._prompt = self._prompt_session()
+        if self._prompt is None:
+            loop.add_reader(sys.stdin.fileno(), self._readable)
         loop.add_signal_handler(signal.SIGINT, self.on_sigint)
         self.console.print(f"[bold]agenthub chat[/] — session [cyan]{escape(self.session_key)}[/]. {HELP}")
         try:
             while not self.quit.is_set():
-                self.console.print("[bold green]you>[/] ", end="")
-                line = await self.lines.get()
+                line = await self.read_line()
                 if line is None:
                     break
                 text = line.strip()
                 if not text:
                     continue
-                if text.startswith("/") and await self.command(text):
+                if text.startswith("//"):
+                    text = text[1:]
+                elif text.startswith("/"):
+                    await self.command(text)
                     continue
                 self.interrupts = 0
                 self.run_task = loop.create_task(self.turn(text))
@@ -127,13 +171,14 @@ class ChatApp:
                 self.run_task = None
                 self.run_id = None
         finally:
-            loop.remove_reader(sys.stdin.fileno())
+            if self._prompt is None:
+                loop.remove_reader(sys.stdin.fileno())
             loop.remove_signal_handler(signal.SIGINT)
         self.console.print("\nbye")
         return 0
 
     async def command(self, text: str) -> bool:
-        """Run a slash command; False means "send it to the gateway as a message"."""
+        """Run a slash command; an unknown one is refused (False), never sent to the agent."""
         name, _, arg = text.partition(" ")
         if name in ("/quit", "/exit"):
             self.quit.set()
@@ -163,7 +208,11 @@ class ChatApp:
                 self.console.print(f"[{style}]{m['role']}:[/] {escape(body)}")
             if not res["messages"]:
                 self.console.print("[dim](empty)[/]")
+        elif name == "/session":
+            self.console.print("[yellow]usage: /session KEY[/]")
+            return False
         else:
+            self.console.print(f"[yellow]unknown command {escape(name)}: {HELP}[/]")
             return False
         return True
 
@@ -219,26 +268,3 @@ class ChatApp:
         if self._thinking:
             self.console.print()
             self._thinking = False
-
-
-def run(args: argparse.Namespace) -> int:
-    from ..client import DeviceIdentity, GatewayClient, GatewayError
-
-    token = args.token or os.environ.get("AGENTHUB_GATEWAY_TOKEN")
-    device = DeviceIdentity.load_or_create(Path(args.data_dir).expanduser() / "identity" / "device.pem")
-    console = Console(highlight=False)
-
-    async def go() -> int:
-        async with GatewayClient(
-            args.url, token=token, device=device, client_mode="cli", display_name="agenthub chat"
-        ) as gw:
-            return await ChatApp(gw, args.session, console).main()
-
-    try:
-        return asyncio.run(go())
-    except GatewayError as exc:
-        console.print(f"[red]agenthub: {escape(exc.message)}[/]")
-        return 1
-    except OSError as exc:
-        console.print(f"[red]agenthub: cannot reach {escape(args.url)}: {escape(str(exc))}[/]")
-        return 1

@@ -7,88 +7,124 @@ so it needs no pairing itself) and asks for ``operator.pairing`` plus read.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import os
-import sys
+from collections.abc import Callable
 from typing import Any
 
-from ..protocol import _json
+import click
+from rich.console import Console
+from rich.table import Table
+
 from ..protocol.methods import PAIRING, READ
+from .options import shared, shared_options
+from .remote import make_client, print_json, run_remote
 
-__all__ = ["add_parser"]
+__all__ = ["devices"]
 
-
-def add_parser(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("devices", help="list, approve and manage paired devices")
-    p.add_argument("--url", default=os.environ.get("AGENTHUB_URL", "ws://127.0.0.1:18789"))
-    p.add_argument("--token", default=None, help="gateway token (or AGENTHUB_GATEWAY_TOKEN)")
-    p.add_argument("--password", default=None, help="gateway password (or AGENTHUB_GATEWAY_PASSWORD)")
-    p.add_argument("--tls-fingerprint", default=None, help="SHA-256 hex of the gateway's certificate (wss://)")
-    p.add_argument("--json", action="store_true", help="compact JSON")
-    p.add_argument("--timeout", type=float, default=30.0)
-    dsub = p.add_subparsers(dest="devices_command", required=True)
-    dsub.add_parser("list", help="pending requests and paired devices")
-    for name in ("approve", "reject"):
-        a = dsub.add_parser(name, help=f"{name} a pairing request")
-        a.add_argument("request_id")
-    r = dsub.add_parser("remove", help="unpair a device (closes its sockets)")
-    r.add_argument("device_id")
-    rot = dsub.add_parser("rotate", help="issue a new device token (the old one stops working)")
-    rot.add_argument("device_id")
-    rot.add_argument("--role", default="operator")
-    rot.add_argument("--scope", action="append", dest="scopes", help="scopes of the new token (repeatable)")
-    rev = dsub.add_parser("revoke", help="revoke a device token (closes its sockets)")
-    rev.add_argument("device_id")
-    rev.add_argument("--role", default="operator")
-    p.set_defaults(func=run)
+_OPTS = ("url", "token", "token_file", "password", "password_file", "json", "timeout", "tls_fingerprint", "ca_file")
 
 
-def request_of(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    """The method and params a ``devices`` sub-command sends."""
-    cmd = args.devices_command
-    if cmd == "list":
-        return "device.pair.list", {}
-    if cmd in ("approve", "reject"):
-        return f"device.pair.{cmd}", {"requestId": args.request_id}
-    if cmd == "remove":
-        return "device.pair.remove", {"deviceId": args.device_id}
-    params: dict[str, Any] = {"deviceId": args.device_id, "role": args.role}
-    if cmd == "rotate":
-        if args.scopes:
-            params["scopes"] = list(args.scopes)
-        return "device.token.rotate", params
-    return "device.token.revoke", params
+@click.group()
+@shared_options(*_OPTS)
+def devices() -> None:
+    """List, approve and manage paired devices (through the running gateway)."""
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..client import GatewayClient, GatewayError
-
-    method, params = request_of(args)
-    token = args.token or os.environ.get("AGENTHUB_GATEWAY_TOKEN")
-    password = args.password or os.environ.get("AGENTHUB_GATEWAY_PASSWORD")
+def _send(ctx: click.Context, method: str, params: dict[str, Any], render: Callable[[Any], None] | None = None) -> int:
+    sh = shared(ctx)
 
     async def go() -> Any:
-        async with GatewayClient(
-            args.url,
-            token=token,
-            password=password,
-            scopes=(READ, PAIRING),
-            request_timeout=args.timeout,
-            reconnect=False,
-            heartbeat_interval=0,
-            tls_fingerprint=args.tls_fingerprint,
-        ) as gw:
+        async with make_client(sh, scopes=(READ, PAIRING), reconnect=False, heartbeat_interval=0) as gw:
             return await gw.call(method, params)
 
-    try:
-        result = asyncio.run(go())
-    except GatewayError as exc:
-        err = {"ok": False, "error": {"code": str(exc.code), "message": exc.message, "details": exc.details}}
-        print(_json.dumps_str(err) if args.json else _json.dumps_pretty(err), flush=True)
-        return 1
-    except OSError as exc:
-        print(f"agenthub: cannot reach {args.url}: {exc}", file=sys.stderr)
-        return 1
-    print(_json.dumps_str(result) if args.json else _json.dumps_pretty(result), flush=True)
+    result = run_remote(sh, go)
+    if render is None or sh.json:
+        print_json(result, sh.json)
+    else:
+        render(result)
     return 0
+
+
+def _render_list(result: dict[str, Any]) -> None:
+    console = Console(highlight=False)
+    pending = Table("request", "device", "name", "role", "scopes", "remote", title="pending requests")
+    paired = Table("device", "name", "platform", "roles", "scopes", title="paired devices")
+    for col in (*pending.columns[:2], paired.columns[0]):
+        col.overflow = "fold"  # ids are copied into approve/remove: never cut them
+    for r in result.get("pending") or []:
+        pending.add_row(
+            str(r.get("requestId")),
+            str(r.get("deviceId", "")),
+            str(r.get("displayName") or ""),
+            str(r.get("role") or ""),
+            ",".join(r.get("scopes") or []),
+            str(r.get("remoteIp") or ""),
+        )
+    for d in result.get("paired") or []:
+        paired.add_row(
+            str(d.get("deviceId", "")),
+            str(d.get("displayName") or ""),
+            str(d.get("platform") or ""),
+            ",".join(d.get("roles") or ([d["role"]] if d.get("role") else [])),
+            ",".join(d.get("scopes") or []),
+        )
+    console.print(pending)
+    console.print(paired)
+
+
+@devices.command("list")
+@shared_options(*_OPTS)
+@click.pass_context
+def list_(ctx: click.Context) -> int:
+    """Pending requests and paired devices."""
+    return _send(ctx, "device.pair.list", {}, _render_list)
+
+
+@devices.command()
+@click.argument("request_id")
+@shared_options(*_OPTS)
+@click.pass_context
+def approve(ctx: click.Context, request_id: str) -> int:
+    """Approve a pairing request."""
+    return _send(ctx, "device.pair.approve", {"requestId": request_id})
+
+
+@devices.command()
+@click.argument("request_id")
+@shared_options(*_OPTS)
+@click.pass_context
+def reject(ctx: click.Context, request_id: str) -> int:
+    """Reject a pairing request."""
+    return _send(ctx, "device.pair.reject", {"requestId": request_id})
+
+
+@devices.command()
+@click.argument("device_id")
+@shared_options(*_OPTS)
+@click.pass_context
+def remove(ctx: click.Context, device_id: str) -> int:
+    """Unpair a device (closes its sockets)."""
+    return _send(ctx, "device.pair.remove", {"deviceId": device_id})
+
+
+@devices.command()
+@click.argument("device_id")
+@click.option("--role", default="operator", show_default=True)
+@click.option("--scope", "scopes", multiple=True, help="scopes of the new token (repeatable)")
+@shared_options(*_OPTS)
+@click.pass_context
+def rotate(ctx: click.Context, device_id: str, role: str, scopes: tuple[str, ...]) -> int:
+    """Issue a new device token (the old one stops working)."""
+    params: dict[str, Any] = {"deviceId": device_id, "role": role}
+    if scopes:
+        params["scopes"] = list(scopes)
+    return _send(ctx, "device.token.rotate", params)
+
+
+@devices.command()
+@click.argument("device_id")
+@click.option("--role", default="operator", show_default=True)
+@shared_options(*_OPTS)
+@click.pass_context
+def revoke(ctx: click.Context, device_id: str, role: str) -> int:
+    """Revoke a device token (closes its sockets)."""
+    return _send(ctx, "device.token.revoke", {"deviceId": device_id, "role": role})

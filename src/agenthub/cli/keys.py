@@ -1,106 +1,138 @@
 """``agenthub keys create|list|revoke``: user API keys for the AgentBox dialect.
 
-These work on the gateway's database directly (the data dir's SQLite file, or
-the database ``--database-url`` or ``AGENTHUB_DATABASE_URL`` names), so they need no running
-gateway (and a running one sees changes at the next ``auth``: keys are looked
-up on every use). The key itself is printed once, at creation; only its
-SHA-256 is stored.
+These work on the data dir's database directly, so they need no running gateway,
+and they are safe beside a running one: SQLite's locking (WAL and a busy timeout)
+serialises the writes, and the gateway looks a key up on every use (no cache), so
+a created key works at once and a revoked one is refused at once. The key itself
+is printed once, at creation; only its SHA-256 is stored.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import click
+
+from .options import CliError, shared, shared_options
+from .remote import print_json
+
 if TYPE_CHECKING:
     from ..storage.sql import SqlStore
 
-__all__ = ["add_parser"]
-
-
-def add_parser(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("keys", help="manage AgentBox user API keys (ab_...)")
-    p.add_argument("--data-dir", help="the gateway's state directory (default ~/.agenthub)")
-    p.add_argument("--database-url", help="the gateway's database URL (or AGENTHUB_DATABASE_URL; default: SQLite)")
-    actions = p.add_subparsers(dest="action", required=True)
-    create = actions.add_parser("create", help="create a key and print it (shown only once)")
-    create.add_argument("--user", required=True, help="the user the key acts as")
-    create.add_argument("--scope", action="append", default=[], help="extra scope, e.g. admin (repeatable)")
-    create.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    create.add_argument("--database-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    lst = actions.add_parser("list", help="list keys (ids, users, scopes; never the keys)")
-    lst.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    lst.add_argument("--database-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    revoke = actions.add_parser("revoke", help="revoke a key by its id (or by the key itself)")
-    revoke.add_argument("key_id")
-    revoke.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    revoke.add_argument("--database-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    p.set_defaults(func=run)
-
-
-def _database(args: argparse.Namespace) -> str:
-    """The database URL if one is given, else the data dir's SQLite file."""
-    url: str | None = args.database_url or os.environ.get("AGENTHUB_DATABASE_URL")
-    return url or str(Path(args.data_dir or "~/.agenthub").expanduser() / "agenthub.db")
+__all__ = ["keys", "with_store"]
 
 
 def _fmt_ms(ms: int | None) -> str:
     return "-" if ms is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 
 
-async def _with_store(database: str, action: Callable[[SqlStore], Awaitable[int]]) -> int:
+def with_store(database: str | Path, action: Callable[[SqlStore], Awaitable[int]]) -> int:
+    """Open the gateway's database (a URL, or the data dir's SQLite file), run ``action``, close it."""
     from ..core.store import StoreOpenError
     from ..storage.sql import SqlStore  # imported here: other sub-commands need not load SQLAlchemy
 
-    store = SqlStore(database)
-    try:
+    async def go() -> int:
+        store = SqlStore(database)
         await store.open()
-    except StoreOpenError as exc:
-        print(f"agenthub: {exc}", file=sys.stderr)
-        return 1
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
     try:
-        return await action(store)
-    finally:
-        await store.close()
+        return asyncio.run(go())
+    except StoreOpenError as exc:  # names the database and what to do
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot open the database {database}: {exc}") from None
 
 
-def run(args: argparse.Namespace) -> int:
+@click.group()
+@shared_options("data_dir", "database_url", "json")
+def keys() -> None:
+    """Manage AgentBox user API keys (ab_...)."""
+
+
+@keys.command()
+@click.option("--user", required=True, help="the user the key acts as")
+@click.option("--scope", "scopes", multiple=True, help="extra scope, e.g. admin (repeatable)")
+@shared_options("data_dir", "database_url", "json")
+@click.pass_context
+def create(ctx: click.Context, user: str, scopes: tuple[str, ...]) -> int:
+    """Create a key and print it (shown only once)."""
     from ..dialects.agentbox import new_api_key
 
-    now = time.time_ns() // 1_000_000
+    sh = shared(ctx)
+    try:
+        key, record = new_api_key(user, ["tasks", *scopes], time.time_ns() // 1_000_000)
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from None
 
-    async def create(store: SqlStore) -> int:
-        try:
-            key, record = new_api_key(args.user, ["tasks", *args.scope], now)
-        except ValueError as exc:
-            print(f"agenthub: {exc}", file=sys.stderr)
-            return 2
+    async def action(store: SqlStore) -> int:
         await store.put_api_key(record)
-        print(key)
-        print(f"key id {record.key_id} for user {record.user_id} (scopes: {', '.join(record.scopes)})", file=sys.stderr)
+        if sh.json:
+            print_json({"key": key, "keyId": record.key_id, "user": record.user_id, "scopes": record.scopes}, True)
+        else:
+            print(key)
+            print(
+                f"key id {record.key_id} for user {record.user_id} (scopes: {', '.join(record.scopes)})",
+                file=sys.stderr,
+            )
         return 0
 
-    async def list_keys(store: SqlStore) -> int:
-        keys = await store.list_api_keys()
+    return with_store(sh.database, action)
+
+
+@keys.command("list")
+@shared_options("data_dir", "database_url", "json")
+@click.pass_context
+def list_(ctx: click.Context) -> int:
+    """List keys (ids, users, scopes; never the keys)."""
+    sh = shared(ctx)
+
+    async def action(store: SqlStore) -> int:
+        found = await store.list_api_keys()
+        if sh.json:
+            rows: list[dict[str, Any]] = [
+                {
+                    "keyId": k.key_id,
+                    "user": k.user_id,
+                    "scopes": k.scopes,
+                    "createdMs": k.created_ms,
+                    "revokedMs": k.revoked_ms,
+                }
+                for k in found
+            ]
+            print_json(rows, True)
+            return 0
         print(f"{'KEY ID':<14}{'USER':<24}{'SCOPES':<20}{'CREATED':<22}REVOKED")
-        for k in keys:
+        for k in found:
             scopes = ",".join(k.scopes)
             print(f"{k.key_id:<14}{k.user_id:<24}{scopes:<20}{_fmt_ms(k.created_ms):<22}{_fmt_ms(k.revoked_ms)}")
         return 0
 
-    async def revoke(store: SqlStore) -> int:
-        key_id = args.key_id[3:15] if args.key_id.startswith("ab_") else args.key_id
-        if await store.revoke_api_key(key_id, now):
-            print(f"revoked {key_id}")
+    return with_store(sh.database, action)
+
+
+@keys.command()
+@click.argument("key_id")
+@shared_options("data_dir", "database_url", "json")
+@click.pass_context
+def revoke(ctx: click.Context, key_id: str) -> int:
+    """Revoke a key by its id (or by the key itself)."""
+    sh = shared(ctx)
+    kid = key_id[3:15] if key_id.startswith("ab_") else key_id
+
+    async def action(store: SqlStore) -> int:
+        if await store.revoke_api_key(kid, time.time_ns() // 1_000_000):
+            print(f"revoked {kid}")
             return 0
-        print(f"agenthub: no active key {key_id}", file=sys.stderr)
+        print(f"agenthub: no active key {kid}", file=sys.stderr)
         return 1
 
-    actions = {"create": create, "list": list_keys, "revoke": revoke}
-    return asyncio.run(_with_store(_database(args), actions[args.action]))
+    return with_store(sh.database, action)

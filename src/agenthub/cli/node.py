@@ -3,13 +3,13 @@
 It connects with ``role: "node"``, declares its commands, answers
 ``node.invoke.request`` events with ``node.invoke.result``, and reconnects with
 backoff (the SDK's supervisor; the first connect retries here too, including
-while its pairing request waits for an operator). Built-in commands:
+while its pairing request waits for an operator). A refused credential stops it
+with a clear message and exit 1 instead of retrying forever. Built-in commands:
 ``system.info`` (platform, CPU, memory) and ``system.notify`` (log a message).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -20,12 +20,15 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-from ..protocol import _json
+import click
 
-__all__ = ["COMMANDS", "add_parser", "system_info", "system_notify"]
+from ..protocol import _json
+from .options import CONNECTION, shared, shared_options
+from .remote import device_identity, make_client, run_remote
+
+__all__ = ["COMMANDS", "node", "system_info", "system_notify"]
 
 log = logging.getLogger(__name__)
 
@@ -77,48 +80,45 @@ COMMANDS: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
 }
 
 
-def add_parser(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("node", help="run a headless node")
-    nsub = p.add_subparsers(dest="node_command", required=True)
-    r: argparse.ArgumentParser = nsub.add_parser("run", help="connect as role node and serve commands")
-    r.add_argument("--url", default=os.environ.get("AGENTHUB_URL", "ws://127.0.0.1:18789"))
-    r.add_argument("--token", default=None, help="gateway token (or AGENTHUB_GATEWAY_TOKEN)")
-    r.add_argument(
-        "--data-dir",
-        default=os.environ.get("AGENTHUB_DATA_DIR", "~/.agenthub"),
-        help="where the node's device identity is kept",
-    )
-    r.add_argument(
-        "--command",
-        action="append",
-        dest="commands",
-        choices=sorted(COMMANDS),
-        help="serve only these commands (repeatable; default: all built-ins)",
-    )
-    r.add_argument("--display-name", default=None)
-    r.add_argument("--tls-fingerprint", default=None, help="SHA-256 hex of the gateway's certificate (wss://)")
-    r.set_defaults(func=run)
+@click.group()
+@shared_options(*CONNECTION, "data_dir")
+def node() -> None:
+    """Run a headless node."""
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..client import DeviceIdentity, GatewayClient, GatewayError, NotPairedError
+@node.command("run")
+@click.option(
+    "--command",
+    "commands",
+    multiple=True,
+    type=click.Choice(sorted(COMMANDS)),
+    help="serve only these commands (repeatable) [default: all built-ins]",
+)
+@click.option("--display-name", default=None, help="name shown to operators [default: the host name]")
+@shared_options(*CONNECTION, "data_dir")
+@click.pass_context
+def run(ctx: click.Context, commands: tuple[str, ...], display_name: str | None) -> int:
+    """Connect as role node and serve commands until Ctrl+C.
 
+    Waits (with backoff) while its pairing request is pending or the gateway is
+    down; stops at once, exit 1, when the gateway refuses its credentials.
+    """
+    from ..client import AuthError, GatewayError, NotPairedError
+
+    sh = shared(ctx)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    names = tuple(args.commands or sorted(COMMANDS))
-    token = args.token or os.environ.get("AGENTHUB_GATEWAY_TOKEN")
-    device = DeviceIdentity.load_or_create(Path(args.data_dir).expanduser() / "identity" / "node.pem")
-    client = GatewayClient(
-        args.url,
-        token=token,
+    names = tuple(commands or sorted(COMMANDS))
+    device = device_identity(sh, "node.pem")
+    client = make_client(
+        sh,
         device=device,
         role="node",
         client_id="agenthub-node",
         client_mode="node",
-        display_name=args.display_name or platform.node() or "agenthub-node",
+        display_name=display_name or platform.node() or "agenthub-node",
         commands=names,
         caps=("system",),
         heartbeat_interval=0,
-        tls_fingerprint=args.tls_fingerprint,
     )
     tasks: set[asyncio.Task[None]] = set()
 
@@ -145,6 +145,11 @@ def run(args: argparse.Namespace) -> int:
 
     client.on("node.invoke.request", on_invoke)
 
+    def refused(exc: GatewayError) -> int:
+        hint = "check --token/--password (or AGENTHUB_GATEWAY_TOKEN)"
+        print(f"agenthub node: the gateway refused the credentials: {exc.message}; {hint}", file=sys.stderr, flush=True)
+        return 1
+
     async def go() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -158,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
             except NotPairedError as exc:
                 rid = (exc.details or {}).get("requestId")
                 print(f"agenthub node: waiting for pairing approval (requestId {rid})", flush=True)
+            except AuthError as exc:
+                return refused(exc)
             except (OSError, GatewayError) as exc:
                 print(f"agenthub node: cannot connect: {exc}", file=sys.stderr, flush=True)
             attempt += 1
@@ -166,9 +173,20 @@ def run(args: argparse.Namespace) -> int:
                 await asyncio.wait_for(stop.wait(), delay)
         if stop.is_set():
             return 0
-        print(f"agenthub node connected to {args.url} serving {', '.join(names)}", flush=True)
-        await stop.wait()
+        print(f"agenthub node connected to {sh.url} serving {', '.join(names)}", flush=True)
+        # Ends on Ctrl+C, or when the SDK's reconnects give up (a revoked token, say).
+        closed = loop.create_task(client.closed.wait())
+        stopping = loop.create_task(stop.wait())
+        await asyncio.wait({closed, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        closed.cancel()
+        stopping.cancel()
+        if not stop.is_set():
+            err = client.last_error
+            if isinstance(err, AuthError):
+                return refused(err)
+            print(f"agenthub node: disconnected: {err}", file=sys.stderr, flush=True)
+            return 1
         await client.close()
         return 0
 
-    return asyncio.run(go())
+    return run_remote(sh, go)

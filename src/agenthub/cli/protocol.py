@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+import click
 
 from ..protocol import _json
 from ..protocol.schema import protocol_schema
 
-__all__ = ["add_parser"]
+__all__ = ["protocol"]
 
 
-def add_parser(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("protocol", help="protocol tools")
-    psub = p.add_subparsers(dest="protocol_command", required=True)
-    schema = psub.add_parser("schema", help="print the protocol's JSON Schema")
-    schema.set_defaults(func=run_schema)
+@click.group()
+def protocol() -> None:
+    """Protocol tools."""
 
 
-def run_schema(args: argparse.Namespace) -> int:
+@protocol.command()
+def schema() -> int:
+    """Print the protocol's JSON Schema."""
     print(_json.dumps_pretty(protocol_schema()))
     return 0

@@ -86,6 +86,8 @@ class GatewayClient:
         caps: tuple[str, ...] = (),
         permissions: dict[str, bool] | None = None,
         password: str | None = None,
+        ca_file: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url
         self.token = token
@@ -93,6 +95,10 @@ class GatewayClient:
         self.device_token = device_token
         # SHA-256 hex of the server certificate (DER): pins a self-signed wss:// gateway.
         self.tls_fingerprint = tls_fingerprint.replace(":", "").lower() if tls_fingerprint else None
+        # wss:// without a pin: verified against ``ca_file``, or ``ssl_context``, or the system CA store
+        # (which honours SSL_CERT_FILE and SSL_CERT_DIR).
+        self.ca_file = ca_file
+        self.ssl_context = ssl_context
         self.commands = commands  # role "node": the commands it serves
         self.caps = caps
         self.permissions = permissions
@@ -195,9 +201,9 @@ class GatewayClient:
         return hello
 
     async def _handshake(self) -> dict[str, Any]:
-        ctx = _pinned_context() if self.tls_fingerprint and self.url.startswith("wss:") else None
+        ctx = self._tls_context()
         ws = await websockets.connect(self.url, max_size=self.max_size, open_timeout=self.request_timeout, ssl=ctx)
-        if ctx is not None:
+        if self.tls_fingerprint and ctx is not None:
             self._check_fingerprint(ws)
         try:
             async with asyncio.timeout(self.request_timeout):
@@ -234,6 +240,17 @@ class GatewayClient:
         if self.heartbeat_interval > 0 and self._heartbeat is None and self.role != "node":
             self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
         return self.hello
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """None for ws://; for wss:// a pinned context (``tls_fingerprint``) or a verifying one."""
+        if not self.url.lower().startswith("wss:"):
+            return None
+        if self.tls_fingerprint:
+            return _pinned_context()
+        if self.ssl_context is None:
+            self.ssl_context = ssl.create_default_context(cafile=self.ca_file)
+            self.ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return self.ssl_context
 
     def _check_fingerprint(self, ws: ClientConnection) -> None:
         ssl_object = ws.transport.get_extra_info("ssl_object")
