@@ -78,5 +78,5 @@ def test_redaction_covers_every_secret_and_url_passwords() -> None:
     text = str(public)
     for secret in ("'t'", "'p'", "'a'", "'m'", "pw-secret"):
         assert secret not in text
-    assert public["database_url"] == "postgresql+asyncpg://hub:__REDACTED__@db.local/hub"
+    assert public["database_url"] == "postgresql+asyncpg://hub:***@db.local/hub"  # as storage messages show it
     assert redact({"token": None})["token"] is None

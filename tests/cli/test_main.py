@@ -136,7 +136,7 @@ def test_shared_options_work_in_every_position(make_gateway: Any, tmp_path: Path
     data = tmp_path / "state"
     created = agenthub("pipelines", "create", "--name", "p1", "--data-dir", str(data))
     assert created.returncode == 0, created.stderr
-    uuid = created.stdout.strip()
+    uuid = created.stdout.splitlines()[0]  # the second line is the private pipeline's key
     for args, extra_env in (
         (["pipelines", "list", "--data-dir", str(data)], {}),
         (["--data-dir", str(data), "pipelines", "list"], {}),

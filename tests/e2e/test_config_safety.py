@@ -125,7 +125,7 @@ async def test_keys_and_pipelines_cli_beside_a_running_gateway(make_gateway: Any
 
     made = await asyncio.to_thread(cli, "pipelines", "create", "--name", "live", "--data-dir", str(gw.data_dir))
     assert made.returncode == 0, made.stderr
-    uuid = made.stdout.strip()
+    uuid = made.stdout.splitlines()[0]  # the second line is the private pipeline's key
     out = await asyncio.to_thread(cli, "ws-test", uuid, "--url", gw.url, "--token", TOKEN, "--timeout", "20")
     assert "1/1 connection(s) got a final reply" in out.stdout, out.stdout + out.stderr
 
