@@ -346,6 +346,12 @@ class StalledSocket:
     async def send_json(self, obj: Any) -> None:
         await self.loop.sock_sendall(self.sock, _masked_text_frame(json.dumps(obj).encode()))
 
+    async def send_close(self, code: int) -> None:
+        """A masked close frame, as a well-behaved client answers the server's close."""
+        mask = os.urandom(4)
+        body = struct.pack("!H", code)
+        await self.send_raw(bytes((0x88, 0x80 | len(body))) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(body)))
+
     async def send_raw(self, data: bytes) -> None:
         """Bytes as they are, e.g. a frame that breaks RFC 6455."""
         await self.loop.sock_sendall(self.sock, data)

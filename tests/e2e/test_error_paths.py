@@ -66,6 +66,8 @@ async def test_responses_of_64_kib_or_more_use_the_64_bit_length(make_gateway: A
         ("fragmented ping", bytes((0x09, 0x80)) + b"\0\0\0\0", 1002),
         # text frames carry UTF-8 (RFC 6455 8.1)
         ("invalid UTF-8", bytes((0x81, 0x82)) + b"\0\0\0\0" + b"\xff\xfe", 1007),
+        # past limits.max_payload (1 MiB): refused from the header, before any payload
+        ("message too big", bytes((0x81, 0xFF)) + struct.pack("!Q", 2 << 20) + b"\0\0\0\0", 1009),
     ],
 )
 async def test_a_broken_websocket_frame_ends_only_its_socket(
@@ -77,9 +79,13 @@ async def test_a_broken_websocket_frame_ends_only_its_socket(
             await raw.connect()
             await raw.send_raw(frame)
             frames, close = await raw.read_all(timeout=20)
+            assert close is not None and close[0] == code, (name, close, frames)
+            # Answer the close like a client should: the gateway's read loop then sees aiohttp's
+            # error message, ends this socket's session and drops the TCP connection.
+            await raw.send_close(code)
+            assert await raw.read_frame() is None
         finally:
             raw.close()
-        assert close is not None and close[0] == code, (name, close, frames)
         assert (await bystander.ok("health"))["ok"] is True
         assert (await bystander.ok("status"))["connections"] == 1
 
