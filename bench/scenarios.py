@@ -62,11 +62,11 @@ class Plan:
     s1_half_seconds: float = 5.0
     s1_stalled: int = 10
     s1_stalled_seconds: float = 5.0  # 2 no-stall + 2 stalled rounds share this, half each kind
-    s1_fill_ceiling: float = 20.0  # how long a stalled peer may take to fill its buffers before a round
+    s1_fill_ceiling: float = 10.0  # how long a stalled peer may take to fill its buffers before a round
     s1_policy_seconds: float = 6.0
     s2_conns: int = 10_000
     s2_step: int = 1_000  # every stack is measured here first: the count compared across stacks
-    s2_hold: float = 10.0
+    s2_hold: float = 8.0
     s2_connect_deadline: float = 20.0  # per step, every stack alike
     s3_runs: int = 200
     s3_rate: float = 50.0
@@ -517,8 +517,7 @@ def _reach_note(target: int, conn: dict[str, Any], deadline: float) -> str:
 def s2_idle(server: Server, pool: ClientPool, plan: Plan, step: Progress) -> list[Figure]:
     """Idle connections: RSS per connection at ``s2_step`` (every stack) and at ``s2_conns``, CPU while idle."""
     name = server.name
-    time.sleep(0.2 if plan.quick else 1.0)
-    rss0 = server.rss()
+    rss0 = _settled_rss(server, 3.0 if plan.quick else 10.0)
     params = {"concurrency": 64, "scopes": IDLE_SCOPES, "device": False, "deadline_s": plan.s2_connect_deadline}
     step(f"S2 {name}: connect {plan.s2_step}")
     first = open_all(server, pool, plan.s2_step, **params)
@@ -595,6 +594,20 @@ def s2_idle(server: Server, pool: ClientPool, plan: Plan, step: Progress) -> lis
             extra={"opened": opened},
         ),
     ]
+
+
+def _settled_rss(server: Server, ceiling: float, every: float = 0.5) -> int:
+    """RSS once two samples ``every`` apart differ by under 1% (a fresh process is still loading and
+    collecting for a while), or the last sample after ``ceiling`` seconds."""
+    last = server.rss()
+    end = time.monotonic() + ceiling
+    while time.monotonic() < end:
+        time.sleep(every)
+        now = server.rss()
+        if abs(now - last) < 0.01 * last:
+            return now
+        last = now
+    return last
 
 
 def _rss_samples(server: Server, n: int, every: float) -> list[int]:
