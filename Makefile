@@ -18,7 +18,7 @@ PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
 UI_BUILT := src/agenthub/web/static/index.html
 UI_SOURCES := ui/index.html ui/package.json ui/package-lock.json ui/tsconfig.json ui/vite.config.ts $(wildcard ui/src/*)
 
-.PHONY: run test lint bench bench-quick clean ui postgres
+.PHONY: run test lint bench bench-quick coverage clean ui postgres
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -68,13 +68,23 @@ run: $(STAMP)
 test: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) postgres | $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
-# All five scenarios against agenthub and the baselines, OpenClaw included (under 5 minutes).
+# All six scenarios against agenthub and the baselines, OpenClaw included (about 5-6 minutes); writes
+# bench/results/<date>-<commit>.{md,json,png} and latest.md: commit them, they are the history.
 bench: $(BENCH_STAMP) $(OPENCLAW_STAMP)
 	$(BIN)/python -m bench
 
-# The 30-second smoke version CI runs: small N, short runs, OpenClaw skipped.
+# The smoke version CI runs (under a minute of scenarios): small N, short windows, OpenClaw skipped;
+# writes bench/results/quick.{md,json,png} (git-ignored).
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m bench --quick
+
+# The whole suite under coverage, gateway subprocesses included ([tool.coverage] in pyproject.toml);
+# prints the line coverage of src/agenthub per file, worst first, and the total.
+coverage: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) postgres | $(CHROMIUM)
+	$(BIN)/coverage erase
+	$(BIN)/coverage run -m pytest -q -p no:cacheprovider
+	$(BIN)/coverage combine -q
+	$(BIN)/coverage report
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -82,4 +92,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) tests/npm/node_modules ui/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) tests/npm/node_modules ui/node_modules .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

@@ -78,6 +78,8 @@ class Stats:
 
     def reset(self) -> None:
         self.frames = 0
+        self.errors = 0  # error replies (S5), counted apart from answers
+        self.late = 0  # replies that arrived after the window closed (not counted)
         self.marked = 0
         self.gaps = 0
         self.reorders = 0
@@ -91,6 +93,8 @@ class Stats:
         step = max(1, len(lat) // SAMPLE_CAP)
         return {
             "frames": self.frames,
+            "errors": self.errors,
+            "late": self.late,
             "marked": self.marked,
             "gaps": self.gaps,
             "reorders": self.reorders,
@@ -190,18 +194,30 @@ class Client(WSListener):  # type: ignore[misc]
         st.last_ns = now
 
     def _rpc(self, data: bytes) -> None:
-        """Closed loop: every response immediately sends the next request."""
+        """Closed loop: every response inside the window sends the next request.
+
+        Only ``ok`` replies that arrive before the window closes count (with their
+        round trip); error replies are counted apart, late replies are not counted.
+        """
         now = time.time_ns()
         st = self.worker.stats
         if not data.startswith(b'{"type":"res"') and b'"type":"res"' not in data[:40]:
             return
-        st.frames += 1
-        st.lat_us.append((now - self.sent_ns) // 1000)
-        if not st.first_ns:
-            st.first_ns = now
-        st.last_ns = now
-        if self.worker.rpc_running:
-            self.send_rpc()
+        if now > self.worker.window_end_ns:
+            st.late += 1
+            return
+        i = data.find(b'"ok":')
+        if i < 0 or data[i + 5 : i + 6] != b"t":
+            st.errors += 1
+            if not self.worker.last_error:
+                self.worker.last_error = data[:300].decode(errors="replace")
+        else:
+            st.frames += 1
+            st.lat_us.append((now - self.sent_ns) // 1000)
+            if not st.first_ns:
+                st.first_ns = now
+            st.last_ns = now
+        self.send_rpc()
 
     def send_rpc(self) -> None:
         assert self.t is not None
@@ -255,7 +271,7 @@ class Worker:
         self.clients: list[Client] = []
         self.stats = Stats()
         self.last_error = ""
-        self.rpc_running = False
+        self.window_end_ns = 0  # S5: replies after this are late
         self.rpc_frame = b""
         self.finals: dict[str, str] = {}
         self.final_count = 0
@@ -306,15 +322,22 @@ class Worker:
         return client, None
 
     async def open(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        """Open ``n`` connections (``concurrency`` at a time); the first ``stall`` stop reading."""
+        """Open ``n`` connections (``concurrency`` at a time); the first ``stall`` stop reading.
+
+        With ``deadline_s``, attempts not started by then are given up (``gave_up``).
+        """
+        self.last_error = ""  # each command reports its own errors, never an earlier one's
         sem = asyncio.Semaphore(cmd.get("concurrency", 32))
+        gave_up = 0
         t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + cmd.get("deadline_s", 600)
 
         async def one() -> Client | None:
+            nonlocal gave_up
             async with sem:
                 if loop.time() > deadline:  # a slow server gets the connections it managed so far
+                    gave_up += 1
                     return None
                 return await self._open_one(cmd)
 
@@ -328,7 +351,8 @@ class Worker:
         self.clients.extend(clients)
         return {
             "opened": len(clients),
-            "failed": cmd["n"] - len(clients),
+            "failed": cmd["n"] - len(clients) - gave_up,
+            "gave_up": gave_up,
             "seconds": time.perf_counter() - t0,
             "error": self.last_error,
         }
@@ -351,25 +375,29 @@ class Worker:
         return report
 
     async def rpc(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        """Closed-loop requests on every connection for ``seconds``."""
+        """Closed-loop requests on every connection for ``seconds`` (only replies inside the window count)."""
         frame = json.dumps({"type": "req", "id": "ID", "method": cmd["method"], "params": cmd.get("params", {})})
         self.rpc_frame = frame.replace('"ID"', '"r%d"').encode()
+        self.last_error = ""
         self.stats.reset()
         for c in self.clients:
             c.on_frame = Client._rpc
-        self.rpc_running = True
+        t0 = time.time_ns()
+        self.window_end_ns = t0 + int(cmd["seconds"] * 1e9)
         for c in self.clients:
             c.send_rpc()
         await asyncio.sleep(cmd["seconds"])
-        self.rpc_running = False
-        await asyncio.sleep(0.3)  # let in-flight responses land
+        await asyncio.sleep(0.3)  # in-flight replies land now: counted as late, not as answers
         report = self.stats.report()
+        report["window_s"] = (self.window_end_ns - t0) / 1e9
+        report["error"] = self.last_error
         for c in self.clients:
             c.on_frame = Client._idle
         return report
 
     async def agent(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """Start ``runs`` agent runs spread over this process's connections; wait for every final."""
+        self.last_error = ""
         self.stats.reset()
         self.finals.clear()
         self.final_count = 0
@@ -421,21 +449,32 @@ class Worker:
         return report
 
     async def handshakes(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        """``concurrency`` loops of connect -> hello-ok -> close for ``seconds``."""
+        """``concurrency`` loops of connect -> hello-ok -> close for ``seconds``.
+
+        A handshake counts when its hello-ok arrived inside the window; one that
+        completes after the window closed is ``late``, a refused one ``failed``.
+        """
+        self.last_error = ""
         loop = asyncio.get_running_loop()
         end = loop.time() + cmd["seconds"]
         done = 0
         failed = 0
+        late = 0
         lat: array[int] = array("q")
 
         async def cycle() -> None:
-            nonlocal done, failed
+            nonlocal done, failed, late
             while loop.time() < end:
                 t0 = time.time_ns()
                 client = await self._open_one(cmd)
                 if client is None:
                     failed += 1
                     await asyncio.sleep(0.01)
+                    continue
+                if loop.time() > end:
+                    late += 1
+                    assert client.t is not None
+                    client.t.disconnect()
                     continue
                 lat.append((time.time_ns() - t0) // 1000)
                 assert client.t is not None
@@ -451,6 +490,8 @@ class Worker:
         return {
             "done": done,
             "failed": failed,
+            "late": late,
+            "window_s": cmd["seconds"],
             "seconds": time.perf_counter() - t0,
             "lat_us": lat[::step].tolist(),
             "lat_max_us": max(lat) if lat else 0,

@@ -16,7 +16,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["FanoutFrame", "backlogged", "emit", "produce", "raise_nofile_limit", "serve_commands"]
+__all__ = ["WORD", "FanoutFrame", "backlogged", "emit", "produce", "raise_nofile_limit", "serve_commands"]
+
+WORD = "lorem "  # S6: the agenthub bench provider answers ``words <count>`` with this word, count times
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 

@@ -12,14 +12,18 @@ takes driver commands on stdin (``bench.control``):
   path; it lives here, not in the gateway, and skips only the provider, so
   hub, encode-once cache, per-connection seq, backpressure and transport
   writes are all exercised.
-- ``stats``: connections, droppable events skipped, and slow-consumer closes.
+- ``stats``: connections, droppable events skipped, and slow-consumer closes,
+  also for the stalled peers of S1 alone (``limit`` then ``mark``).
+
+The gateway runs as shipped: no ``gc.freeze()`` or other tuning the product
+does not do itself (``agenthub gateway`` is ``Gateway`` plus signal handling).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,10 +31,11 @@ from typing import Any
 
 from agenthub.app import Gateway
 from agenthub.config import GatewaySettings, load_file
+from agenthub.core.connection import Connection
 from agenthub.core.runtime import AgentEvent, TextDelta, Turn
 from agenthub.core.store import MessageRecord
 
-from .control import FanoutFrame, emit, produce, raise_nofile_limit, serve_commands
+from .control import WORD, FanoutFrame, emit, produce, raise_nofile_limit, serve_commands
 from .history_seed import HISTORY_SESSION, history_messages
 
 
@@ -39,12 +44,19 @@ class PacedRuntime:
 
     Each delta is ``D<index>@<time_ns>|`` stamped at the moment it is yielded, so
     the client measures provider emit -> client receive (the gateway-added latency).
+    Message ``"words <count>"`` (S6) streams a ``count``-word answer, one word per
+    delta, as fast as the loop takes them.
     """
 
     name = "bench"
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[AgentEvent]:
         parts = turn.message.split()
+        if parts and parts[0] == "words":
+            for _ in range(int(parts[1])):
+                yield TextDelta(WORD)
+                await asyncio.sleep(0)
+            return
         rate = float(parts[1].removesuffix("/s")) if len(parts) > 1 else 50.0
         count = int(parts[2]) if len(parts) > 2 else 100
         loop = asyncio.get_running_loop()
@@ -73,37 +85,83 @@ async def main(args: argparse.Namespace) -> None:
         if not await store.history(HISTORY_SESSION, 1):
             for i, (role, text) in enumerate(history_messages()):
                 await store.append_message(MessageRecord(HISTORY_SESSION, role, text, 1_700_000_000_000 + i))
-        gc.collect()
-        gc.freeze()  # startup objects are never garbage: keep them out of the collector's way
         frame = FanoutFrame(100)
+        published = 0
+        must_every = 0  # every n-th event must be delivered (not droppable); 0: all droppable
+        # S1's stalled peers: the connections opened between ``limit`` and ``mark``, and their peak unsent bytes.
+        marked: list[Connection] = []
+        before: set[str] = set()
+        peak = 0
 
         def publish() -> None:
-            node.bus.publish("run:bench", "agent", frame.payload(), droppable=True)
+            nonlocal published
+            published += 1
+            droppable = not (must_every and published % must_every == 0)
+            node.bus.publish("run:bench", "agent", frame.payload(), droppable=droppable)
 
         def buffered() -> list[int]:
+            nonlocal peak
+            for c in marked:
+                peak = max(peak, c.transport.buffered())
             return [c.transport.buffered() for c in node.connections.values()]
 
         async def fanout(cmd: dict[str, Any]) -> dict[str, Any]:
+            nonlocal must_every
+            must_every = int(cmd.get("must_every", 0))
             return await produce(publish, buffered, cmd["seconds"], cmd.get("rate", 0))
 
         async def stats(cmd: dict[str, Any]) -> dict[str, Any]:
+            """Counters now; ``marked_*`` cover the stalled peers alone, closed ones included."""
+            nonlocal peak
             conns = list(node.connections.values())
-            return {
+            out = {
                 "connections": len(conns),
                 "dropped_open": sum(c.dropped for c in conns),
                 "dropped_closed": node.dropped_closed,
                 "max_buffered": max((c.transport.buffered() for c in conns), default=0),
                 "limit": node.limits.max_buffered_bytes,
+                "marked": len(marked),
+                "marked_dropped": sum(c.dropped for c in marked),
+                "marked_closed": sum(1 for c in marked if c.conn_id not in node.connections),
+                "marked_peak_unsent": peak,
             }
+            if cmd.get("reset_peak"):
+                peak = 0
+            return out
 
         async def limit(cmd: dict[str, Any]) -> dict[str, Any]:
             """Set ``limits.max_buffered_bytes`` for connections opened from now on (S1 stalled peers)."""
+            nonlocal before
+            before = set(node.connections)
             old = node.limits.max_buffered_bytes
             node.limits.max_buffered_bytes = int(cmd["max_buffered_bytes"])
             return {"old": old}
 
+        async def mark(cmd: dict[str, Any]) -> dict[str, Any]:
+            """The connections opened since ``limit`` are the stalled peers; restore the limit.
+
+            With ``sndbuf``, their kernel send buffer is fixed at that size (Linux doubles
+            it): on loopback it otherwise grows to a few hundred KiB per socket, which
+            a stalled peer of S1 (~20 KB/s) would take many seconds to fill.
+            """
+            nonlocal peak
+            marked[:] = [c for cid, c in node.connections.items() if cid not in before]
+            sndbuf = int(cmd.get("sndbuf", 0))
+            for c in marked:
+                raw = getattr(c.transport, "_transport", None)  # the asyncio transport under web.ws's wrapper
+                sock = raw.get_extra_info("socket") if raw is not None else None
+                if sndbuf and sock is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+            node.limits.max_buffered_bytes = int(cmd["restore"])
+            peak = 0
+            return {"marked": len(marked)}
+
+        async def unmark(cmd: dict[str, Any]) -> dict[str, Any]:
+            marked.clear()
+            return {"ok": True}
+
         emit({"port": gw.port})
-        await serve_commands({"fanout": fanout, "stats": stats, "limit": limit})
+        await serve_commands({"fanout": fanout, "stats": stats, "limit": limit, "mark": mark, "unmark": unmark})
 
 
 if __name__ == "__main__":

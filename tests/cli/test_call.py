@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 
 from agenthub.protocol.methods import METHODS
 
-from ..conftest import GatewayProc
+from ..conftest import GatewayProc, child_env
 
 
 def agenthub(*args: str, data_dir: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -21,7 +21,7 @@ def agenthub(*args: str, data_dir: Path, timeout: float = 60) -> subprocess.Comp
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={"AGENTHUB_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
+        env=child_env(AGENTHUB_DATA_DIR=str(data_dir)),
     )
 
 

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
+import pexpect
 
-pexpect = pytest.importorskip("pexpect")
+from ..conftest import child_env
 
 PROMPT = "you>"
 
@@ -18,7 +18,7 @@ def spawn(gw: Any, tmp_path: Path, *extra: str) -> Any:
     child = pexpect.spawn(
         sys.executable,
         ["-m", "agenthub", "chat", "--url", gw.url, "--data-dir", str(tmp_path / "cli"), *extra],
-        env={"PYTHONUNBUFFERED": "1", "TERM": "dumb", "COLUMNS": "120", "PATH": "/usr/bin:/bin"},
+        env=child_env(PYTHONUNBUFFERED="1", TERM="dumb", COLUMNS="120"),
         encoding="utf-8",
         timeout=20,
         dimensions=(40, 120),

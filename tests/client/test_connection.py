@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from typing import Any
 
 import pytest
@@ -162,14 +164,91 @@ async def test_calls_while_disconnected_raise_connection_lost(make_gateway: Any)
             await client.call("health")
 
 
+class HealthCounting(GatewayClient):
+    """Counts the answered ``health`` calls: only the heartbeat makes them in these tests."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.beats = 0
+        self.beat = asyncio.Event()
+
+    async def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
+        result = await super().call(method, params, timeout=timeout)
+        if method == "health":
+            self.beats += 1
+            self.beat.set()
+        return result
+
+
+async def _until(pred: Any, timeout: float = 30) -> None:
+    """Poll a client attribute the SDK sets without an event; fail after a generous ``timeout``."""
+    async with asyncio.timeout(timeout):
+        while not pred():  # noqa: ASYNC110 - polls state the SDK has no event for
+            await asyncio.sleep(0.02)
+
+
 async def test_heartbeat_and_on_handlers(make_gateway: Any) -> None:
     gw = make_gateway()
     seen: list[str] = []
-    async with GatewayClient(gw.url, heartbeat_interval=0.2) as client:
+    async with HealthCounting(gw.url, heartbeat_interval=0.2) as client:
         off = client.on("chat", lambda f: seen.append(f["payload"]["state"]))
         async for _ in client.run_agent("hi", session_key="hb"):
             pass
-        await asyncio.sleep(0.5)  # a few heartbeats go by without trouble
+        beats = client.beats
+        for _ in range(3):  # three more heartbeats, each answered by the gateway
+            client.beat.clear()
+            await asyncio.wait_for(client.beat.wait(), 30)
         off()
+        assert client.beats >= beats + 3
         assert client.connected.is_set() and client.reconnects == 0
     assert seen[-1] == "final"
+
+
+async def test_heartbeat_failure_drops_the_socket_and_reconnects(make_gateway: Any) -> None:
+    """A gateway that stops answering (SIGSTOP) fails the heartbeat: the client aborts and reconnects."""
+    gw = make_gateway()
+    assert gw.proc is not None
+    client = HealthCounting(gw.url, heartbeat_interval=0.2, request_timeout=1.0, backoff_base=0.05, backoff_max=0.5)
+    async with client:
+        await asyncio.wait_for(client.beat.wait(), 30)  # the heartbeat works first
+        os.kill(gw.proc.pid, signal.SIGSTOP)
+        try:
+            await _until(lambda: not client.connected.is_set())  # heartbeat timed out: socket aborted
+            assert client.reconnects == 0
+        finally:
+            os.kill(gw.proc.pid, signal.SIGCONT)
+        await asyncio.wait_for(client.connected.wait(), 30)
+        assert client.reconnects == 1
+        client.beat.clear()
+        await asyncio.wait_for(client.beat.wait(), 30)  # and beats again on the new socket
+        assert (await client.call("status"))["connections"] == 1  # the dead socket is gone on the server too
+
+
+async def test_reconnect_failures_are_retried_until_the_gateway_refuses(make_gateway: Any) -> None:
+    """While the gateway is down each attempt fails and is retried; a refused connect ends the client."""
+    gw = make_gateway("--token", "first")
+    async with GatewayClient(gw.url, token="first", heartbeat_interval=0, backoff_base=0.05, backoff_max=0.2) as c:
+        port = gw.port
+        gw.stop()
+        await _until(lambda: isinstance(c.last_error, OSError))  # connection refused, and retried
+        assert not c.closed.is_set()
+        gw.args = ["--token", "second"]  # back, but with another token: our token is refused
+        gw.start(port)
+        await asyncio.wait_for(c.closed.wait(), 30)
+        assert isinstance(c.last_error, AuthTokenMismatchError)
+        assert c.reconnects == 0 and not c.connected.is_set()
+        with pytest.raises(ConnectionLostError):
+            await c.call("health")
+
+
+async def test_send_on_a_socket_that_just_closed_raises_connection_lost(make_gateway: Any) -> None:
+    gw = make_gateway()
+    async with GatewayClient(gw.url, heartbeat_interval=0, backoff_base=5) as client:
+        client.drop_connection()
+        # One loop iteration: the transport reports the loss to the socket, but the client's reader
+        # has not run yet, so the client still believes it is connected when it sends.
+        await asyncio.sleep(0)
+        assert client.connected.is_set()
+        with pytest.raises(ConnectionLostError) as info:
+            await client.call("health")
+        assert info.value.message == "connection closed"

@@ -149,7 +149,11 @@ async def test_cancel_and_append_turn(world: World) -> None:
     await until(lambda: bool(wire.events("agent.message")))
     reply = await send(session, wire, "task.action", {"task_id": task_id, "action": "cancel"})
     assert reply["type"] == "task.action.result" and reply["payload"]["cancelled"] is True
-    await until(lambda: bool(wire.events("task.cancelled")), timeout=0.2)
+    run = world.node.runs.get(task_id)
+    assert run is not None
+    await asyncio.wait_for(run.done.wait(), 10)  # the cancelled run has ended, and said so
+    types = [e["event_type"] for e in wire.events()]
+    assert types[-1] == "task.cancelled" and "task.completed" not in types, types
     reply = await send(session, wire, "task.action", {"task_id": task_id, "action": "append_turn", "data": "2+2?"})
     assert reply["payload"]["turn_id"] == f"{task_id}.2"
     await until(lambda: bool(wire.events("task.completed")))

@@ -328,6 +328,7 @@ def _masked_text_frame(data: bytes) -> bytes:
 class WireFrame:
     opcode: int
     data: bytes
+    header: bytes = b""  # as sent: shows which length encoding (7-bit, 16-bit, 64-bit) the server used
 
     def json(self) -> dict[str, Any]:
         obj: dict[str, Any] = json.loads(self.data)
@@ -375,7 +376,7 @@ class StalledSocket:
                 if (b1 & 0x7F) < 126 or off > 2:
                     assert b0 & 0x80, "fragmented frames are not expected from the gateway"
                     if len(self.buf) >= off + n:
-                        frame = WireFrame(b0 & 0x0F, self.buf[off : off + n])
+                        frame = WireFrame(b0 & 0x0F, self.buf[off : off + n], self.buf[:off])
                         self.buf = self.buf[off + n :]
                         return frame
             try:
@@ -386,6 +387,16 @@ class StalledSocket:
 
     async def send_json(self, obj: Any) -> None:
         await self.loop.sock_sendall(self.sock, _masked_text_frame(json.dumps(obj).encode()))
+
+    async def send_close(self, code: int) -> None:
+        """A masked close frame, as a well-behaved client answers the server's close."""
+        mask = os.urandom(4)
+        body = struct.pack("!H", code)
+        await self.send_raw(bytes((0x88, 0x80 | len(body))) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(body)))
+
+    async def send_raw(self, data: bytes) -> None:
+        """Bytes as they are, e.g. a frame that breaks RFC 6455."""
+        await self.loop.sock_sendall(self.sock, data)
 
     async def connect(self, timeout: float = 10) -> dict[str, Any]:
         """HTTP upgrade, challenge, ``connect``; returns the hello-ok response frame."""

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -18,12 +17,10 @@ import httpx
 import pytest
 import websockets
 
-from ..conftest import GatewayProc, RawClient
+from ..conftest import GatewayProc, RawClient, require_node_ws, seed_text
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE = shutil.which("node")
-WS_MODULE = ROOT / "tests" / "npm" / "node_modules" / "ws"
-SEED = Path("/work/shared/seeds/004_3ed3f710c8e1a76b.txt")
+SEED = "004_3ed3f710c8e1a76b.txt"
 TOKEN = "lb-admin-token"
 
 
@@ -88,20 +85,18 @@ def _message(text: str, *extra: dict[str, Any]) -> str:
 
 
 def test_seed_snippet_is_verbatim() -> None:
-    if not SEED.exists():
-        pytest.skip("seed documents not available")
-    assert (ROOT / "tests/js/langbot_console.js").read_text(encoding="utf-8") in SEED.read_text(encoding="utf-8")
+    assert (ROOT / "tests/js/langbot_console.js").read_text(encoding="utf-8") in seed_text(SEED)
 
 
-@pytest.mark.skipif(NODE is None or not WS_MODULE.exists(), reason="node and tests/npm (make test) needed")
 async def test_seed_console_snippet_streams_and_operator_sees_the_run(gw: GatewayProc) -> None:
     """The seed's snippet sends no credential: it works against a public pipeline, and only there."""
+    node = require_node_ws()
     public = (await asyncio.to_thread(_pipelines_cli, gw, "create", "--name", "console", "--public")).stdout.strip()
     assert re.fullmatch(r"[0-9a-f-]{36}", public)  # a public pipeline gets no key: one line, the uuid
     async with RawClient.open(gw.url) as operator:
         assert (await operator.connect(auth={"token": TOKEN}))["ok"]
         proc = await asyncio.create_subprocess_exec(
-            str(NODE),
+            node,
             str(ROOT / "tests/js/langbot_run.js"),
             gw.url,
             public,
@@ -131,7 +126,7 @@ async def test_seed_console_snippet_streams_and_operator_sees_the_run(gw: Gatewa
         assert "你好" in event["payload"]["message"]["content"][0]["text"]
     # The same snippet against the default pipeline of this gateway (it has a token): refused, 4401.
     proc = await asyncio.create_subprocess_exec(
-        str(NODE), str(ROOT / "tests/js/langbot_run.js"), gw.url, "default", "3000", stdout=subprocess.PIPE
+        node, str(ROOT / "tests/js/langbot_run.js"), gw.url, "default", "3000", stdout=subprocess.PIPE
     )
     out, _ = await proc.communicate()
     refused = json.loads(out.decode().strip().splitlines()[-1])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +17,16 @@ from agenthub import __version__
 from agenthub.core.api import DEFAULT_SESSION, HELP_TEXT
 
 from ..conftest import GatewayProc, connect_params
-from ._util import Client, assert_contiguous, assert_run_numbering, collect_run, shared_gateway, start_agent
+from ._util import (
+    TERMINAL_CHAT,
+    Client,
+    assert_contiguous,
+    assert_run_numbering,
+    collect_run,
+    expected_answer,
+    shared_gateway,
+    start_agent,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -103,13 +114,8 @@ async def test_health_status_and_presence(gateway: GatewayProc) -> None:
         assert status["connections"] == 2 and status["uptimeMs"] >= 0
         assert status["runs"]["active"] == []
         assert status["runs"]["totals"]["ok"] == 1 and status["runs"]["totals"]["queued"] == 1
-        # The run's outcome is published (final event and response) before its record is
-        # written, so the stored count may still say "running" for one write: allow 2 s.
-        async with asyncio.timeout(2):
-            while status["runs"]["stored"] != {"ok": 1}:
-                assert status["runs"]["stored"] == {"running": 1}, status["runs"]["stored"]
-                await asyncio.sleep(0.02)
-                status = await b.ok("status")
+        # The outcome is stored before the final event and response go out (core/runs.py ``_end``).
+        assert status["runs"]["stored"] == {"ok": 1}, status["runs"]["stored"]
         assert run.final is not None and run.final["status"] == "ok"
 
         presence = await b.ok("system-presence")
@@ -121,6 +127,48 @@ async def test_health_status_and_presence(gateway: GatewayProc) -> None:
         assert by_host["Alpha"]["instanceId"] != "beta-1"
         for entry in presence:
             assert entry["ip"] == "127.0.0.1" and entry["roles"] == ["operator"] and entry["mode"] == "test"
+
+
+async def test_run_outcome_is_stored_before_the_final_event_is_published(gateway: GatewayProc) -> None:
+    """Record before publish, made to show: while another process holds SQLite's write lock the run
+    cannot store its outcome, so no terminal event may reach a client until the lock is released.
+
+    A client that reacts to ``chat`` final (``status``, ``chat.history``, a restart) must find the
+    outcome stored. Publishing first and storing after passes most of the time without the lock, since
+    the write takes a millisecond; with the lock it fails every time.
+    """
+    message = "tell me about the weather"
+    answer = await expected_answer(message)
+    async with Client.open_connected(gateway.url) as c:
+        rid, _ = await start_agent(c, message, "rbp-1", session="rbp")
+        # The run is stored as running before lifecycle start, and streams without writing until it ends.
+        await c.until(lambda f: f.get("event") == "agent" and f["payload"]["stream"] == "lifecycle")
+        db = sqlite3.connect(gateway.data_dir / "agenthub.db", isolation_level=None, timeout=10)
+        try:
+            db.execute("BEGIN IMMEDIATE")  # the write lock (WAL: readers go on)
+            deltas: list[str] = []
+
+            def whole_answer(f: dict[str, Any]) -> bool:
+                p = f.get("payload") or {}
+                if f.get("event") == "agent" and p.get("runId") == "rbp-1" and p.get("stream") == "assistant":
+                    deltas.append(p["data"]["delta"])
+                return "".join(deltas) == answer
+
+            await c.until(whole_answer)
+            # The provider is done and the run is ending. Give a broken order ample time to publish: the
+            # gateway waits on SQLite's busy timeout (5 s), so one second of lock is safe for a correct one.
+            with contextlib.suppress(TimeoutError):
+                await c.until(lambda f: f.get("event") == "chat" and f["payload"]["state"] in TERMINAL_CHAT, 1.0)
+            ended = [f for f in c.events if f.get("event") == "chat" and f["payload"]["state"] in TERMINAL_CHAT]
+            assert ended == [], "the outcome was published while it could not be stored"
+            status = await c.ok("status")
+            assert [r["runId"] for r in status["runs"]["active"]] == ["rbp-1"], status["runs"]
+        finally:
+            db.execute("ROLLBACK")
+            db.close()
+        run = await collect_run(c, "rbp-1", rid)
+        assert run.final is not None and run.final["status"] == "ok"
+        assert (await c.ok("status"))["runs"]["stored"] == {"ok": 1}
 
 
 async def test_presence_is_broadcast_on_connect_and_disconnect(gateway: GatewayProc) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,13 +17,11 @@ import websockets
 
 from agenthub.dialects import myagent as ma
 
-from ..conftest import GatewayProc, RawClient
+from ..conftest import GatewayProc, RawClient, require_node_ws, seed_text
 from . import _myagent_seed_client as seed_py
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE = shutil.which("node")
-WS_MODULE = ROOT / "tests" / "npm" / "node_modules" / "ws"
-SEED = Path("/work/shared/seeds/003_73e93bbce01bfd89.txt")
+SEED = "003_73e93bbce01bfd89.txt"
 SECRET = "test-state-secret"
 
 
@@ -91,19 +88,17 @@ async def open_client(gw: GatewayProc) -> tuple[Any, Client]:
 
 
 def test_seed_clients_are_verbatim() -> None:
-    if not SEED.exists():
-        pytest.skip("seed documents not available")
-    seed = SEED.read_text(encoding="utf-8")
+    seed = seed_text(SEED)
     assert (ROOT / "tests/js/myagent_client.js").read_text(encoding="utf-8") in seed
     assert (ROOT / "tests/e2e/_myagent_seed_client.py").read_text(encoding="utf-8") in seed
 
 
-@pytest.mark.skipif(NODE is None or not WS_MODULE.exists(), reason="node and tests/npm (make test) needed")
 async def test_seed_node_client_and_operator_sees_the_run(gw: GatewayProc) -> None:
+    node = require_node_ws()
     async with RawClient.open(gw.url) as operator:
         assert (await operator.connect())["ok"]
         proc = await asyncio.create_subprocess_exec(
-            str(NODE), str(ROOT / "tests/js/myagent_run.js"), url(gw), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            node, str(ROOT / "tests/js/myagent_run.js"), url(gw), stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         out, err = await proc.communicate()
         result = json.loads(out.decode().strip().splitlines()[-1])
@@ -163,14 +158,24 @@ async def _history(gw: GatewayProc, sid: str) -> list[dict[str, Any]]:
 
 
 async def test_reconnect_replays_what_was_missed_then_continues_live(gw: GatewayProc) -> None:
-    ws, a = await open_client(gw)
-    sid = await a.session()
-    await a.send("user.message", session_id=sid, content="what is 6 times 7")
-    first = await a.recv()
-    assert first["event"] == "agent.thinking" and first["seq"] == 2
-    await a.send("user.ack", content={"last_event_id": first["event_id"]})
-    await ws.close()  # away while the run continues
-    await asyncio.sleep(0.8)
+    async with RawClient.open(gw.url) as operator:
+        assert (await operator.connect())["ok"]
+        ws, a = await open_client(gw)
+        sid = await a.session()
+        await a.send("user.message", session_id=sid, content="what is 6 times 7")
+        first = await a.recv()
+        assert first["event"] == "agent.thinking" and first["seq"] == 2
+        await a.send("user.ack", content={"last_event_id": first["event_id"]})
+        await ws.close()  # away while the run continues
+        # The run ends while nobody of the session is connected: an operator sees it end.
+        await operator.until(
+            lambda f: (
+                f.get("event") == "chat"
+                and f["payload"]["sessionKey"] == f"myagent:{sid}"
+                and f["payload"]["state"] == "final"
+            ),
+            timeout=30,
+        )
 
     ws2, b = await open_client(gw)
     await b.send("user.reconnect", session_id=sid)  # no position given: after the acknowledged seq 2

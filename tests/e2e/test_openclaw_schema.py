@@ -1,5 +1,8 @@
 """The frames agenthub sends validate against OpenClaw's published protocol schema.
 
+These name the definitions they expect; beyond them, ``tests/conftest.py`` checks every frame any
+test's ``RawClient`` receives (``tests/_conformance.py``).
+
 The schema comes from the npm package ``@openclaw/gateway-protocol`` (installed
 by ``make test`` into tests/npm). One documented extension: agent events carry
 ``sessionKey`` (the issue requires it, and OpenClaw's own gateway adds it when
@@ -8,24 +11,23 @@ it broadcasts), so it is checked here and then removed before validation.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 
+from .. import _conformance
 from ..conftest import GatewayProc, RawClient
 
-SCHEMA_PATH = Path(__file__).parents[1] / "npm/node_modules/@openclaw/gateway-protocol/protocol.schema.json"
+SCHEMA_PATH = _conformance.SCHEMA_PATH
 
 
 @pytest.fixture(scope="module")
 def openclaw() -> dict[str, Any]:
-    if not SCHEMA_PATH.exists():
-        pytest.fail(f"{SCHEMA_PATH} missing: run `make test` (it installs tests/npm)")
-    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
-    return schema
+    try:
+        return _conformance.load_schema()
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def validator(schema: dict[str, Any], name: str) -> Draft202012Validator:

@@ -96,7 +96,10 @@ async def test_remote_pairing_end_to_end(make_gateway: Any) -> None:
                 auth={"deviceToken": token},
                 device=signed(c, ident, scopes=[], role="node", token=token),
             )
-            assert res["ok"] is False
+            # Refused as a token that does not match (the same token just opened an operator socket),
+            # not for a bad signature or a missing credential.
+            assert res["ok"] is False and res["error"]["details"]["code"] == "AUTH_DEVICE_TOKEN_MISMATCH", res
+            assert (await c.closed())[0] == 1008
 
         # Rotation: the old token is refused at once, the new one works.
         rotated = await op.call("device.token.rotate", {"deviceId": ident.device_id, "role": "operator"})
@@ -117,8 +120,10 @@ async def test_remote_pairing_end_to_end(make_gateway: Any) -> None:
             assert revoked["ok"] and revoked["payload"]["closed"] == 1
             code, reason = await dev.closed()
             assert code == 1008 and reason == "device token revoked"
-        res, _ = await try_connect(gw, ident, scopes, device_token=new_token)
-        assert res["ok"] is False
+        res, code = await try_connect(gw, ident, scopes, device_token=new_token)
+        # The revoked token (accepted a moment ago) no longer matches.
+        assert res["ok"] is False and res["error"]["details"]["code"] == "AUTH_DEVICE_TOKEN_MISMATCH", res
+        assert code == 1008
 
         # Removal unpairs: the next connect is a new pairing request.
         listed = (await op.call("device.pair.list"))["payload"]

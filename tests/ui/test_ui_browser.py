@@ -12,13 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import playwright.sync_api as playwright_sync
 import pytest
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-
 CHROMIUM = os.environ.get("AGENTHUB_CHROMIUM", "/usr/bin/chromium")
-if not shutil.which(CHROMIUM):
-    pytest.skip(f"no Chromium at {CHROMIUM} (make test installs it)", allow_module_level=True)
 
 OUT = Path(__file__).resolve().parents[2] / "test-output" / "ui"
 ARGS = [
@@ -47,6 +44,8 @@ WATCH_RENDERS = """() => {
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    if not shutil.which(CHROMIUM):  # a failure, not a skip: `make test` installs it
+        pytest.fail(f"no Chromium at {CHROMIUM}: run `make {CHROMIUM}` (part of `make test`)", pytrace=False)
     with playwright_sync.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield b
