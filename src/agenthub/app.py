@@ -51,7 +51,7 @@ from .protocol import _json
 from .protocol.errors import ErrorCode, RpcError
 from .protocol.frames import describe_validation_error
 from .storage.cron import SqlCronStore
-from .storage.sql import SqlStore
+from .storage.sql import SqlStore, open_error
 from .web import agentbox as agentbox_edge
 from .web import hooks as hooks_edge
 from .web import langbot as langbot_edge
@@ -693,10 +693,19 @@ class Gateway:
         except DataDirBusyError as exc:
             raise ConfigError(str(exc)) from None
         except OSError as exc:
-            raise ConfigError(f"cannot use data dir {self.data_dir}: {exc.strerror or exc}") from None
+            raise self._data_dir_error(exc) from None
         self._stack.callback(lock.release)
         if self._own_db:
-            secure_file(self.data_dir / "agenthub.db", create=True)
+            try:
+                secure_file(self.data_dir / "agenthub.db", create=True)
+            except OSError as exc:
+                raise self._data_dir_error(exc) from None
+
+    def _data_dir_error(self, exc: OSError) -> Exception:
+        """An unusable data dir: said as the database's open error when the database lives there."""
+        if self._own_db:
+            return open_error(exc, self.data_dir / "agenthub.db")
+        return ConfigError(f"cannot use data dir {self.data_dir}: {exc.strerror or exc}")
 
     def _door(self) -> list[Middleware]:
         """Every listener's middlewares: the forwarded client (behind trusted proxies), then the Origin check."""

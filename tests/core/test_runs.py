@@ -207,3 +207,68 @@ async def test_a_finished_run_keeps_only_what_retries_and_waits_need(world: Call
     await run.done.wait()
     assert run.text == "answer" and run.result()["summary"] == "answer"
     assert run.message == "" and run.thinking == "" and run.message_meta == {}
+
+
+async def test_a_run_aborted_before_its_task_ran_still_ends(world: Callable[..., World]) -> None:
+    """Cancelling a task before its first step skips ``_drive`` entirely: the run must end all the same."""
+    runs, rec, _ = await opened(world(Script([TextDelta("never")])))
+    run = await runs.start("r1", "s", "hi", "test")
+    assert runs.abort("s") == ["r1"]  # same loop step: the task has not run yet
+    async with asyncio.timeout(10):
+        await run.done.wait()
+    assert run.status is RunStatus.ABORTED and runs.get("r1") is run and not runs.active("s")
+    assert [p["state"] for e, p in rec.run("r1") if e == "chat"] == ["aborted"]
+
+
+class FailingStore(SqliteStore):
+    """A real store whose run writes fail on demand (as on a full disk)."""
+
+    fail_put_run = False
+
+    async def put_run(self, run: Any) -> None:
+        if self.fail_put_run:
+            raise OSError(28, "No space left on device")
+        await super().put_run(run)
+
+
+async def test_a_run_the_store_refuses_is_not_kept(world: Callable[..., World]) -> None:
+    store = FailingStore(":memory:")
+    await store.open()
+    try:
+        runs = RunManager(MemoryBus(), store, lambda: Script([TextDelta("x")]))
+        store.fail_put_run = True
+        with pytest.raises(OSError):
+            await runs.start("r1", "s", "hi", "test")
+        assert runs.get("r1") is None and not runs.active()  # a retry starts afresh instead of waiting forever
+    finally:
+        await store.close()
+
+
+async def test_an_outcome_that_cannot_be_stored_still_ends_the_run(world: Callable[..., World]) -> None:
+    store = FailingStore(":memory:")
+    await store.open()
+    bus = MemoryBus()
+    rec = Recorder()
+    bus.add_listener(rec)
+    started = asyncio.Event()
+
+    class Started:
+        def handle_publication(self, pub: Publication) -> None:
+            if pub.event == "agent" and pub.payload["stream"] == "lifecycle":
+                started.set()
+
+    bus.add_listener(Started())
+    runs = RunManager(bus, store, lambda: Script([TextDelta("hello"), 0.05]))
+    try:
+        run = await runs.start("r1", "s", "hi", "test")
+        async with asyncio.timeout(10):
+            await started.wait()
+        store.fail_put_run = True  # the disk fills during the run
+        async with asyncio.timeout(10):
+            await run.done.wait()
+        assert run.status is RunStatus.ERROR and "could not be stored" in (run.error or "")
+        chat = [p for e, p in rec.run("r1") if e == "chat"]
+        assert chat[-1]["state"] == "error" and "No space left" in chat[-1]["errorMessage"]
+    finally:
+        await runs.shutdown()
+        await store.close()

@@ -56,6 +56,8 @@ from .store import MessageRecord, RunRecord, Store
 __all__ = ["TERMINAL", "Run", "RunManager", "RunStatus", "now_ms", "run_stream"]
 
 log = logging.getLogger(__name__)
+# Ending tasks of runs cancelled before they started: kept referenced until done.
+_ENDING: set[asyncio.Task[None]] = set()
 
 HISTORY_TURNS = 200  # transcript messages handed to the provider as context
 
@@ -241,12 +243,18 @@ class RunManager:
             timeout_s=self.timeout_for(timeout_s),
         )
         self.runs[run_id] = run
+        try:
+            await self.store.ensure_session(session_key, run.created_ms)
+            await self.store.put_run(run.record())
+        except BaseException:
+            # Not accepted (e.g. the disk is full): nothing may wait for a run that will never start.
+            self.runs.pop(run_id, None)
+            raise
         self.totals[RunStatus.QUEUED] += 1
-        await self.store.ensure_session(session_key, run.created_ms)
-        await self.store.put_run(run.record())
 
         def create_task() -> None:
-            run.task = asyncio.get_running_loop().create_task(self._drive(run), name=f"run:{run_id}")
+            run.task = task = asyncio.get_running_loop().create_task(self._drive(run), name=f"run:{run_id}")
+            task.add_done_callback(lambda t: self._cancelled_before_start(run, t))
 
         run._launch = create_task
         if launch:
@@ -317,6 +325,13 @@ class RunManager:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- the run task --------------------------------------------------------
+    def _cancelled_before_start(self, run: Run, task: asyncio.Task[None]) -> None:
+        """A task cancelled before its first step never enters ``_drive``: end its run here."""
+        if task.cancelled() and run.status not in TERMINAL:
+            end = asyncio.get_running_loop().create_task(self._end_cancelled(run), name=f"run-end:{run.run_id}")
+            _ENDING.add(end)
+            end.add_done_callback(_ENDING.discard)
+
     async def _drive(self, run: Run) -> None:
         key = run.session_key
         lock = self._locks.get(key)
@@ -410,15 +425,22 @@ class RunManager:
         Recording before publishing means a client that reacts to the final
         event (``status``, ``chat.history``, a restart) already sees it stored.
         """
-        if answer_meta is not None and run.text:
-            await self.store.append_message(
-                MessageRecord(run.session_key, "assistant", run.text, now_ms(), run.run_id, answer_meta)
-            )
-        run.status = status
-        run.ended_ms = now_ms()
-        if error is not None:
-            run.error = error
-        await self.store.put_run(run.record())
+        try:
+            if answer_meta is not None and run.text:
+                await self.store.append_message(
+                    MessageRecord(run.session_key, "assistant", run.text, now_ms(), run.run_id, answer_meta)
+                )
+            run.status = status
+            run.ended_ms = now_ms()
+            if error is not None:
+                run.error = error
+            await self.store.put_run(run.record())
+        except Exception as exc:
+            # The outcome cannot be stored (disk full, database gone): the run still ends for everyone
+            # watching, as an error that says so; the next start marks the stored "running" row as an error.
+            log.error("run %s: could not store its outcome: %s", run.run_id, exc)
+            run.error = f"the run ended ({error or status.value}) but its outcome could not be stored: {exc}"
+            status = RunStatus.ERROR
         self._finish(run, status)
 
     async def _end_cancelled(self, run: Run) -> None:

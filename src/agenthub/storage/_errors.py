@@ -11,6 +11,7 @@ same conditions differently: SQLite by result code (``sqlite3`` errors carry
 
 from __future__ import annotations
 
+import errno
 import socket
 from typing import Any
 
@@ -133,6 +134,14 @@ def _sqlite_advice(err: BaseException, name: str) -> str:
         return (
             f"another process holds it locked (SQLite: {detail}). Stop the other gateway or command using "
             f"this data directory, or choose another one with --data-dir."
+        )
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return f"the disk is full ({err.strerror}). Free space on the disk that holds it, then start again."
+    if isinstance(err, OSError) and err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (
+            f"it cannot be created or written ({err.strerror or err}). The data directory and the database file "
+            f"(with its -wal and -shm files) must be writable by this user, on a file system mounted read-write; "
+            f"fix their permissions or choose another directory with --data-dir."
         )
     if isinstance(err, OSError):
         return (

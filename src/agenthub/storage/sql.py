@@ -71,6 +71,7 @@ from agenthub.core.store import (
     SessionRecord,
     Store,
     StoreError,
+    StoreOpenError,
     StoreUnavailableError,
     StoreValueError,
 )
@@ -80,7 +81,7 @@ from agenthub.storage._connections import Connections, PooledConnections, Sqlite
 from agenthub.storage._tables import TABLES, api_keys, config_table, devices, idempotency, messages, runs, sessions
 from agenthub.storage.migrations import migrate
 
-__all__ = ["TABLES", "SqlStore", "to_url"]
+__all__ = ["TABLES", "SqlStore", "open_error", "to_url"]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,11 @@ _OUTAGE_LOG_INTERVAL_S = 10.0
 _INTERRUPTIBLE = ("queued", "running")
 # PostgreSQL text cannot hold NUL; the transcript refuses it on every engine alike (see append_message).
 _NUL = "\x00"
+
+
+def open_error(err: BaseException, database: str | os.PathLike[str] | URL) -> StoreOpenError:
+    """The one-paragraph ``StoreOpenError`` for ``database`` failing with ``err`` (e.g. its data dir is unusable)."""
+    return _errors.describe_open_error(err, to_url(database))
 
 
 def to_url(url_or_path: str | os.PathLike[str] | URL) -> URL:
