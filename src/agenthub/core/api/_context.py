@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..node import Node
 from ..rpc import Call
 from ..runs import Run, RunManager, now_ms
 from ..store import Store
 from ..transcripts import TranscriptCache
+
+if TYPE_CHECKING:
+    from .channels import ChannelControl
 
 __all__ = ["ApiContext", "ConfigService"]
 
@@ -35,6 +38,10 @@ class ApiContext:
 
     node: Node
     config: ConfigService
+    # Set by the composition root when channels are wired (``channels.*`` methods answer UNAVAILABLE without).
+    channels: ChannelControl | None = None
+    # The chat's slash commands, ``(session key, text) -> reply or None``; set by ``chat.register``.
+    slash_command: Callable[[str, str], Awaitable[str | None]] | None = None
     _accepting: dict[str, asyncio.Future[None]] = field(default_factory=dict)
 
     @property

@@ -1,4 +1,4 @@
-"""``chat.send|history|abort``, ``send``, and the slash commands a chat message may carry."""
+"""``chat.send|history|abort``, and the slash commands a chat message may carry."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ from typing import Any
 
 from ... import __version__
 from ...protocol.errors import ErrorCode, RpcError
-from ...protocol.methods import ChatAbortParams, ChatHistoryParams, ChatSendParams, SendParams
+from ...protocol.methods import ChatAbortParams, ChatHistoryParams, ChatSendParams
 from ..rpc import Call
 from ..runs import now_ms
-from ..store import MessageRecord
 from ..transcripts import message_view
 from ._context import ApiContext
-from .sessions import DEFAULT_SESSION
 
 __all__ = ["HELP_TEXT", "register"]
 
@@ -92,26 +90,8 @@ def register(ctx: ApiContext) -> None:
         aborted = runs.abort(p.sessionKey, p.runId)
         return {"ok": True, "aborted": bool(aborted), "runIds": aborted}
 
-    async def send(call: Call, p: SendParams) -> Any:
-        async with ctx.exclusive(p.idempotencyKey):
-            return await _send(call, p)
-
-    async def _send(call: Call, p: SendParams) -> Any:
-        key = p.idempotencyKey
-        first = await ctx.idempotent_replay(key)
-        if first is not None:
-            return first
-        session_key = p.sessionKey or p.to or DEFAULT_SESSION
-        msg_id = await store.append_message(
-            MessageRecord(session_key, "assistant", p.message, now_ms(), key, {"source": "send"})
-        )
-        runs.reply(key, session_key, p.message, f"send:{call.conn.conn_id}")
-        result = {"runId": key, "messageId": str(msg_id), "sessionKey": session_key, "channel": p.channel or "webchat"}
-        await store.put_idempotent(key, "send", result, now_ms())
-        return result
-
     d = node.dispatcher
     d.register("chat.send", chat_send)
     d.register("chat.history", chat_history)
     d.register("chat.abort", chat_abort)
-    d.register("send", send)
+    ctx.slash_command = slash_command  # channel chats answer the same commands
