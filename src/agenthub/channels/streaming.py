@@ -106,6 +106,7 @@ class ReplyStream:
         self._wake = asyncio.Event()
         self._done = False
         self._hold_until = 0.0  # monotonic time before which a 429 forbids any request
+        self._last_write = float("-inf")  # monotonic time of the last send or edit
 
     def poke(self) -> None:
         self._wake.set()
@@ -117,7 +118,6 @@ class ReplyStream:
     async def run(self) -> None:
         """Stream until the run ends, then make the final text land."""
         shown = ""
-        last_flush = float("-inf")
         next_typing = 0.0
         while not self._done:
             now = time.monotonic()
@@ -126,12 +126,11 @@ class ReplyStream:
                     next_typing = now + self.typing_interval_s
                     await self._try(self._typing)
                 text = self.run_.text
-                if text.strip() and text != shown and now - last_flush >= self.edit_interval_s:
-                    last_flush = time.monotonic()
+                if text.strip() and text != shown and now - self._last_write >= self.edit_interval_s:
                     if await self._try(functools.partial(self._flush, text)):
                         shown = text
             pending = bool(self.run_.text.strip()) and self.run_.text != shown
-            await self._sleep(self._next_wake(last_flush, next_typing, text_pending=pending))
+            await self._sleep(self._next_wake(self._last_write, next_typing, text_pending=pending))
         await self._finish()
 
     def _next_wake(self, last_flush: float, next_typing: float, *, text_pending: bool) -> float | None:
@@ -180,15 +179,24 @@ class ReplyStream:
             if i < len(self.messages):
                 message_id, current = self.messages[i]
                 if current != piece:
+                    await self._pace()
                     self.requests += 1
                     await self.conversation.edit(message_id, piece)
                     self.messages[i] = (message_id, piece)
                     self.on_sent()
             else:
+                await self._pace()
                 self.requests += 1
                 message_id = await self.conversation.send(piece)
                 self.messages.append((message_id, piece))
                 self.on_sent()
+
+    async def _pace(self) -> None:
+        """At most one message write per ``edit_interval_s`` (several pieces of a long reply included)."""
+        wait = self._last_write + self.edit_interval_s - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._last_write = time.monotonic()
 
     async def _finish(self) -> None:
         """The final edit: wait out any hold, then retry through 429s until the whole text is shown."""

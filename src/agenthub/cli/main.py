@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import call, chat, devices, gateway, keys, node, pipelines, protocol, serve_agent, ws_test
+from . import call, channels, chat, devices, gateway, keys, node, pipelines, protocol, serve_agent, ws_test
 
 __all__ = ["build_parser", "main"]
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_agent.add_parser(sub)
     keys.add_parser(sub)
     devices.add_parser(sub)
+    channels.add_parser(sub)
     node.add_parser(sub)
     return parser
 

@@ -180,7 +180,20 @@ class RunManager:
         await self.store.ensure_session(session_key, run.created_ms)
         await self.store.put_run(run.record())
         run.task = asyncio.get_running_loop().create_task(self._drive(run), name=f"run:{run_id}")
+        run.task.add_done_callback(lambda task: self._cancelled_before_start(run, task))
         return run
+
+    def _cancelled_before_start(self, run: Run, task: asyncio.Task[None]) -> None:
+        """A task cancelled before its first step never enters ``_drive``: end its run here."""
+        if task.cancelled() and run.status not in TERMINAL:
+
+            async def end() -> None:
+                try:
+                    await self._end_cancelled(run)
+                except Exception:
+                    log.exception("run %s: ending a run aborted before it started failed", run.run_id)
+
+            asyncio.get_running_loop().create_task(end(), name=f"run-end:{run.run_id}")
 
     def reply(self, run_id: str, session_key: str, text: str, origin: str) -> Run:
         """A run that answers without a model (slash commands): start, final, end."""
