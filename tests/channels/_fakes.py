@@ -1,4 +1,4 @@
-"""Local servers that speak the platforms' real wire formats: the Telegram Bot API, Slack's Web API, Discord's REST and gateway.
+"""Local servers speaking the platforms' wire formats: Telegram's Bot API, Slack's Web API, Discord's REST and gateway.
 
 Each runs an aiohttp app on its own thread and event loop, so a test may block
 (starting a gateway subprocess) without stalling the fake, and one fake can
@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from aiohttp import WSMsgType, web
 
@@ -143,7 +143,7 @@ class FakeTelegram(ThreadedServer):
     next calls of a method answer 429 with ``parameters.retry_after``.
     """
 
-    BOT = {
+    BOT: ClassVar[dict[str, Any]] = {
         "id": 777000,
         "is_bot": True,
         "first_name": "Hub",
@@ -409,7 +409,13 @@ class FakeDiscord(ThreadedServer):
     (``/gateway``: HELLO op 10, IDENTIFY op 2, READY, heartbeats op 1/11, MESSAGE_CREATE dispatch).
     """
 
-    BOT = {"id": "900000000000000001", "username": "hubbot", "discriminator": "0", "avatar": None, "bot": True}
+    BOT: ClassVar[dict[str, Any]] = {
+        "id": "900000000000000001",
+        "username": "hubbot",
+        "discriminator": "0",
+        "avatar": None,
+        "bot": True,
+    }
 
     def __init__(self, token: str) -> None:
         super().__init__()

@@ -126,9 +126,9 @@ class ReplyStream:
                     next_typing = now + self.typing_interval_s
                     await self._try(self._typing)
                 text = self.run_.text
-                if text.strip() and text != shown and now - self._last_write >= self.edit_interval_s:
-                    if await self._try(functools.partial(self._flush, text)):
-                        shown = text
+                due = text.strip() and text != shown and now - self._last_write >= self.edit_interval_s
+                if due and await self._try(functools.partial(self._flush, text)):
+                    shown = text
             pending = bool(self.run_.text.strip()) and self.run_.text != shown
             await self._sleep(self._next_wake(self._last_write, next_typing, text_pending=pending))
         await self._finish()
