@@ -456,6 +456,11 @@ class FakeDiscord(ThreadedServer):
             "type": 0,
         }
 
+    @staticmethod
+    def _json(data: Any, status: int = 200) -> web.Response:
+        """Discord answers ``Content-Type: application/json`` exactly (discord.py compares the header)."""
+        return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["path"]
         params = await request.json() if request.can_read_body and request.content_type == "application/json" else {}
@@ -464,24 +469,42 @@ class FakeDiscord(ThreadedServer):
         try:
             if request.headers.get("Authorization") != f"Bot {self.token}":
                 entry.status = 401
-                return web.json_response({"message": "401: Unauthorized", "code": 0}, status=401)
+                return self._json({"message": "401: Unauthorized", "code": 0}, status=401)
             parts = path.strip("/").split("/")
             if request.method == "GET" and path == "/users/@me":
-                return web.json_response(self.BOT)
+                return self._json(self.BOT)
+            if request.method == "GET" and path == "/oauth2/applications/@me":
+                owner = {"id": "42", "username": "ada", "discriminator": "0", "avatar": None}
+                return self._json(
+                    {
+                        "id": self.BOT["id"],
+                        "name": "hubbot",
+                        "icon": None,
+                        "description": "",
+                        "rpc_origins": [],
+                        "bot_public": False,
+                        "bot_require_code_grant": False,
+                        "owner": owner,
+                        "summary": "",
+                        "verify_key": "0" * 64,
+                        "team": None,
+                        "flags": 1 << 19,  # GATEWAY_MESSAGE_CONTENT_LIMITED
+                    }
+                )
             if parts[0] == "channels" and len(parts) == 3 and parts[2] == "typing" and request.method == "POST":
                 return web.Response(status=204)
             if parts[0] == "channels" and len(parts) == 3 and parts[2] == "messages" and request.method == "POST":
                 message_id = str(next(self._ids))
                 self.texts[(parts[1], message_id)] = params["content"]
-                return web.json_response(self._message(parts[1], message_id, params["content"], self.BOT))
+                return self._json(self._message(parts[1], message_id, params["content"], self.BOT))
             if parts[0] == "channels" and len(parts) == 4 and request.method == "PATCH":
                 key = (parts[1], parts[3])
                 if key not in self.texts:
-                    return web.json_response({"message": "Unknown Message", "code": 10008}, status=404)
+                    return self._json({"message": "Unknown Message", "code": 10008}, status=404)
                 self.texts[key] = params["content"]
-                return web.json_response(self._message(parts[1], parts[3], params["content"], self.BOT))
+                return self._json(self._message(parts[1], parts[3], params["content"], self.BOT))
             entry.status = 404
-            return web.json_response({"message": "404: Not Found", "code": 0}, status=404)
+            return self._json({"message": "404: Not Found", "code": 0}, status=404)
         finally:
             await self.notify()
 

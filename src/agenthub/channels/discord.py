@@ -156,12 +156,14 @@ class DiscordChannel:
         client = _Client(self)
         try:
             await client.login(self.options.token or "")
-        except (discord.DiscordException, OSError) as exc:
+        except BaseException as exc:
             with contextlib.suppress(Exception):
                 await client.close()
             if isinstance(exc, discord.LoginFailure):
                 raise ChannelError(f"Discord: {exc}") from None
-            raise _platform_error(exc) from None
+            if isinstance(exc, discord.DiscordException | OSError):
+                raise _platform_error(exc) from None
+            raise
         self.client = client
         if client.user is not None:
             self.status.bot_username = client.user.name
