@@ -54,9 +54,7 @@ def envelope(event: dict[str, Any]) -> dict[str, Any]:
         "type": "event_callback",
         "event_id": f"Ev{next(_events):08d}",
         "event_time": int(time.time()),
-        "authorizations": [
-            {"enterprise_id": None, "team_id": "T0001", "user_id": FakeSlack.BOT_USER, "is_bot": True}
-        ],
+        "authorizations": [{"enterprise_id": None, "team_id": "T0001", "user_id": FakeSlack.BOT_USER, "is_bot": True}],
         "is_ext_shared_channel": False,
     }
 
@@ -172,7 +170,13 @@ async def test_send_posts_through_slack(make_gateway: Any, slack: FakeSlack) -> 
     async with Client.open_connected(gw.url) as op:
         sent = await op.ok(
             "send",
-            {"channel": "slack", "to": "C0OPS", "message": "Build is green.", "idempotencyKey": "sl-1", "sessionKey": "ops"},
+            {
+                "channel": "slack",
+                "to": "C0OPS",
+                "message": "Build is green.",
+                "idempotencyKey": "sl-1",
+                "sessionKey": "ops",
+            },
         )
         assert sent["channel"] == "slack" and sent["channelId"] == "C0OPS" and sent["messageId"]
         assert [t[2] for t in slack.channel_texts("C0OPS")] == ["Build is green."]
