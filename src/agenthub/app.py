@@ -248,6 +248,7 @@ def channel_options(settings: GatewaySettings, env: Mapping[str, str]) -> Channe
         retry_initial_s=ch.retry_initial_s,
         retry_max_s=ch.retry_max_s,
         max_inbound_chars=ch.max_inbound_chars,
+        max_queued_runs=ch.max_queued_runs,
         webchat=ch.webchat.enabled,
         accounts=tuple(accounts),
     )

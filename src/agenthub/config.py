@@ -312,6 +312,9 @@ class ChannelsSettings(_Section):
     retry_initial_s: float = Field(1.0, gt=0, le=60, description="first wait before restarting a failed channel")
     retry_max_s: float = Field(300.0, gt=0, description="longest wait between restarts of a failed channel")
     max_inbound_chars: int = Field(16_000, ge=1, le=200_000, description="longer inbound messages are cut")
+    max_queued_runs: int = Field(
+        3, ge=1, le=100, description="runs a chat may have waiting or going; more messages are turned away"
+    )
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)

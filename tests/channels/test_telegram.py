@@ -18,6 +18,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from agenthub.channels.conversations import BUSY_MESSAGE
+
 from ..e2e._util import Client, expected_answer
 from ._fakes import FakeTelegram
 from .conftest import TELEGRAM_TOKEN, account_status, chat_events, start_gateway, telegram_section, until_status
@@ -283,7 +285,12 @@ async def test_send_delivers_and_a_stopped_channel_fails_clearly(make_gateway: A
 
         logout = await op.ok("channels.logout", {"channel": "telegram"})
         assert logout == {"channel": "telegram", "accountId": "default", "cleared": False, "loggedOut": True}
-        assert not (await account_status(op, "telegram"))["running"]
+        after = await account_status(op, "telegram")
+        assert not after["running"] and after["stateReason"] == "logged-out"
+        webchat = await op.call("channels.logout", {"channel": "webchat"})
+        assert (
+            webchat["error"]["code"] == "INVALID_REQUEST" and "does not support logout" in webchat["error"]["message"]
+        )
 
 
 async def test_bad_token_shows_in_status_and_the_gateway_keeps_serving(
@@ -327,3 +334,33 @@ async def test_webhook_mode_checks_the_secret(make_gateway: Any, telegram: FakeT
             assert res.status == 200
     answer = await expected_answer("via webhook")
     await telegram.wait_chat(49, lambda t: t == [answer], timeout=30)
+
+
+async def test_a_chat_cannot_queue_runs_without_bound(make_gateway: Any, telegram: FakeTelegram) -> None:
+    gw = await start_gateway(
+        make_gateway, {"telegram": telegram_section(telegram, allow_from=[50]), "max_queued_runs": 1}
+    )
+    await polling(telegram)
+    key = "agent:main:telegram:direct:50"
+    async with Client.open_connected(gw.url) as op:
+        await telegram.push_text(50, 50, "[long] first")
+        await op.until(
+            lambda f: (
+                f.get("event") == "agent"
+                and f["payload"].get("sessionKey") == key
+                and f["payload"]["stream"] == "assistant"
+            ),
+            timeout=20,
+        )
+        await telegram.push_text(50, 50, "second")
+        await telegram.wait_chat(50, lambda t: BUSY_MESSAGE in t, timeout=20)
+        await telegram.push_text(50, 50, "/stop")
+        await op.until(lambda f: bool(chat_events(op, key, "aborted")), timeout=20)
+    history = [m["content"][0]["text"] for m in (await op_history(gw, key))]
+    assert "second" not in history
+
+
+async def op_history(gw: Any, key: str) -> list[dict[str, Any]]:
+    async with Client.open_connected(gw.url) as c:
+        messages: list[dict[str, Any]] = (await c.ok("chat.history", {"sessionKey": key}))["messages"]
+        return messages

@@ -51,7 +51,12 @@ def build_channels(
     """Every configured account, wired to the node; call ``manager.start()`` to connect them."""
     pairing = PairingService(store, ttl_ms=options.pairing_code_ttl_s * 1000, max_pending=options.pairing_max_pending)
     router = ConversationRouter(
-        node, pairing, dm_scope=options.dm_scope, max_inbound_chars=options.max_inbound_chars, commands=commands
+        node,
+        pairing,
+        dm_scope=options.dm_scope,
+        max_inbound_chars=options.max_inbound_chars,
+        max_queued_runs=options.max_queued_runs,
+        commands=commands,
     )
     webchat = None
     if options.webchat:

@@ -145,6 +145,8 @@ class AccountStatus:
         }
         if self.name:
             out["name"] = self.name
+        if self.logged_out:
+            out["stateReason"] = "logged-out"
         if self.mode:
             out["mode"] = self.mode
         if self.dm_policy:

@@ -23,12 +23,13 @@ from .base import Channel, Inbound, session_key
 from .pairing import PairingService
 from .streaming import ReplyStream, deliver_text
 
-__all__ = ["AGENT_ID", "ConversationRouter", "SlashCommands", "pairing_message"]
+__all__ = ["AGENT_ID", "BUSY_MESSAGE", "ConversationRouter", "SlashCommands", "pairing_message"]
 
 log = logging.getLogger(__name__)
 
 AGENT_ID = "main"  # agenthub runs one agent; OpenClaw's key scheme names it
 SlashCommands = Callable[[str, str], Awaitable[str | None]]  # (session key, text) -> reply or None
+BUSY_MESSAGE = "Still working on your earlier messages; send this again once they are answered (or /stop)."
 
 
 def pairing_message(channel: str, sender_id: str, code: str) -> str:
@@ -61,12 +62,14 @@ class ConversationRouter:
         *,
         dm_scope: str = "per-channel-peer",
         max_inbound_chars: int = 16_000,
+        max_queued_runs: int = 3,
         commands: SlashCommands | None = None,
     ) -> None:
         self.node = node
         self.pairing = pairing
         self.dm_scope = dm_scope
         self.max_inbound_chars = max_inbound_chars
+        self.max_queued_runs = max_queued_runs
         self.commands = commands
         self.streams: dict[str, ReplyStream] = {}  # bus stream name -> the reply following it
         self.tasks: set[asyncio.Task[None]] = set()
@@ -127,6 +130,10 @@ class ConversationRouter:
                 await deliver_text(msg.conversation, reply, channel.access.max_retry_wait_s)
                 status.last_outbound_at = now_ms()
                 return
+        if len(self.node.runs.active(key)) >= self.max_queued_runs:
+            await deliver_text(msg.conversation, BUSY_MESSAGE, channel.access.max_retry_wait_s)
+            status.last_outbound_at = now_ms()
+            return
         meta: dict[str, Any] = {"channel": msg.channel, "accountId": msg.account_id, "from": msg.sender_id}
         if msg.sender_name:
             meta["senderName"] = msg.sender_name

@@ -70,5 +70,6 @@ class ChannelsOptions:
     retry_initial_s: float = 1.0
     retry_max_s: float = 300.0
     max_inbound_chars: int = 16_000
+    max_queued_runs: int = 3
     webchat: bool = True
     accounts: tuple[AccountOptions, ...] = ()

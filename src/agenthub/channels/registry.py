@@ -218,6 +218,8 @@ class ChannelManager:
             log.info("%s/%s: connected", chan.id, chan.account_id)
             try:
                 await chan.serve()
+                if not supervised.stopping:  # serve returns only when stopped; anything else is a lost transport
+                    raise ChannelError("the connection ended")
             except Exception as exc:
                 status.last_error = self._describe(exc)
                 log.warning("%s/%s: transport failed: %s", chan.id, chan.account_id, status.last_error)
@@ -264,7 +266,8 @@ class ChannelManager:
             why = f": {status.last_error}" if status.last_error else ""
             raise ChannelUnavailable(f"channel {channel} (account {chan.account_id}) is not running{why}")
         try:
-            message_id = await deliver_text(chan.conversation(to), text, chan.access.max_retry_wait_s)
+            conversation = chan.conversation(to)
+            message_id = await deliver_text(conversation, text, chan.access.max_retry_wait_s)
         except ChannelError as exc:
             raise ChannelUnavailable(f"{channel} refused the message: {self._describe(exc)}") from None
         status.last_outbound_at = now_ms()
