@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from aiohttp import web
 
-from .options import AccessOptions
+from .options import AccessOptions, AccountOptions
 
 __all__ = [
     "AccountStatus",
@@ -27,6 +27,7 @@ __all__ = [
     "InboundHandler",
     "PeerKind",
     "RateLimited",
+    "initial_status",
     "session_key",
 ]
 
@@ -161,6 +162,24 @@ class AccountStatus:
             out["bot"] = {"username": self.bot_username}
         out.update(self.extra)
         return out
+
+
+def initial_status(channel: str, options: AccountOptions, mode: str, missing: str | None) -> AccountStatus:
+    """An account's status before it first connects; ``missing`` names an absent credential, if any."""
+    status = AccountStatus(
+        channel=channel,
+        account_id=options.account_id,
+        configured=options.error is None and missing is None,
+        enabled=options.enabled,
+        name=options.name,
+        mode=mode,
+        dm_policy=options.access.dm_policy,
+        allow_from=list(options.access.allow_from),
+        token_source=options.token_source,
+        base_url=options.api_base_url,
+    )
+    status.last_error = options.error or (f"no {missing}" if missing else None)
+    return status
 
 
 class Channel(Protocol):

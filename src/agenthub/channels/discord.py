@@ -24,7 +24,7 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from .base import AccountStatus, ChannelError, HttpRoute, Inbound, InboundHandler, PeerKind, RateLimited
+from .base import ChannelError, HttpRoute, Inbound, InboundHandler, PeerKind, RateLimited, initial_status
 from .options import DiscordOptions
 
 __all__ = ["DiscordChannel", "DiscordConversation"]
@@ -123,22 +123,8 @@ class DiscordChannel:
         self.options = options
         self.account_id = options.account_id
         self.access = options.access
-        self.status = AccountStatus(
-            channel=self.id,
-            account_id=options.account_id,
-            configured=bool(options.token),
-            enabled=options.enabled,
-            name=options.name,
-            mode="gateway",
-            dm_policy=options.access.dm_policy,
-            allow_from=list(options.access.allow_from),
-            token_source=options.token_source,
-            base_url=options.api_base_url,
-        )
-        if options.error:
-            self.status.configured, self.status.last_error = False, options.error
-        elif not options.token:
-            self.status.last_error = "no bot token (bot_token, bot_token_file or DISCORD_BOT_TOKEN)"
+        missing = None if options.token else "bot token (bot_token, bot_token_file or DISCORD_BOT_TOKEN)"
+        self.status = initial_status(self.id, options, "gateway", missing)
         self.client: _Client | None = None
         self._handler: InboundHandler | None = None
 

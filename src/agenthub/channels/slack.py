@@ -28,7 +28,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .base import AccountStatus, ChannelError, HttpRoute, Inbound, InboundHandler, PeerKind, RateLimited
+from .base import ChannelError, HttpRoute, Inbound, InboundHandler, PeerKind, RateLimited, initial_status
 from .options import SlackOptions
 
 __all__ = ["SlackChannel", "SlackConversation"]
@@ -91,26 +91,13 @@ class SlackChannel:
         self.options = options
         self.account_id = options.account_id
         self.access = options.access
-        configured = bool(options.token and options.signing_secret)
-        self.status = AccountStatus(
-            channel=self.id,
-            account_id=options.account_id,
-            configured=configured,
-            enabled=options.enabled,
-            name=options.name,
-            mode="events-api",
-            dm_policy=options.access.dm_policy,
-            allow_from=list(options.access.allow_from),
-            token_source=options.token_source,
-            base_url=options.api_base_url,
-            extra={"webhookPath": options.events_path},
-        )
-        if options.error:
-            self.status.configured, self.status.last_error = False, options.error
-        elif not options.token:
-            self.status.last_error = "no bot token (bot_token, bot_token_file or SLACK_BOT_TOKEN)"
+        missing = None
+        if not options.token:
+            missing = "bot token (bot_token, bot_token_file or SLACK_BOT_TOKEN)"
         elif not options.signing_secret:
-            self.status.last_error = "no signing secret (signing_secret or SLACK_SIGNING_SECRET)"
+            missing = "signing secret (signing_secret or SLACK_SIGNING_SECRET)"
+        self.status = initial_status(self.id, options, "events-api", missing)
+        self.status.extra = {"webhookPath": options.events_path}
         self.client: AsyncWebClient | None = None
         self.app: AsyncApp | None = None
         self.bot_user_id: str | None = None

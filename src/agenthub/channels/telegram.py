@@ -25,7 +25,7 @@ from telegram.error import BadRequest, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from ..core.runs import now_ms
-from .base import AccountStatus, ChannelError, HttpRoute, Inbound, InboundHandler, RateLimited
+from .base import ChannelError, HttpRoute, Inbound, InboundHandler, RateLimited, initial_status
 from .options import TelegramOptions
 
 __all__ = ["TelegramChannel", "TelegramConversation"]
@@ -95,22 +95,8 @@ class TelegramChannel:
         self.options = options
         self.account_id = options.account_id
         self.access = options.access
-        self.status = AccountStatus(
-            channel=self.id,
-            account_id=options.account_id,
-            configured=bool(options.token),
-            enabled=options.enabled,
-            name=options.name,
-            mode=options.mode,
-            dm_policy=options.access.dm_policy,
-            allow_from=list(options.access.allow_from),
-            token_source=options.token_source,
-            base_url=options.api_base_url,
-        )
-        if options.error:
-            self.status.configured, self.status.last_error = False, options.error
-        elif not options.token:
-            self.status.last_error = "no bot token (bot_token, bot_token_file or TELEGRAM_BOT_TOKEN)"
+        missing = None if options.token else "bot token (bot_token, bot_token_file or TELEGRAM_BOT_TOKEN)"
+        self.status = initial_status(self.id, options, options.mode, missing)
         self.bot: Bot | None = None
         self.username: str | None = None
         self._handler: InboundHandler | None = None
