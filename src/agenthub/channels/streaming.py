@@ -166,7 +166,7 @@ class ReplyStream:
         except RateLimited as exc:
             self._hold_until = time.monotonic() + exc.retry_after_s
             log.info("rate limited while streaming run %s: waiting %.1fs", self.run_.run_id, exc.retry_after_s)
-        except ChannelError as exc:
+        except Exception as exc:  # a refused edit or a stopped account: the final edit tries again
             log.warning("streaming run %s: %s", self.run_.run_id, exc)
         return False
 
