@@ -104,9 +104,16 @@ async def test_channel_frames_match_openclaw_schema(make_gateway: Any, telegram:
         listed = await op.ok("channels.pairing.list", {"channel": "telegram"})
         assert_valid(schema, "ChannelsPairingListResult", listed)
         request = listed["requests"][0]
-        params = {"channel": "telegram", "accountId": "default", "requestId": request["requestId"]}
+        params = {
+            "channel": "telegram",
+            "accountId": "default",
+            "requestId": request["requestId"],
+            "bootstrapCommandOwner": True,
+        }
         assert_valid(schema, "ChannelsPairingApproveParams", params)
-        assert_valid(schema, "ChannelsPairingApproveResult", await op.ok("channels.pairing.approve", params))
+        approved = await op.ok("channels.pairing.approve", params)
+        assert_valid(schema, "ChannelsPairingApproveResult", approved)
+        assert approved["commandOwnerBootstrap"] == "unavailable"  # agenthub has no command owners
         await telegram.push_text(602, 602, "me as well")
         await telegram.wait_chat(602, lambda t: bool(t))
         other = (await op.ok("channels.pairing.list", {"channel": "telegram"}))["requests"][0]

@@ -160,8 +160,15 @@ class ChannelControlApi:
         raise _invalid("pending DM access request no longer exists", "PAIRING_REQUEST_NOT_FOUND")
 
     async def pairing_approve(
-        self, channel: str, account_id: str | None, request_id: str | None, code: str | None, notify: bool
+        self,
+        channel: str,
+        account_id: str | None,
+        request_id: str | None,
+        code: str | None,
+        notify: bool,
+        bootstrap_owner: bool = False,
     ) -> dict[str, Any]:
+        """Allow the sender; agenthub has no command owners, so an owner bootstrap is ``unavailable``."""
         chan, request = await self._find(channel, account_id, request_id, code)
         if not await self.pairing.approve(request, now_ms()):
             raise _invalid("pending DM access request no longer exists", "PAIRING_REQUEST_NOT_FOUND")
@@ -172,7 +179,7 @@ class ChannelControlApi:
             "requestId": request.request_id,
             "senderId": request.sender_id,
             "notification": notification,
-            "commandOwnerBootstrap": "not-requested",
+            "commandOwnerBootstrap": "unavailable" if bootstrap_owner else "not-requested",
         }
 
     async def _notify(self, chan: Channel, request: PairingRequest) -> str:

@@ -51,7 +51,13 @@ class ChannelControl(Protocol):
     async def pairing_list(self, channel: str | None, account_id: str | None) -> dict[str, Any]: ...
 
     async def pairing_approve(
-        self, channel: str, account_id: str | None, request_id: str | None, code: str | None, notify: bool
+        self,
+        channel: str,
+        account_id: str | None,
+        request_id: str | None,
+        code: str | None,
+        notify: bool,
+        bootstrap_owner: bool = False,
     ) -> dict[str, Any]: ...
 
     async def pairing_dismiss(self, channel: str, account_id: str | None, request_id: str) -> dict[str, Any]: ...
@@ -147,7 +153,9 @@ def register(ctx: ApiContext) -> None:
     async def pairing_approve(call: Call, p: ChannelsPairingApproveParams) -> Any:
         if (p.requestId is None) == (p.code is None):
             raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: give requestId or code (one of them)")
-        return await control().pairing_approve(p.channel, p.accountId, p.requestId, p.code, p.notify)
+        return await control().pairing_approve(
+            p.channel, p.accountId, p.requestId, p.code, p.notify, p.bootstrapCommandOwner
+        )
 
     async def pairing_dismiss(call: Call, p: ChannelsPairingDismissParams) -> Any:
         return await control().pairing_dismiss(p.channel, p.accountId, p.requestId)
