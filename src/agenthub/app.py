@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,17 @@ from pydantic import ValidationError
 from .agents import build_runtime
 from .agents.canvas import CanvasWriteTool
 from .agents.tools import default_tools
+from .channels import ChannelSet, build_channels
+from .channels.options import (
+    AccessOptions,
+    AccountOptions,
+    ChannelsOptions,
+    DiscordOptions,
+    SlackOptions,
+    TelegramOptions,
+)
 from .config import (
+    CHANNEL_SECRET_KEYS,
     REDACTED,
     RESTART_FIELDS,
     SECRET_PATHS,
@@ -35,6 +45,7 @@ from .core.api import register_handlers
 from .core.approvals import ApprovalService, node_tools, register_approval_handlers
 from .core.auth import Authenticator
 from .core.bus import MemoryBus
+from .core.dm_access import MemoryPairingStore, PairingStore
 from .core.node import Node, NodeLimits
 from .core.nodes import NodeRegistry, register_node_handlers
 from .core.outbound import Outbound
@@ -50,6 +61,7 @@ from .datadir import DataDirBusyError, DataDirLock, secure_dir, secure_file
 from .protocol import _json
 from .protocol.errors import ErrorCode, RpcError
 from .protocol.frames import describe_validation_error
+from .storage.channels import SqlChannelStore
 from .storage.cron import SqlCronStore
 from .storage.sql import SqlStore, open_error
 from .web import agentbox as agentbox_edge
@@ -107,11 +119,19 @@ def _without_secrets(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
     """``config`` minus every secret and secret file (the stored layer never holds one)."""
     flat = flatten(config)
     banned = {*SECRET_PATHS, *SECRET_PATHS.values()}
-    found = [p for p in flat if p in banned and flat[p] not in (None, "")]
+    channel_keys = {*CHANNEL_SECRET_KEYS, *(f"{key}_file" for key in CHANNEL_SECRET_KEYS)}
+    found = [
+        p
+        for p in flat
+        if flat[p] not in (None, "")
+        and (p in banned or (p.startswith("channels.") and p.rpartition(".")[2] in channel_keys))
+    ]
     out = _restore_redacted(config, {})  # a copy
     for path in found:
-        parent, _, key = path.rpartition(".")
-        section = out.get(parent) if parent else out
+        *parents, key = path.split(".")
+        section: Any = out
+        for name in parents:
+            section = section.get(name) if isinstance(section, dict) else None
         if isinstance(section, dict):
             section.pop(key, None)
     return out, found
@@ -379,6 +399,75 @@ def heartbeat_config(settings: GatewaySettings) -> HeartbeatConfig:
     )
 
 
+def channel_options(settings: GatewaySettings, env: Mapping[str, str]) -> ChannelsOptions:
+    """The ``channels`` section resolved: accounts with their secrets (config, file, then env)."""
+    ch = settings.channels
+    accounts: list[AccountOptions] = []
+
+    def common(account_id: str, a: Any, env_key: str, typing_ms: int | None) -> dict[str, Any]:
+        key = env_key if account_id == "default" else None  # a platform's env variable is its default account's
+        token: str | None = None
+        source, error = "file", None
+        try:
+            token, source = a.token(env, key)
+        except OSError as exc:
+            error = f"cannot read bot_token_file: {exc.strerror or exc}"
+        access = AccessOptions(
+            dm_policy=a.dm_policy,
+            allow_from=tuple(a.allow_from),
+            require_mention=a.require_mention,
+            edit_interval_ms=a.edit_interval_ms,
+            max_retry_wait_s=a.max_retry_wait_s,
+            typing_interval_ms=typing_ms,
+        )
+        return {
+            "account_id": account_id,
+            "token": token,
+            "token_source": source,
+            "error": error,
+            "name": a.name,
+            "enabled": a.enabled,
+            "api_base_url": a.api_base_url,
+            "max_message_chars": a.max_message_chars,
+            "access": access,
+        }
+
+    if ch.present("telegram"):
+        for account_id, t in ch.telegram.all_accounts().items():
+            accounts.append(
+                TelegramOptions(
+                    **common(account_id, t, "TELEGRAM_BOT_TOKEN", t.typing_interval_ms),
+                    mode=t.mode,
+                    poll_timeout_s=t.poll_timeout_s,
+                    webhook_url=t.webhook_url,
+                    webhook_secret=t.webhook_secret.get_secret_value() if t.webhook_secret else None,
+                )
+            )
+    if ch.present("slack"):
+        for account_id, sl in ch.slack.all_accounts().items():
+            secret, _ = sl.secret(env, "SLACK_SIGNING_SECRET" if account_id == "default" else None)
+            path = sl.events_path or ("/slack/events" if account_id == "default" else f"/slack/{account_id}/events")
+            accounts.append(
+                SlackOptions(**common(account_id, sl, "SLACK_BOT_TOKEN", None), signing_secret=secret, events_path=path)
+            )
+    if ch.present("discord"):
+        for account_id, d in ch.discord.all_accounts().items():
+            accounts.append(
+                DiscordOptions(**common(account_id, d, "DISCORD_BOT_TOKEN", 8000), gateway_url=d.gateway_url)
+            )
+    return ChannelsOptions(
+        dm_scope=ch.dm_scope,
+        pairing_code_ttl_s=ch.pairing_code_ttl_s,
+        pairing_max_pending=ch.pairing_max_pending,
+        retry_initial_s=ch.retry_initial_s,
+        retry_max_s=ch.retry_max_s,
+        max_inbound_chars=ch.max_inbound_chars,
+        max_queued_runs=ch.max_queued_runs,
+        webchat=ch.webchat.enabled,
+        accounts=tuple(accounts),
+    )
+
+
 class RuntimeCache:
     """Builds the configured provider once, and again only when its settings change."""
 
@@ -475,6 +564,7 @@ class Gateway:
         self.nodes: NodeRegistry | None = None
         self.scheduler: Scheduler | None = None
         self.canvas: CanvasHost | None = None
+        self.channels: ChannelSet | None = None
         self.edge: Edge | None = None
         self.runner: web.AppRunner | None = None
         self.door = ConnectionDoor(fit_to_descriptors(door_limits(first)))
@@ -593,7 +683,7 @@ class Gateway:
         cron_store: CronStore = SqlCronStore(engine) if engine is not None else MemoryCronStore()
         self.scheduler = scheduler = Scheduler(node, cron_store, cron_config(s), heartbeat_config(s))
         self.nodes = NodeRegistry(node)
-        register_handlers(node, self.config, scheduler)
+        api = register_handlers(node, self.config, scheduler)
         register_pairing_handlers(node.dispatcher, pairing, now_ms)
         register_node_handlers(node, self.nodes)
         approvals = ApprovalService(node.hub.broadcast, timeout_ms=sec.approval_timeout_ms)
@@ -619,6 +709,17 @@ class Gateway:
         for mount in MOUNTS:
             mount(self.edge)
         app.router.add_get("/", self._root(node))
+        engine = getattr(self.store, "engine", None)
+        pairing_store: PairingStore = SqlChannelStore(engine) if engine is not None else MemoryPairingStore()
+        channels = build_channels(node, channel_options(s, os.environ), pairing_store, api.slash_command)
+        for route in channels.manager.routes():
+            app.router.add_route(route.method, route.path, route.handler)
+        api.channels = channels.control
+        if self.outbound is None:  # an embedding program's own Outbound (e.g. a test recorder) wins
+            node.outbound = channels.manager
+        self.channels = channels
+        await channels.manager.start()  # connects in the background; a failing channel only reports its error
+        self._stack.push_async_callback(channels.manager.stop)
         self.app = app
         self.runner = await self._serve(app, s.host, s.port, "main", tls_context(s))
         self.port = self.edge.bound["main"]

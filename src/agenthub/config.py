@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -41,9 +41,11 @@ __all__ = [
     "AgentBoxSettings",
     "AnthropicSettings",
     "CanvasSettings",
+    "ChannelsSettings",
     "ConfigFileError",
     "CronSettings",
     "DemoSettings",
+    "DiscordSettings",
     "GatewaySettings",
     "HeartbeatSettings",
     "HookMapping",
@@ -53,6 +55,9 @@ __all__ = [
     "MyAgentSettings",
     "OpenAISettings",
     "SecuritySettings",
+    "SlackSettings",
+    "TelegramSettings",
+    "WebChatSettings",
     "env_layer",
     "env_names",
     "flatten",
@@ -373,6 +378,191 @@ class CanvasSettings(_Section):
     poll_delay_ms: int = Field(300, ge=50, description="polling period when force_polling is set")
 
 
+# -- messaging channels (agenthub.channels) ---------------------------------------------------
+# One section per platform. The section's own fields are its "default" account; ``accounts``
+# adds named accounts, each overriding the section's fields it sets (OpenClaw's layout).
+# A platform runs when its section is present in the config and a token resolves (config,
+# ``*_file``, then the platform's environment variable, read only when the section is present).
+
+DmPolicy = Literal["pairing", "allowlist", "open", "disabled"]
+DmScope = Literal["main", "per-peer", "per-channel-peer", "per-account-channel-peer"]
+
+
+class _ChannelAccount(_Section):
+    """Access and pacing settings every platform account has."""
+
+    enabled: bool = Field(True, description="start this account with the gateway")
+    name: str | None = Field(None, description="display name in channels.status")
+    dm_policy: DmPolicy = Field(
+        "pairing",
+        description="unknown direct-message senders: pairing (get a code an operator approves), "
+        "allowlist (allow_from only), open (anyone), disabled (ignore direct messages)",
+    )
+    allow_from: list[str] = Field(default_factory=list, description="sender or chat ids always allowed ('*': anyone)")
+    require_mention: bool = Field(True, description="in groups and channels, answer only when mentioned")
+    edit_interval_ms: int = Field(1000, ge=100, le=60_000, description="min spacing of edits to one streamed reply")
+    max_retry_wait_s: float = Field(
+        120, gt=0, le=3600, description="longest rate-limit wait (429 retry_after) honoured before giving up"
+    )
+
+    @field_validator("allow_from", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        """Chat ids are numbers in TOML and JSON; keep them as text, as the platforms send them."""
+        if isinstance(value, list | tuple):
+            return [str(item) for item in value]
+        return value
+
+
+# Settings that belong to one account only: a named account never inherits them from the section.
+_OWN_FIELDS = frozenset(
+    {"bot_token", "bot_token_file", "signing_secret", "webhook_url", "webhook_secret", "events_path", "name"}
+)
+
+
+def _account_map(section: _ChannelAccount, accounts: Mapping[str, _ChannelAccount]) -> dict[str, Any]:
+    """The section's accounts by id: ``default`` from the section itself, named ones overriding it.
+
+    ``default`` exists when no named account is configured, when one is named
+    ``default``, or when the section has its own token; a named account
+    inherits the section's settings it does not set, except credentials.
+    """
+    cls = type(next(iter(accounts.values()))) if accounts else None
+    own = section.model_dump(exclude={"accounts"}, exclude_unset=True)
+    shared = {k: v for k, v in own.items() if k not in _OWN_FIELDS}
+    out: dict[str, Any] = {}
+    has_token = bool(own.get("bot_token") or own.get("bot_token_file"))
+    if not accounts or "default" in accounts or has_token:
+        extra = accounts["default"].model_dump(exclude_unset=True) if "default" in accounts else {}
+        out["default"] = type(section).model_validate({**own, **extra})
+    for name, account in accounts.items():
+        if name != "default" and cls is not None:
+            out[name] = cls.model_validate({**shared, **account.model_dump(exclude_unset=True)})
+    return out
+
+
+def _secret_from(
+    value: SecretStr | None, file: Path | None, env: Mapping[str, str], env_key: str | None
+) -> tuple[str | None, str]:
+    """A secret and where it came from (OpenClaw's ``tokenSource``: config, file, env or none)."""
+    if value is not None and value.get_secret_value():
+        return value.get_secret_value(), "config"
+    if file is not None:
+        text = file.expanduser().read_text().strip()
+        if text:
+            return text, "file"
+    if env_key and env.get(env_key):
+        return env[env_key], "env"
+    return None, "none"
+
+
+class TelegramAccountSettings(_ChannelAccount):
+    """A Telegram bot (python-telegram-bot), long polling by default."""
+
+    bot_token: SecretStr | None = Field(None, description="BotFather token (or bot_token_file, or TELEGRAM_BOT_TOKEN)")
+    bot_token_file: Path | None = Field(None, description="file holding the bot token")
+    api_base_url: str = Field("https://api.telegram.org", description="Bot API server (a local one in tests)")
+    mode: Literal["polling", "webhook"] = Field("polling", description="how updates arrive")
+    poll_timeout_s: int = Field(30, ge=0, le=50, description="getUpdates long-poll timeout")
+    webhook_url: str | None = Field(
+        None, description="public https URL Telegram posts to (webhook mode); it must reach /telegram/<account>/webhook"
+    )
+    webhook_secret: SecretStr | None = Field(None, description="X-Telegram-Bot-Api-Secret-Token of webhook posts")
+    typing_interval_ms: int = Field(4000, ge=500, le=60_000, description="sendChatAction typing period during a run")
+    max_message_chars: int = Field(4096, ge=16, le=4096, description="a longer reply is split into several messages")
+
+    def token(self, env: Mapping[str, str], env_key: str | None) -> tuple[str | None, str]:
+        return _secret_from(self.bot_token, self.bot_token_file, env, env_key)
+
+
+class TelegramSettings(TelegramAccountSettings):
+    accounts: dict[str, TelegramAccountSettings] = Field(default_factory=dict, description="named extra accounts")
+
+    def all_accounts(self) -> dict[str, TelegramAccountSettings]:
+        return _account_map(self, self.accounts)
+
+
+class SlackAccountSettings(_ChannelAccount):
+    """A Slack app (slack-bolt) receiving the Events API over HTTP on the gateway."""
+
+    bot_token: SecretStr | None = Field(None, description="xoxb- bot token (or bot_token_file, or SLACK_BOT_TOKEN)")
+    bot_token_file: Path | None = Field(None, description="file holding the bot token")
+    signing_secret: SecretStr | None = Field(None, description="app signing secret (or SLACK_SIGNING_SECRET)")
+    api_base_url: str = Field("https://slack.com/api/", description="Web API base (a local one in tests)")
+    events_path: str | None = Field(
+        None, description="Events API request URL path on the gateway (default /slack/events, /slack/<account>/events)"
+    )
+    max_message_chars: int = Field(4000, ge=16, le=40_000, description="a longer reply is split into several messages")
+
+    def token(self, env: Mapping[str, str], env_key: str | None) -> tuple[str | None, str]:
+        return _secret_from(self.bot_token, self.bot_token_file, env, env_key)
+
+    def secret(self, env: Mapping[str, str], env_key: str | None) -> tuple[str | None, str]:
+        return _secret_from(self.signing_secret, None, env, env_key)
+
+
+class SlackSettings(SlackAccountSettings):
+    accounts: dict[str, SlackAccountSettings] = Field(default_factory=dict, description="named extra accounts")
+
+    def all_accounts(self) -> dict[str, SlackAccountSettings]:
+        return _account_map(self, self.accounts)
+
+
+class DiscordAccountSettings(_ChannelAccount):
+    """A Discord bot (discord.py) on the gateway WebSocket, message content intent on."""
+
+    bot_token: SecretStr | None = Field(None, description="bot token (or bot_token_file, or DISCORD_BOT_TOKEN)")
+    bot_token_file: Path | None = Field(None, description="file holding the bot token")
+    api_base_url: str = Field("https://discord.com/api/v10", description="REST base (one per process: discord.py)")
+    gateway_url: str = Field("wss://gateway.discord.gg/", description="gateway WebSocket (one per process)")
+    max_message_chars: int = Field(2000, ge=16, le=2000, description="a longer reply is split into several messages")
+
+    def token(self, env: Mapping[str, str], env_key: str | None) -> tuple[str | None, str]:
+        return _secret_from(self.bot_token, self.bot_token_file, env, env_key)
+
+
+class DiscordSettings(DiscordAccountSettings):
+    accounts: dict[str, DiscordAccountSettings] = Field(default_factory=dict, description="named extra accounts")
+
+    def all_accounts(self) -> dict[str, DiscordAccountSettings]:
+        return _account_map(self, self.accounts)
+
+
+class WebChatSettings(_Section):
+    """The gateway's own browser chat, listed in channels.status like the other channels."""
+
+    enabled: bool = True
+
+
+class ChannelsSettings(_Section):
+    """Messaging channels: sessions, pairing and the platforms."""
+
+    dm_scope: DmScope = Field(
+        "per-channel-peer",
+        description="direct-message sessions: main (one shared), per-peer, per-channel-peer, per-account-channel-peer",
+    )
+    pairing_code_ttl_s: int = Field(3600, ge=60, description="an unapproved pairing code expires after this")
+    pairing_max_pending: int = Field(3, ge=1, le=100, description="pending pairing requests per channel account")
+    retry_initial_s: float = Field(1.0, gt=0, le=60, description="first wait before restarting a failed channel")
+    retry_max_s: float = Field(300.0, gt=0, description="longest wait between restarts of a failed channel")
+    max_inbound_chars: int = Field(16_000, ge=1, le=200_000, description="longer inbound messages are cut")
+    max_queued_runs: int = Field(
+        3, ge=1, le=100, description="runs a chat may have waiting or going; more messages are turned away"
+    )
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    webchat: WebChatSettings = Field(default_factory=WebChatSettings)
+
+    def present(self, platform: str) -> bool:
+        """Whether the config names this platform (only then are its env variables read)."""
+        return platform in self.model_fields_set
+
+
+# Keys whose values are secrets anywhere under ``channels`` (redacted in config.get and logs).
+CHANNEL_SECRET_KEYS = frozenset({"bot_token", "signing_secret", "webhook_secret", "app_token"})
+
+
 class GatewaySettings(BaseSettings):
     """Every setting of the gateway. Validated from the merged layers (``merge_layers``)."""
 
@@ -415,6 +605,7 @@ class GatewaySettings(BaseSettings):
     heartbeat: HeartbeatSettings = _f(HeartbeatSettings, "heartbeat turns")
     hooks: HooksSettings = _f(HooksSettings, "inbound webhooks")
     canvas: CanvasSettings = _f(CanvasSettings, "the canvas host")
+    channels: ChannelsSettings = _f(ChannelsSettings, "messaging channels (Telegram, Slack, Discord, WebChat)")
 
     @classmethod
     def settings_customise_sources(
@@ -464,6 +655,7 @@ RESTART_FIELDS = frozenset(
         "security",
         "hooks",
         "canvas",
+        "channels",
     }
 )
 
@@ -525,7 +717,18 @@ def redact(data: dict[str, Any], settings: GatewaySettings | None = None) -> dic
     url = out.get("database_url")
     if isinstance(url, str):
         out["database_url"] = mask_url_password(url)
+    if "channels" in out:
+        out["channels"] = _redact_keys(out["channels"], CHANNEL_SECRET_KEYS)
     return out
+
+
+def _redact_keys(data: Any, keys: frozenset[str]) -> Any:
+    """``data`` with every non-empty value under one of ``keys`` replaced, at any depth."""
+    if isinstance(data, dict):
+        return {k: REDACTED if k in keys and v else _redact_keys(v, keys) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_redact_keys(v, keys) for v in data]
+    return data
 
 
 def _copy(data: Any) -> Any:
@@ -739,7 +942,7 @@ def reference_markdown() -> str:
         head = path.rpartition(".")[0] or "gateway"
         if head != section:
             section = head
-            doc = (owner.__doc__ or "").strip().splitlines()[0] if owner is not GatewaySettings else ""
+            doc = next(iter((owner.__doc__ or "").strip().splitlines()), "") if owner is not GatewaySettings else ""
             lines += ["", f"## `{head}`" if head != "gateway" else "## Top level", ""]
             if doc:
                 lines += [doc, ""]

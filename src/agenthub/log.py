@@ -34,3 +34,5 @@ def configure(fmt: str = "text", level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # httpx logs every request URL at INFO; a Telegram Bot API URL holds the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

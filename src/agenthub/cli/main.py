@@ -16,7 +16,21 @@ import click
 from click.shell_completion import get_completion_class
 
 from .. import __version__
-from . import call, chat, config, devices, doctor, gateway, keys, node, pipelines, protocol, serve_agent, ws_test
+from . import (
+    call,
+    channels,
+    chat,
+    config,
+    devices,
+    doctor,
+    gateway,
+    keys,
+    node,
+    pipelines,
+    protocol,
+    serve_agent,
+    ws_test,
+)
 from .options import shared_options
 
 __all__ = ["cli", "main"]
@@ -50,6 +64,7 @@ for command in (
     call.call,
     chat.chat,
     devices.devices,
+    channels.channels,
     keys.keys,
     node.node,
     pipelines.pipelines,

@@ -38,6 +38,11 @@ __all__ = [
     "AgentReplayParams",
     "AgentWaitParams",
     "AuthParams",
+    "ChannelRefParams",
+    "ChannelsPairingApproveParams",
+    "ChannelsPairingDismissParams",
+    "ChannelsPairingListParams",
+    "ChannelsStatusParams",
     "ChatAbortParams",
     "ChatHistoryParams",
     "ChatSendParams",
@@ -194,6 +199,43 @@ class SendParams(_Params):
     sessionKey: Key | None = None
     to: Key | None = None
     channel: Key | None = None
+    accountId: Key | None = None
+    threadId: Key | None = None
+
+
+class ChannelsStatusParams(_Params):
+    probe: bool = False
+    timeoutMs: Annotated[int, Field(ge=0, le=600_000)] | None = None
+    channel: Key | None = None
+
+
+class ChannelRefParams(_Params):
+    """``channels.start|stop|logout``: one account of one channel (the default account when omitted)."""
+
+    channel: Key
+    accountId: Annotated[str, Field(max_length=512)] | None = None
+
+
+class ChannelsPairingListParams(_Params):
+    channel: Key | None = None
+    accountId: Key | None = None
+
+
+class ChannelsPairingApproveParams(_Params):
+    """OpenClaw's params (``requestId`` from ``channels.pairing.list``), or the sender's ``code``."""
+
+    channel: Key
+    accountId: Key | None = None
+    requestId: Key | None = None
+    code: Annotated[str, Field(min_length=4, max_length=32)] | None = None
+    notify: bool = False
+    bootstrapCommandOwner: bool = False
+
+
+class ChannelsPairingDismissParams(_Params):
+    channel: Key
+    accountId: Key | None = None
+    requestId: Key
 
 
 class ConfigGetParams(_Params):
@@ -283,7 +325,16 @@ METHODS: dict[str, MethodSpec] = {
     "chat.send": MethodSpec(ChatSendParams, WRITE, summary="send a chat message to a session"),
     "chat.history": MethodSpec(ChatHistoryParams, READ, summary="a session's transcript"),
     "chat.abort": MethodSpec(ChatAbortParams, WRITE, summary="abort a session's run"),
-    "send": MethodSpec(SendParams, WRITE, summary="post an outbound message to a session"),
+    "send": MethodSpec(SendParams, WRITE, summary="post a message to a session or through a channel"),
+    "channels.status": MethodSpec(ChannelsStatusParams, READ, summary="each channel account's state"),
+    "channels.start": MethodSpec(ChannelRefParams, ADMIN, summary="start a channel account"),
+    "channels.stop": MethodSpec(ChannelRefParams, ADMIN, summary="stop a channel account"),
+    "channels.logout": MethodSpec(ChannelRefParams, ADMIN, summary="stop a channel account until started again"),
+    "channels.pairing.list": MethodSpec(ChannelsPairingListParams, PAIRING, summary="pending DM pairing requests"),
+    "channels.pairing.approve": MethodSpec(
+        ChannelsPairingApproveParams, PAIRING, summary="allow a sender by request id or pairing code"
+    ),
+    "channels.pairing.dismiss": MethodSpec(ChannelsPairingDismissParams, PAIRING, summary="drop a pairing request"),
     "sessions.list": MethodSpec(SessionsListParams, READ, summary="known sessions"),
     "sessions.reset": MethodSpec(SessionKeyParams, ADMIN, summary="clear a session's transcript"),
     "sessions.delete": MethodSpec(SessionKeyParams, ADMIN, summary="delete a session"),

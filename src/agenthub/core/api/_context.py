@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,6 +16,7 @@ from ..transcripts import TranscriptCache
 
 if TYPE_CHECKING:
     from ..scheduler import Scheduler
+    from .channels import ChannelControl
 
 __all__ = ["ApiContext", "ConfigService"]
 
@@ -44,6 +45,10 @@ class ApiContext:
     config: ConfigService
     # Cron jobs and heartbeats (core.scheduler); None when the composition root runs none.
     scheduler: Scheduler | None = None
+    # Set by the composition root when channels are wired (``channels.*`` methods answer UNAVAILABLE without).
+    channels: ChannelControl | None = None
+    # The chat's slash commands, ``(session key, text) -> reply or None``; set by ``chat.register``.
+    slash_command: Callable[[str, str], Awaitable[str | None]] | None = None
     _accepting: dict[str, asyncio.Future[None]] = field(default_factory=dict)
 
     @property

@@ -1,8 +1,12 @@
-"""``chat.send|history|abort``, ``send``, and the slash commands a chat message may carry.
+"""``chat.send|history|abort``, and the slash commands a chat message may carry.
 
 A slash command stands for a method (``/reset`` is ``sessions.reset``) and is
 authorized as that method would be, by the dispatcher's own check. Its answer
 is a run like any other, launched after the ``res`` that acknowledges it.
+
+Channel chats (``core.api.channels``) answer the same commands through
+``ApiContext.slash_command``; their senders are authorized by the channel's
+allow-list or pairing, for their own conversation only.
 """
 
 from __future__ import annotations
@@ -11,13 +15,11 @@ from typing import Any
 
 from ... import __version__
 from ...protocol.errors import ErrorCode, RpcError
-from ...protocol.methods import ChatAbortParams, ChatHistoryParams, ChatSendParams, SendParams
+from ...protocol.methods import ChatAbortParams, ChatHistoryParams, ChatSendParams
 from ..rpc import Call
 from ..runs import now_ms
-from ..store import MessageRecord
 from ..transcripts import message_view
 from ._context import ApiContext
-from .sessions import DEFAULT_SESSION
 
 __all__ = ["HELP_TEXT", "SLASH_COMMANDS", "register"]
 
@@ -119,28 +121,15 @@ def register(ctx: ApiContext) -> None:
         aborted = runs.abort(p.sessionKey, p.runId)
         return {"ok": True, "aborted": bool(aborted), "runIds": aborted}
 
-    async def send(call: Call, p: SendParams) -> Any:
-        async with ctx.exclusive(p.idempotencyKey):
-            return await _send(call, p)
+    async def channel_command(session_key: str, text: str) -> str | None:
+        """A chat platform's slash command; None when ``text`` is not one."""
+        command = " ".join(text.split())
+        return await slash_command(session_key, command) if command in SLASH_COMMANDS else None
 
-    async def _send(call: Call, p: SendParams) -> Any:
-        key = p.idempotencyKey
-        first = await ctx.idempotent_replay(key)
-        if first is not None:
-            return first
-        runs.check_message(p.message)
-        session_key = p.sessionKey or p.to or DEFAULT_SESSION
-        msg_id = await store.append_message(
-            MessageRecord(session_key, "assistant", p.message, now_ms(), key, {"source": "send"})
-        )
-        run = await runs.reply(key, session_key, p.message, f"send:{call.conn.conn_id}", launch=False)
-        result = {"runId": key, "messageId": str(msg_id), "sessionKey": session_key, "channel": p.channel or "webchat"}
-        await store.put_idempotent(key, "send", result, now_ms())
-        call.after_response(lambda: runs.launch(run))
-        return result
+    ctx.slash_command = channel_command
 
     d = node.dispatcher
     d.register("chat.send", chat_send)
     d.register("chat.history", chat_history)
     d.register("chat.abort", chat_abort)
-    d.register("send", send)
+    ctx.slash_command = slash_command  # channel chats answer the same commands
