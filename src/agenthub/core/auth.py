@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..protocol.errors import ErrorCode, HandshakeError
 from ..protocol.handshake import Accepted
-from ..protocol.methods import NODE, READ, SCOPES, WRITE, expand_scopes
+from ..protocol.methods import NODE, READ, WRITE, expand_scopes, is_operator_scope
 from .connection import Principal
 from .store import Store
 
@@ -107,9 +107,9 @@ class Authenticator:
                 raise _auth_error(rid, "gateway token mismatch", code)
         elif device_token:
             raise _auth_error(rid, "device token mismatch", "AUTH_DEVICE_TOKEN_MISMATCH")
-        unknown = [s for s in params.scopes if s not in SCOPES]
-        if unknown and params.role == "operator":
-            raise HandshakeError(ErrorCode.INVALID_REQUEST, f"unknown scope: {unknown[0]}", request_id=rid)
+        invalid = [s for s in params.scopes if not is_operator_scope(s)]
+        if invalid and params.role == "operator":
+            raise HandshakeError(ErrorCode.INVALID_REQUEST, f"unknown scope: {invalid[0]}", request_id=rid)
         requested = params.scopes or (list(DEFAULT_OPERATOR_SCOPES) if params.role == "operator" else [])
         if params.role != "operator":
             requested = []

@@ -27,6 +27,7 @@ from .outbound import Outbound
 from .ratelimit import PreAuthCounter, SecurityLimits
 from .rpc import Call, Dispatcher
 from .runs import RunManager, now_ms
+from .sessions import session_defaults
 from .store import Store
 
 __all__ = ["Node", "NodeLimits"]
@@ -86,6 +87,8 @@ class Node:
         self.close_listeners: list[Callable[[Connection], None]] = []
         # Messaging channels, when configured (the composition root sets it): see core.outbound.
         self.outbound: Outbound | None = None
+        # hello-ok features.capabilities: server features OpenClaw's clients check before they use them.
+        self.capabilities: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -244,7 +247,11 @@ class Node:
             "type": "hello-ok",
             "protocol": accepted.protocol,
             "server": {"version": __version__, "connId": conn.conn_id},
-            "features": {"methods": self.dispatcher.methods(), "events": sorted(EVENT_SCOPES)},
+            "features": {
+                "methods": self.dispatcher.methods(),
+                "events": sorted(EVENT_SCOPES),
+                "capabilities": sorted(self.capabilities),
+            },
             "snapshot": {
                 # Presence is read-scoped like its event: who is connected, from where, is not for everyone.
                 "presence": self.presence() if conn.has_scope(EVENT_SCOPES["presence"]) else [],
@@ -252,6 +259,7 @@ class Node:
                 "stateVersion": self.state_version(),
                 "uptimeMs": now_ms() - self.started_ms,
                 "authMode": self.auth.auth_mode,
+                "sessionDefaults": session_defaults(),
             },
             "auth": self._hello_auth(principal),
             "policy": {

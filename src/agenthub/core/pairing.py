@@ -42,13 +42,13 @@ from typing import Any
 from ..protocol.errors import CloseCode, ErrorCode, HandshakeError, RpcError
 from ..protocol.handshake import Accepted
 from ..protocol.methods import (
-    SCOPES,
     DeviceIdParams,
     DeviceTokenRevokeParams,
     DeviceTokenRotateParams,
     EmptyParams,
     PairRequestParams,
     expand_scopes,
+    is_operator_scope,
 )
 from .auth import hash_secret, secret_matches
 from .connection import Connection
@@ -417,7 +417,7 @@ class PairingService:
         if record.role != p.role:
             raise RpcError(ErrorCode.NOT_FOUND, f"device has no {p.role} role", details={"deviceId": p.deviceId})
         if p.scopes is not None:
-            unknown = [s for s in p.scopes if s not in SCOPES]
+            unknown = [s for s in p.scopes if not is_operator_scope(s)]
             if unknown:
                 raise RpcError(ErrorCode.INVALID_REQUEST, f"unknown scope: {unknown[0]}")
             missing = _first_missing(caller_scopes, p.scopes)

@@ -29,6 +29,7 @@ from .runtime import (
     ToolCallStart,
     Turn,
 )
+from .sessions import canonical_session_key, event_session_fields, lifecycle_end
 from .store import MessageRecord, RunRecord, Store
 
 __all__ = ["Run", "RunManager", "RunStatus", "now_ms", "run_stream"]
@@ -164,6 +165,7 @@ class RunManager:
         ``runtime`` and ``tools`` override the configured agent for this run only;
         ``owner`` is recorded with the run so per-user visibility survives a restart.
         """
+        session_key = canonical_session_key(session_key)
         run = Run(
             run_id,
             session_key,
@@ -184,7 +186,7 @@ class RunManager:
 
     def reply(self, run_id: str, session_key: str, text: str, origin: str) -> Run:
         """A run that answers without a model (slash commands): start, final, end."""
-        run = Run(run_id, session_key, "", origin, now_ms())
+        run = Run(run_id, canonical_session_key(session_key), "", origin, now_ms())
         run.started_ms = run.created_ms
         self._agent(run, "lifecycle", {"phase": "start", "startedAt": run.started_ms})
         run.text = text
@@ -339,14 +341,14 @@ class RunManager:
         run.status = status
         if run.ended_ms is None:
             run.ended_ms = now_ms()
-        base = {"runId": run.run_id, "sessionKey": run.session_key}
+        base = {"runId": run.run_id, **event_session_fields(run.session_key)}
         if status is RunStatus.OK:
-            self._agent(run, "lifecycle", {"phase": "end", "endedAt": run.ended_ms})
+            self._agent(run, "lifecycle", lifecycle_end(run.started_ms, run.ended_ms, aborted=False))
             self._chat(
                 run, {**base, "state": "final", "message": _message(run.text, run.ended_ms), "stopReason": "stop"}
             )
         elif status is RunStatus.ABORTED:
-            self._agent(run, "lifecycle", {"phase": "end", "endedAt": run.ended_ms, "aborted": True})
+            self._agent(run, "lifecycle", lifecycle_end(run.started_ms, run.ended_ms, aborted=True))
             self._chat(
                 run, {**base, "state": "aborted", "message": _message(run.text, run.ended_ms), "stopReason": "aborted"}
             )
@@ -367,7 +369,13 @@ class RunManager:
 
     # -- publishing ----------------------------------------------------------
     def _agent(self, run: Run, stream: str, data: dict[str, Any], *, droppable: bool = False) -> None:
-        payload = {"runId": run.run_id, "stream": stream, "ts": now_ms(), "data": data, "sessionKey": run.session_key}
+        payload = {
+            "runId": run.run_id,
+            "stream": stream,
+            "ts": now_ms(),
+            "data": data,
+            **event_session_fields(run.session_key),
+        }
         self.bus.publish(run_stream(run.run_id), "agent", payload, droppable=droppable)
 
     def _chat(self, run: Run, payload: dict[str, Any], *, droppable: bool = False) -> None:
@@ -393,7 +401,7 @@ class RunManager:
             run,
             {
                 "runId": run.run_id,
-                "sessionKey": run.session_key,
+                **event_session_fields(run.session_key),
                 "state": "delta",
                 "message": _message(run.text, now_ms()),
                 "deltaText": delta,

@@ -184,7 +184,15 @@ config_table = Table(
     Column("updated_ms", BigInteger, nullable=False),
 )
 
-TABLES: tuple[Table, ...] = (sessions, messages, runs, devices, idempotency, config_table, api_keys)
+session_meta = Table(
+    "session_meta",
+    _metadata,
+    Column("key", String, primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+TABLES: tuple[Table, ...] = (sessions, messages, runs, devices, idempotency, config_table, api_keys, session_meta)
 
 _INTERRUPTIBLE = ("queued", "running")
 
@@ -276,6 +284,27 @@ _PURGE_IDEMPOTENT = delete(idempotency).where(idempotency.c.created_ms < bindpar
 
 _GET_CONFIG = select(config_table.c.data).where(config_table.c.id == _CONFIG_ROW_ID)
 
+_GET_SESSION_META = select(session_meta.c.key, session_meta.c.data).where(
+    session_meta.c.key.in_(bindparam("keys", expanding=True))
+)
+_ALL_SESSION_META = select(session_meta.c.key, session_meta.c.data)
+_NTH_NEWEST_MESSAGE = (
+    select(messages.c.id)
+    .where(messages.c.session_key == bindparam("session_key"))
+    .order_by(messages.c.id.desc())
+    .offset(bindparam("offset", type_=Integer))
+    .limit(1)
+)
+_DELETE_OLDER_MESSAGES = delete(messages).where(
+    messages.c.session_key == bindparam("session_key"), messages.c.id < bindparam("cutoff", type_=BigInteger)
+)
+_SET_MESSAGE_COUNT = (
+    update(sessions)
+    .where(sessions.c.key == bindparam("session_key"))
+    .values(message_count=bindparam("count", type_=Integer))
+)
+_DELETE_SESSION_META = delete(session_meta).where(session_meta.c.key == bindparam("session_key"))
+
 # The dialects with INSERT ... ON CONFLICT, each with its own construct.
 _ON_CONFLICT_INSERTS: dict[str, Callable[[Table], Any]] = {
     "sqlite": sqlite_dialect.insert,
@@ -303,7 +332,7 @@ def _upserts(table: Table, *, update_existing: bool = True) -> dict[str, Insert]
 
 # By table name, then dialect name; the tables the put_* methods replace rows of.
 _UPSERT: dict[str, dict[str, Insert]] = {
-    table.name: _upserts(table) for table in (runs, devices, idempotency, config_table, api_keys)
+    table.name: _upserts(table) for table in (runs, devices, idempotency, config_table, api_keys, session_meta)
 }
 _INSERT_IF_ABSENT: dict[str, dict[str, Insert]] = {"sessions": _upserts(sessions, update_existing=False)}
 
@@ -422,9 +451,21 @@ def _reset_session(conn: Connection, key: str, now_ms: int) -> bool:
     return True
 
 
+def _trim_session(conn: Connection, key: str, keep: int) -> int:
+    """Delete all but the newest ``keep`` messages of the session; returns how many went."""
+    cutoff = conn.execute(_NTH_NEWEST_MESSAGE, {"session_key": key, "offset": keep - 1}).scalar()
+    if cutoff is None:
+        return 0
+    removed = int(conn.execute(_DELETE_OLDER_MESSAGES, {"session_key": key, "cutoff": cutoff}).rowcount)
+    if removed:
+        conn.execute(_SET_MESSAGE_COUNT, {"session_key": key, "count": keep})
+    return removed
+
+
 def _delete_session(conn: Connection, key: str) -> bool:
     # Explicit rather than relying on ON DELETE CASCADE, which needs foreign_keys=ON.
     conn.execute(_DELETE_MESSAGES, {"session_key": key})
+    conn.execute(_DELETE_SESSION_META, {"session_key": key})
     return int(conn.execute(_DELETE_SESSION, {"session_key": key}).rowcount) > 0
 
 
@@ -696,6 +737,12 @@ class SqliteStore:
         """Delete the session and its transcript (runs are history and stay); False if unknown."""
         return await self._write(_delete_session, key)
 
+    async def trim_session(self, key: str, keep: int) -> int:
+        """Keep only the newest ``keep`` (>= 1) messages of the session; returns how many were deleted."""
+        if keep < 1:
+            raise ValueError("keep must be >= 1")
+        return await self._write(_trim_session, key, keep)
+
     async def append_message(self, msg: MessageRecord) -> int:
         """Insert one transcript row and bump its session, atomically; returns the row id.
 
@@ -823,6 +870,22 @@ class SqliteStore:
     async def purge_idempotent(self, before_ms: int) -> int:
         """Delete entries created strictly before ``before_ms``; returns how many."""
         return await self._write(_rowcount, _PURGE_IDEMPOTENT, {"before_ms": before_ms})
+
+    # per-session metadata (sessions.patch)
+
+    async def get_session_meta(self, keys: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        """The stored metadata of each of ``keys`` that has any (None: of every session that has any)."""
+        if keys is not None and not keys:
+            return {}
+        if keys is None:
+            rows = await self._read(_all, _ALL_SESSION_META, {})
+        else:
+            rows = await self._read(_all, _GET_SESSION_META, {"keys": list(keys)})
+        return {key: _json.loads(data) for key, data in rows}
+
+    async def put_session_meta(self, key: str, meta: dict[str, Any], now_ms: int) -> None:
+        """Replace the session's metadata object."""
+        await self._write(_upsert, session_meta, {"key": key, "data": _dumps(meta), "updated_ms": now_ms})
 
     # config overrides
 

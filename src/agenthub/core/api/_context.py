@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ...protocol.errors import ErrorCode, RpcError
 from ..node import Node
 from ..rpc import Call
 from ..runs import Run, RunManager, now_ms
+from ..sessions import canonical_session_key
 from ..store import Store
 from ..transcripts import TranscriptCache
+from ._subscriptions import SessionSubscriptions
 
 __all__ = ["ApiContext", "ConfigService"]
 
@@ -36,6 +39,10 @@ class ApiContext:
     node: Node
     config: ConfigService
     _accepting: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+    subscriptions: SessionSubscriptions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.subscriptions = SessionSubscriptions(self.node)
 
     @property
     def runs(self) -> RunManager:
@@ -50,6 +57,22 @@ class ApiContext:
         """The composition root puts a TranscriptCache in front of the store; chat.history reuses its views."""
         store = self.node.store
         return store if isinstance(store, TranscriptCache) else None
+
+    @staticmethod
+    def session_key(raw: str | None, agent_id: str | None = None, *, default: str = "main") -> str:
+        """The canonical key for a key a client sent (``core.sessions``); a bad key is INVALID_REQUEST."""
+        try:
+            return canonical_session_key(raw if raw and raw.strip() else default, agent_id)
+        except ValueError as exc:
+            raise RpcError(ErrorCode.INVALID_REQUEST, f"invalid params: sessionKey: {exc}") from None
+
+    def model_ref(self) -> tuple[str, str]:
+        """``(provider, model)`` of the configured agent, as the settings name them."""
+        public = self.config.public()
+        provider = str(public.get("provider") or self.node.provider_name())
+        section = public.get(provider)
+        model = section.get("model") if isinstance(section, dict) else None
+        return provider, str(model or provider)
 
     @staticmethod
     def final_reply(call: Call) -> Callable[[Run], None]:

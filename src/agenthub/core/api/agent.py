@@ -10,7 +10,7 @@ from ..bus import ReplayGap
 from ..rpc import Call
 from ..runs import Run, now_ms, run_stream
 from ._context import ApiContext
-from .sessions import DEFAULT_SESSION
+from .sessions import agent_session_key
 
 __all__ = ["register"]
 
@@ -38,7 +38,8 @@ def register(ctx: ApiContext) -> None:
             return first
         accepted = {"runId": run_id, "status": "accepted", "acceptedAt": now_ms()}
         await store.put_idempotent(run_id, "agent", accepted, now_ms())
-        run = await runs.start(run_id, p.sessionKey or DEFAULT_SESSION, p.message, f"agent:{call.conn.conn_id}")
+        key = await agent_session_key(ctx, p)
+        run = await runs.start(run_id, key, p.message, f"agent:{call.conn.conn_id}")
         run.on_done.append(ctx.final_reply(call))
         return accepted
 

@@ -10,8 +10,8 @@ from ...protocol.methods import ChatAbortParams, ChatHistoryParams, ChatSendPara
 from ..rpc import Call
 from ..runs import now_ms
 from ..store import MessageRecord
-from ..transcripts import message_view
 from ._context import ApiContext
+from .chat_views import history_payload
 from .sessions import DEFAULT_SESSION
 
 __all__ = ["HELP_TEXT", "register"]
@@ -26,7 +26,6 @@ def register(ctx: ApiContext) -> None:
     node = ctx.node
     runs = ctx.runs
     store = ctx.store
-    transcripts = ctx.transcripts
 
     async def chat_send(call: Call, p: ChatSendParams) -> Any:
         async with ctx.exclusive(p.idempotencyKey):
@@ -44,14 +43,15 @@ def register(ctx: ApiContext) -> None:
         text = p.message.strip()
         if not text:
             raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: message: must not be empty")
+        key = ctx.session_key(p.sessionKey, p.agentId)
         started = {"runId": run_id, "status": "started"}
         await store.put_idempotent(run_id, "chat.send", started, now_ms())
         if text.startswith("/"):
-            reply = await slash_command(p.sessionKey, text)
+            reply = await slash_command(key, text)
             if reply is not None:
-                runs.reply(run_id, p.sessionKey, reply, f"chat.send:{call.conn.conn_id}")
+                runs.reply(run_id, key, reply, f"chat.send:{call.conn.conn_id}")
                 return started
-        await runs.start(run_id, p.sessionKey, p.message, f"chat.send:{call.conn.conn_id}")
+        await runs.start(run_id, key, p.message, f"chat.send:{call.conn.conn_id}")
         return started
 
     async def slash_command(session_key: str, text: str) -> str | None:
@@ -82,14 +82,11 @@ def register(ctx: ApiContext) -> None:
         return None
 
     async def chat_history(call: Call, p: ChatHistoryParams) -> Any:
-        if transcripts is not None:
-            views = await transcripts.views(p.sessionKey, p.limit)
-        else:
-            views = [message_view(m) for m in await store.history(p.sessionKey, p.limit)]
-        return {"sessionKey": p.sessionKey, "messages": views}
+        key = ctx.session_key(p.sessionKey, p.agentId)
+        return await history_payload(ctx, key, p.limit, receipts=p.inputRunIds is not None)
 
     async def chat_abort(call: Call, p: ChatAbortParams) -> Any:
-        aborted = runs.abort(p.sessionKey, p.runId)
+        aborted = runs.abort(ctx.session_key(p.sessionKey, p.agentId), p.runId)
         return {"ok": True, "aborted": bool(aborted), "runIds": aborted}
 
     async def send(call: Call, p: SendParams) -> Any:
@@ -101,7 +98,7 @@ def register(ctx: ApiContext) -> None:
         first = await ctx.idempotent_replay(key)
         if first is not None:
             return first
-        session_key = p.sessionKey or p.to or DEFAULT_SESSION
+        session_key = ctx.session_key(p.sessionKey or p.to, default=DEFAULT_SESSION)
         msg_id = await store.append_message(
             MessageRecord(session_key, "assistant", p.message, now_ms(), key, {"source": "send"})
         )
