@@ -21,7 +21,9 @@ from .core.api import register_handlers
 from .core.approvals import ApprovalService, node_tools, register_approval_handlers
 from .core.auth import Authenticator, hash_secret
 from .core.bus import MemoryBus
+from .core.logbuffer import LogBuffer
 from .core.node import Node, NodeLimits
+from .core.node_pairing import register_node_pairing_handlers
 from .core.nodes import NodeRegistry, register_node_handlers
 from .core.pairing import PairingService, register_pairing_handlers
 from .core.ratelimit import AuthLimiter, SecurityLimits
@@ -332,9 +334,15 @@ class Gateway:
         node.preauth.limits = security
         pairing.bind(node.hub.broadcast, lambda: node.connections.values())
         self.nodes = NodeRegistry(node)
+        if s.limits.log_buffer_bytes > 0:
+            node.log_buffer = LogBuffer(s.limits.log_buffer_bytes)
+            gateway_log = logging.getLogger("agenthub")
+            gateway_log.addHandler(node.log_buffer)
+            self._stack.callback(gateway_log.removeHandler, node.log_buffer)
         register_handlers(node, self.config)
         register_pairing_handlers(node.dispatcher, pairing, now_ms)
         register_node_handlers(node, self.nodes)
+        register_node_pairing_handlers(node.dispatcher, pairing, now_ms)
         approvals = ApprovalService(node.hub.broadcast, timeout_ms=sec.approval_timeout_ms)
         register_approval_handlers(node.dispatcher, approvals)
         registry = self.nodes

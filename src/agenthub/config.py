@@ -61,6 +61,9 @@ class Limits(_Section):
     transcript_cache_messages: int = Field(
         200, ge=1, le=100_000, description="newest messages kept per cached session (larger reads go to the store)"
     )
+    log_buffer_bytes: int = Field(
+        1024 * 1024, ge=0, description="newest log lines kept in memory for logs.tail (openclaw logs); 0: off"
+    )
     transcript_cache_bytes: int = Field(
         64 * 1024 * 1024, ge=0, description="approximate memory the transcript cache may hold (text + overhead)"
     )

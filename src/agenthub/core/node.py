@@ -23,6 +23,7 @@ from .auth import Authenticator
 from .bus import EventBus
 from .connection import Connection, ConnState, Principal
 from .hub import Hub
+from .logbuffer import LogBuffer
 from .outbound import Outbound
 from .ratelimit import PreAuthCounter, SecurityLimits
 from .rpc import Call, Dispatcher
@@ -89,6 +90,8 @@ class Node:
         self.outbound: Outbound | None = None
         # hello-ok features.capabilities: server features OpenClaw's clients check before they use them.
         self.capabilities: set[str] = set()
+        # The recent log for logs.tail, when the composition root keeps one (see core.logbuffer).
+        self.log_buffer: LogBuffer | None = None
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:

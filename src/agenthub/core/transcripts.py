@@ -344,6 +344,9 @@ class TranscriptCache:
     async def list_sessions(self, limit: int) -> list[SessionRecord]:
         return await self._store.list_sessions(limit)
 
+    async def count_sessions(self) -> int:
+        return await self._store.count_sessions()
+
     async def get_session_meta(self, keys: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
         return await self._store.get_session_meta(keys)
 

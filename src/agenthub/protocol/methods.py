@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = [
     "ADMIN",
@@ -313,6 +313,47 @@ class DeviceIdParams(_Params):
     deviceId: Key
 
 
+class DeviceRenameParams(_Params):
+    deviceId: Key
+    label: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _no_double_dash(name: str) -> str:
+    if "--" in name:
+        raise ValueError("must not contain '--'")
+    return name
+
+
+class NodeSkillParams(_Params):
+    name: Annotated[
+        str,
+        Field(min_length=1, max_length=64, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"),
+        AfterValidator(_no_double_dash),
+    ]
+    description: Annotated[str, Field(min_length=1, max_length=1024)]
+    content: Annotated[str, Field(min_length=1, max_length=65_536)]
+
+
+class NodeSkillsUpdateParams(_Params):
+    skills: Annotated[list[NodeSkillParams], Field(max_length=64)]
+
+
+class NodePluginToolParams(_Params):
+    pluginId: NonEmpty
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
+    description: Annotated[str, Field(min_length=1, max_length=4096)]
+    command: NonEmpty | None = None
+
+
+class NodePluginToolsUpdateParams(_Params):
+    tools: Annotated[list[NodePluginToolParams], Field(max_length=256)]
+
+
+class NodeRunnerInventoryParams(_Params):
+    protocolFeatures: Annotated[list[NonEmpty], Field(max_length=8)]
+    workerHost: dict[str, Any] | None = None
+
+
 class DeviceTokenRotateParams(_Params):
     deviceId: Key
     role: Key
@@ -372,6 +413,12 @@ class ModelsListParams(_Params):
     view: Literal["default", "configured", "provider-config", "all"] | None = None
 
 
+class LogsTailParams(_Params):
+    cursor: Annotated[int, Field(ge=0)] | None = None
+    limit: Annotated[int, Field(ge=1, le=5000)] = 500
+    maxBytes: Annotated[int, Field(ge=1, le=1_000_000)] = 250_000
+
+
 class UpdateStatusParams(_Params):
     refreshCheckout: bool = False
 
@@ -423,11 +470,20 @@ METHODS: dict[str, MethodSpec] = {
     "device.pair.remove": MethodSpec(DeviceIdParams, PAIRING, summary="unpair a device, closing its sockets"),
     "device.token.rotate": MethodSpec(DeviceTokenRotateParams, PAIRING, summary="issue a new device token"),
     "device.token.revoke": MethodSpec(DeviceTokenRevokeParams, PAIRING, summary="revoke a device token"),
+    "device.pair.rename": MethodSpec(DeviceRenameParams, PAIRING, summary="rename a paired device"),
+    "node.pair.list": MethodSpec(EmptyParams, PAIRING, summary="nodes waiting for approval, and paired nodes"),
+    "node.pair.approve": MethodSpec(PairRequestParams, PAIRING, summary="approve a node's pairing request"),
+    "node.pair.reject": MethodSpec(PairRequestParams, PAIRING, summary="reject a node's pairing request"),
     "node.list": MethodSpec(EmptyParams, READ, summary="connected and paired nodes"),
     "node.describe": MethodSpec(NodeDescribeParams, READ, summary="one node's caps and commands"),
     "node.invoke": MethodSpec(NodeInvokeParams, WRITE, summary="run a declared command on a node"),
     "node.invoke.result": MethodSpec(NodeInvokeResultParams, NODE, "node", summary="a node answers an invoke"),
     "node.event": MethodSpec(NodeEventParams, NODE, "node", summary="a node publishes an event"),
+    "node.skills.update": MethodSpec(NodeSkillsUpdateParams, NODE, "node", summary="a node's skill catalog"),
+    "node.pluginTools.update": MethodSpec(NodePluginToolsUpdateParams, NODE, "node", summary="a node's tool catalog"),
+    "node.runnerInventory.update": MethodSpec(
+        NodeRunnerInventoryParams, NODE, "node", summary="whether a node offers to host worker sessions"
+    ),
     "exec.approval.resolve": MethodSpec(ExecApprovalResolveParams, APPROVALS, summary="allow or deny a command"),
     "exec.approval.list": MethodSpec(EmptyParams, APPROVALS, summary="approvals waiting for a decision"),
     "exec.approval.get": MethodSpec(ApprovalIdParams, APPROVALS, summary="one pending approval"),
@@ -437,6 +493,7 @@ METHODS: dict[str, MethodSpec] = {
     "commands.list": MethodSpec(CommandsListParams, READ, summary="the slash commands chat understands"),
     "models.list": MethodSpec(ModelsListParams, READ, summary="the model agenthub runs"),
     "question.list": MethodSpec(EmptyParams, QUESTIONS, summary="questions agents asked (agenthub's never ask)"),
+    "logs.tail": MethodSpec(LogsTailParams, READ, summary="the gateway's recent log lines"),
     "update.status": MethodSpec(UpdateStatusParams, ADMIN, summary="pending self-update (never: none)"),
 }
 
@@ -453,6 +510,8 @@ EVENT_SCOPES: dict[str, str | None] = {
     "chat": READ,
     "device.pair.requested": PAIRING,
     "device.pair.resolved": PAIRING,
+    "node.pair.requested": PAIRING,
+    "node.pair.resolved": PAIRING,
     "node.invoke.request": NODE,
     "node.event": READ,
     "exec.approval.requested": APPROVALS,

@@ -265,6 +265,7 @@ _FAIL_INTERRUPTED = (
     .values(status="error", error=bindparam("reason", type_=Text), ended_ms=bindparam("now_ms", type_=BigInteger))
 )
 _COUNT_RUNS = select(runs.c.status, func.count()).group_by(runs.c.status)
+_COUNT_SESSIONS = select(func.count()).select_from(sessions)
 
 _GET_DEVICE = select(*devices.c).where(devices.c.device_id == bindparam("device_id"))
 _LIST_DEVICES = select(*devices.c).order_by(devices.c.created_ms, devices.c.device_id)
@@ -728,6 +729,10 @@ class SqliteStore:
             return []
         rows = await self._read(_all, _LIST_SESSIONS, {"limit": limit})
         return [SessionRecord(*row) for row in rows]
+
+    async def count_sessions(self) -> int:
+        row = await self._read(_first, _COUNT_SESSIONS, {})
+        return int(row[0]) if row else 0
 
     async def reset_session(self, key: str, now_ms: int) -> bool:
         """Drop the transcript, keep the session (count 0, updated now); False if unknown."""

@@ -15,6 +15,7 @@ from ..runs import Run, RunManager, now_ms
 from ..sessions import canonical_session_key
 from ..store import Store
 from ..transcripts import TranscriptCache
+from ._final import agent_final
 from ._subscriptions import SessionSubscriptions
 
 __all__ = ["ApiContext", "ConfigService"]
@@ -76,7 +77,8 @@ class ApiContext:
 
     @staticmethod
     def final_reply(call: Call) -> Callable[[Run], None]:
-        return lambda run: call.late_reply(run.result())
+        """The second ``agent`` response: OpenClaw's final shape, ``result.payloads`` included."""
+        return lambda run: call.late_reply(agent_final(run))
 
     @staticmethod
     def reply_after_first(call: Call, payload: Any) -> None:

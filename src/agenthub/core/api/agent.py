@@ -9,7 +9,9 @@ from ...protocol.methods import AgentParams, AgentReplayParams, AgentWaitParams
 from ..bus import ReplayGap
 from ..rpc import Call
 from ..runs import Run, now_ms, run_stream
+from ..store import RunRecord
 from ._context import ApiContext
+from ._final import agent_final, agent_final_from_record
 from .sessions import agent_session_key
 
 __all__ = ["register"]
@@ -33,8 +35,7 @@ def register(ctx: ApiContext) -> None:
         if first is not None:
             record = await store.get_run(run_id)
             if record is not None and record.status not in ("queued", "running"):
-                result = {"runId": run_id, "status": record.status, "summary": record.summary or ""}
-                ctx.reply_after_first(call, result)
+                ctx.reply_after_first(call, agent_final_from_record(record, await reply_text(record)))
             return first
         accepted = {"runId": run_id, "status": "accepted", "acceptedAt": now_ms()}
         await store.put_idempotent(run_id, "agent", accepted, now_ms())
@@ -46,13 +47,20 @@ def register(ctx: ApiContext) -> None:
     async def _replay_run(call: Call, run: Run) -> dict[str, Any]:
         stored = await store.get_idempotent(run.run_id, 0)
         if run.done.is_set():
-            ctx.reply_after_first(call, run.result())
+            ctx.reply_after_first(call, agent_final(run))
         else:
             run.on_done.append(ctx.final_reply(call))
         if stored is not None and stored[0] == "agent":
             first: dict[str, Any] = stored[1]  # the original accept, acceptedAt included
             return first
         return {"runId": run.run_id, "status": "accepted", "acceptedAt": run.created_ms}
+
+    async def reply_text(record: RunRecord) -> str | None:
+        """The stored assistant reply of a finished run (its summary is cut at 500 characters)."""
+        for message in reversed(await store.history(record.session_key, 50)):
+            if message.run_id == record.run_id and message.role == "assistant":
+                return message.text
+        return None
 
     async def agent_wait(call: Call, p: AgentWaitParams) -> Any:
         run = await runs.wait(p.runId, p.timeoutMs / 1000)
