@@ -102,6 +102,9 @@ class SettingsService:
     def public(self) -> dict[str, Any]:
         return self.settings.public_dict()
 
+    def schema(self) -> dict[str, Any]:
+        return GatewaySettings.model_json_schema()
+
     def parse_raw(self, raw: str) -> dict[str, Any]:
         try:
             data = _json.loads(raw)

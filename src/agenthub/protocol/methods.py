@@ -419,6 +419,22 @@ class LogsTailParams(_Params):
     maxBytes: Annotated[int, Field(ge=1, le=1_000_000)] = 250_000
 
 
+class DiagnosticsStabilityParams(_Params):
+    limit: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    type: Annotated[str, Field(max_length=128)] | None = None
+    sinceSeq: Annotated[int, Field(ge=0)] | None = None
+
+
+class SkillsStatusParams(_Params):
+    agentId: Key | None = None
+    sessionKey: Key | None = None
+
+
+class ToolsCatalogParams(_Params):
+    agentId: Key | None = None
+    includePlugins: bool = False
+
+
 class UpdateStatusParams(_Params):
     refreshCheckout: bool = False
 
@@ -493,6 +509,11 @@ METHODS: dict[str, MethodSpec] = {
     "commands.list": MethodSpec(CommandsListParams, READ, summary="the slash commands chat understands"),
     "models.list": MethodSpec(ModelsListParams, READ, summary="the model agenthub runs"),
     "question.list": MethodSpec(EmptyParams, QUESTIONS, summary="questions agents asked (agenthub's never ask)"),
+    "diagnostics.stability": MethodSpec(DiagnosticsStabilityParams, READ, summary="recent diagnostic events (none)"),
+    "usage.status": MethodSpec(EmptyParams, READ, summary="provider quota windows (none tracked)"),
+    "skills.status": MethodSpec(SkillsStatusParams, READ, summary="the agent's skills (none)"),
+    "tools.catalog": MethodSpec(ToolsCatalogParams, READ, summary="the tools a run may call"),
+    "config.schema": MethodSpec(EmptyParams, READ, summary="JSON Schema of the settings"),
     "logs.tail": MethodSpec(LogsTailParams, READ, summary="the gateway's recent log lines"),
     "update.status": MethodSpec(UpdateStatusParams, ADMIN, summary="pending self-update (never: none)"),
 }

@@ -10,14 +10,48 @@ Pairing, nodes and approvals register theirs beside their services
 from __future__ import annotations
 
 from ..node import Node
-from . import agent, agents, chat, chat_views, commands, config, logs, models, questions, sessions, system, update
+from . import (
+    agent,
+    agents,
+    chat,
+    chat_views,
+    commands,
+    config,
+    diagnostics,
+    logs,
+    models,
+    questions,
+    sessions,
+    skills,
+    system,
+    tools,
+    update,
+    usage,
+)
 from ._context import ApiContext, ConfigService
 from .chat import HELP_TEXT
 from .sessions import DEFAULT_SESSION
 
 __all__ = ["DEFAULT_SESSION", "HELP_TEXT", "ApiContext", "ConfigService", "register_handlers"]
 
-FAMILIES = (system, agent, agents, chat, chat_views, commands, sessions, config, logs, models, questions, update)
+FAMILIES = (
+    system,
+    agent,
+    agents,
+    chat,
+    chat_views,
+    commands,
+    sessions,
+    config,
+    logs,
+    models,
+    questions,
+    update,
+    diagnostics,
+    usage,
+    skills,
+    tools,
+)
 
 
 def register_handlers(node: Node, config_service: ConfigService) -> ApiContext:

@@ -32,6 +32,10 @@ class ConfigService(Protocol):
 
     def parse_raw(self, raw: str) -> dict[str, Any]: ...
 
+    def schema(self) -> dict[str, Any]:
+        """JSON Schema of the settings document (``config.schema``)."""
+        ...
+
 
 @dataclass(slots=True)
 class ApiContext:
