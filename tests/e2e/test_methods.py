@@ -165,8 +165,12 @@ async def test_sessions_list_reset_delete(shared: GatewayProc) -> None:
         keys = [s["key"] for s in (await c.ok("sessions.list"))["sessions"]]
         assert "s-one" in keys and "s-two" not in keys
         assert (await c.ok("chat.history", {"sessionKey": "s-two"}))["messages"] == []
-        assert_error(await c.call("sessions.delete", {"key": "s-two"}), "NOT_FOUND", "unknown session: s-two")
-        assert_error(await c.call("sessions.reset", {"key": "nope"}), "NOT_FOUND", "unknown session: nope")
+        gone = await c.call("sessions.delete", {"key": "s-two"})
+        assert_error(gone, "INVALID_REQUEST", "unknown session: agent:main:s-two")
+        assert gone["error"]["details"]["reason"] == "SESSION_NOT_FOUND"
+        assert_error(
+            await c.call("sessions.reset", {"key": "nope"}), "INVALID_REQUEST", "unknown session: agent:main:nope"
+        )
 
 
 async def test_sessions_reset_aborts_the_running_run(shared: GatewayProc) -> None:

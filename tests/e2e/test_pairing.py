@@ -74,7 +74,9 @@ async def test_remote_pairing_end_to_end(make_gateway: Any) -> None:
         resolved = await event(op, "device.pair.resolved")
         assert resolved["payload"]["decision"] == "approved" and resolved["payload"]["deviceId"] == ident.device_id
         assert_valid(schema, "DevicePairResolvedEvent", resolved["payload"])
-        assert (await op.call("device.pair.approve", {"requestId": request_id}))["error"]["code"] == "NOT_FOUND"
+        assert (await op.call("device.pair.approve", {"requestId": request_id}))["error"]["details"]["reason"].endswith(
+            "_NOT_FOUND"
+        )
 
         # Approved: the device gets in and receives its device token, once.
         res, _ = await try_connect(gw, ident, scopes)
@@ -146,7 +148,7 @@ async def test_reject_and_approver_cannot_grant_what_it_lacks(make_gateway: Any)
         assert (await op.call("device.pair.list"))["payload"]["pending"] == []
         # Rotation cannot hand out scopes the caller lacks either.
         res = await op.call("device.token.rotate", {"deviceId": ident.device_id, "role": "operator"})
-        assert res["error"]["code"] == "NOT_FOUND"
+        assert res["error"]["details"]["reason"].endswith("_NOT_FOUND")
 
 
 async def test_loopback_first_sight_is_silent_but_upgrades_are_not(gateway: GatewayProc) -> None:

@@ -348,7 +348,7 @@ async def test_crash_mid_run_leaves_run_in_error(slow: GatewayProc) -> None:
         history = await c.ok("chat.history", {"sessionKey": "crash"})
         assert user_and_assistant(history) == [("user", "[long] crash me", "crash-1")]
         unknown = await c.call("agent.wait", {"runId": "never-ran", "timeoutMs": 10})
-        assert unknown["ok"] is False and unknown["error"]["code"] == "NOT_FOUND"
+        assert unknown["ok"] is False and unknown["error"]["details"]["reason"].endswith("_NOT_FOUND")
 
 
 async def test_graceful_stop_mid_run_fails_the_run_and_tells_clients(slow: GatewayProc) -> None:
@@ -461,7 +461,7 @@ async def test_replay_gap_for_unknown_run_and_expired_events(make_gateway: Any) 
     async with Client.open_connected(gw.url) as c:
         unknown = await c.call("agent.replay", {"runId": "no-such-run", "afterSeq": 0})
         assert unknown["ok"] is False
-        assert unknown["error"]["code"] == "NOT_FOUND"
+        assert unknown["error"]["details"]["reason"].endswith("_NOT_FOUND")
         assert unknown["error"]["details"] == {"code": "REPLAY_GAP", "runId": "no-such-run"}
 
         rid, _ = await start_agent(c, "hello replay", "short-1")

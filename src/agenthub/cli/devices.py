@@ -2,7 +2,10 @@
 
 A client of the gateway through the SDK, like ``agenthub call``. It connects
 without a device identity (it is an admin tool holding the gateway credential,
-so it needs no pairing itself) and asks for ``operator.pairing`` plus read.
+so it needs no pairing itself) and asks for ``operator.pairing`` plus read; with
+the gateway token or password it also asks for ``operator.admin``, because an
+approval can only grant scopes the approver holds and OpenClaw's clients ask for
+admin (as OpenClaw's own ``openclaw devices approve`` does).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import sys
 from typing import Any
 
 from ..protocol import _json
-from ..protocol.methods import PAIRING, READ
+from ..protocol.methods import ADMIN, PAIRING, READ
 
 __all__ = ["add_parser"]
 
@@ -61,6 +64,11 @@ def request_of(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return "device.token.revoke", params
 
 
+def scopes_for(token: str | None, password: str | None) -> tuple[str, ...]:
+    """The scopes the CLI asks for: admin only when it holds the gateway's shared secret."""
+    return (READ, PAIRING, ADMIN) if token or password else (READ, PAIRING)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..client import GatewayClient, GatewayError
 
@@ -73,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             args.url,
             token=token,
             password=password,
-            scopes=(READ, PAIRING),
+            scopes=scopes_for(token, password),
             request_timeout=args.timeout,
             reconnect=False,
             heartbeat_interval=0,

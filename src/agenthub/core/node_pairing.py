@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..protocol.errors import ErrorCode, RpcError
+from ..protocol.errors import ErrorCode, RpcError, not_found
 from ..protocol.methods import ADMIN, PAIRING, WRITE, EmptyParams, PairRequestParams
 from .pairing import PairingService, PairRequest, node_request_view
 from .rpc import Call, Dispatcher
@@ -48,11 +48,7 @@ def required_approval_scopes(commands: list[str]) -> list[str]:
 def _node_request(pairing: PairingService, request_id: str) -> PairRequest:
     req = pairing.pending.get(request_id)
     if req is None or req.role != "node":
-        raise RpcError(
-            ErrorCode.INVALID_REQUEST,
-            "unknown requestId",
-            details={"reason": "PAIRING_REQUEST_NOT_FOUND", "requestId": request_id},
-        )
+        raise not_found("unknown pairing request", "PAIRING_REQUEST_NOT_FOUND", requestId=request_id)
     return req
 
 

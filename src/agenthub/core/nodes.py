@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import _json
-from ..protocol.errors import ErrorCode, RpcError
+from ..protocol.errors import ErrorCode, RpcError, not_found
 from ..protocol.methods import (
     EmptyParams,
     NodeDescribeParams,
@@ -197,7 +197,7 @@ class NodeRegistry:
     def receive_result(self, conn: Connection, p: NodeInvokeResultParams) -> dict[str, Any]:
         inv = self.pending.get(p.id)
         if inv is None or inv.conn_id != conn.conn_id:
-            raise RpcError(ErrorCode.NOT_FOUND, "unknown or expired invoke id", details={"id": p.id})
+            raise not_found("unknown or expired invoke id", "INVOKE_NOT_FOUND", id=p.id)
         payload = _payload_of(p.payload, p.payloadJSON)
         if not inv.future.done():
             inv.future.set_result({"ok": p.ok, "payload": payload, "error": p.error})
@@ -260,7 +260,7 @@ def register_node_handlers(node: Node, registry: NodeRegistry) -> None:
         for entry in await registry.list():
             if entry["nodeId"] == p.nodeId:
                 return entry
-        raise RpcError(ErrorCode.NOT_FOUND, "unknown node", details={"nodeId": p.nodeId})
+        raise not_found("unknown node", "NODE_NOT_FOUND", nodeId=p.nodeId)
 
     async def node_invoke(call: Call, p: NodeInvokeParams) -> Any:
         return await registry.invoke(p.nodeId, p.command, p.params, p.timeoutMs, p.idempotencyKey)

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol.errors import CloseCode, ErrorCode, HandshakeError, RpcError
+from ..protocol.errors import CloseCode, ErrorCode, HandshakeError, RpcError, not_found
 from ..protocol.handshake import Accepted
 from ..protocol.methods import (
     DeviceIdParams,
@@ -421,7 +421,7 @@ class PairingService:
     async def approve(self, request_id: str, approver_scopes: frozenset[str], now_ms: int) -> dict[str, Any]:
         req = self.pending.get(request_id)
         if req is None:
-            raise RpcError(ErrorCode.NOT_FOUND, "unknown pairing request", details={"requestId": request_id})
+            raise not_found("unknown pairing request", "PAIRING_REQUEST_NOT_FOUND", requestId=request_id)
         missing = _first_missing(approver_scopes, req.scopes)
         if missing is not None:
             raise RpcError(
@@ -455,7 +455,7 @@ class PairingService:
     async def reject(self, request_id: str, now_ms: int) -> dict[str, Any]:
         req = self.pending.pop(request_id, None)
         if req is None:
-            raise RpcError(ErrorCode.NOT_FOUND, "unknown pairing request", details={"requestId": request_id})
+            raise not_found("unknown pairing request", "PAIRING_REQUEST_NOT_FOUND", requestId=request_id)
         self._resolved(req, "rejected", now_ms)
         return {"requestId": request_id, "deviceId": req.device_id}
 
@@ -469,7 +469,7 @@ class PairingService:
     async def _paired(self, device_id: str) -> DeviceRecord:
         record = await self._get(device_id.lower())
         if record is None or record.status != "paired":
-            raise RpcError(ErrorCode.NOT_FOUND, "unknown device", details={"deviceId": device_id})
+            raise not_found("unknown device", "DEVICE_NOT_FOUND", deviceId=device_id)
         return record
 
     async def rename(self, device_id: str, label: str) -> dict[str, Any]:
@@ -492,7 +492,7 @@ class PairingService:
     async def rotate(self, p: DeviceTokenRotateParams, caller_scopes: frozenset[str], now_ms: int) -> dict[str, Any]:
         record = await self._paired(p.deviceId)
         if record.role != p.role:
-            raise RpcError(ErrorCode.NOT_FOUND, f"device has no {p.role} role", details={"deviceId": p.deviceId})
+            raise not_found(f"device has no {p.role} role", "DEVICE_ROLE_NOT_FOUND", deviceId=p.deviceId)
         if p.scopes is not None:
             unknown = [s for s in p.scopes if not is_operator_scope(s)]
             if unknown:
@@ -519,7 +519,7 @@ class PairingService:
     async def revoke(self, p: DeviceTokenRevokeParams, now_ms: int) -> dict[str, Any]:
         record = await self._paired(p.deviceId)
         if record.role != p.role:
-            raise RpcError(ErrorCode.NOT_FOUND, f"device has no {p.role} role", details={"deviceId": p.deviceId})
+            raise not_found(f"device has no {p.role} role", "DEVICE_ROLE_NOT_FOUND", deviceId=p.deviceId)
         record.token_hash = None
         record.token_issued_ms = None
         await self._save(record)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...protocol.errors import ErrorCode, RpcError
+from ...protocol.errors import not_found
 from ...protocol.methods import AgentParams, AgentReplayParams, AgentWaitParams
 from ..bus import ReplayGap
 from ..rpc import Call
@@ -70,7 +70,7 @@ def register(ctx: ApiContext) -> None:
             return run.result()
         record = await store.get_run(p.runId)
         if record is None:
-            raise RpcError(ErrorCode.NOT_FOUND, f"unknown run: {p.runId}")
+            raise not_found(f"unknown run: {p.runId}", "RUN_NOT_FOUND", runId=p.runId)
         out: dict[str, Any] = {"runId": record.run_id, "status": record.status, "summary": record.summary or ""}
         if record.error:
             out["error"] = record.error
@@ -81,10 +81,8 @@ def register(ctx: ApiContext) -> None:
         try:
             pubs = node.bus.history(stream, p.afterSeq, p.epoch)
         except ReplayGap as gap:
-            raise RpcError(
-                ErrorCode.NOT_FOUND,
-                f"cannot replay run {p.runId}: {gap.reason}",
-                details={"code": "REPLAY_GAP", "runId": p.runId},
+            raise not_found(
+                f"cannot replay run {p.runId}: {gap.reason}", "REPLAY_GAP", code="REPLAY_GAP", runId=p.runId
             ) from None
         pos = node.bus.position(stream)
         run = runs.get(p.runId)

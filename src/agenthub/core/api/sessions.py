@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ...protocol.errors import ErrorCode, RpcError
+from ...protocol.errors import ErrorCode, RpcError, not_found
 from ...protocol.methods import (
     MAX_SESSIONS_LIST,
     AgentParams,
@@ -109,11 +109,7 @@ async def agent_session_key(ctx: ApiContext, p: AgentParams) -> str:
     for record in await ctx.store.list_sessions(MAX_SESSIONS_LIST):
         if session_id_of(record) == p.sessionId:
             return record.key
-    raise RpcError(
-        ErrorCode.INVALID_REQUEST,
-        f"no session has sessionId {p.sessionId}",
-        details={"reason": "SESSION_NOT_FOUND", "sessionId": p.sessionId},
-    )
+    raise not_found(f"no session has sessionId {p.sessionId}", "SESSION_NOT_FOUND", sessionId=p.sessionId)
 
 
 def register(ctx: ApiContext) -> None:
@@ -142,11 +138,7 @@ def register(ctx: ApiContext) -> None:
     async def require(key: str, expected_session_id: str | None = None) -> SessionRecord:
         record = await store.get_session(key)
         if record is None:
-            raise RpcError(
-                ErrorCode.INVALID_REQUEST,
-                f"session not found: {key}",
-                details={"reason": "SESSION_NOT_FOUND", "key": key},
-            )
+            raise not_found(f"unknown session: {key}", "SESSION_NOT_FOUND", key=key)
         if expected_session_id is not None and expected_session_id != session_id_of(record):
             raise RpcError(
                 ErrorCode.INVALID_REQUEST,
