@@ -194,8 +194,11 @@ def _covers(granted: Iterable[str], wanted: Iterable[str]) -> bool:
 
 
 def _first_missing(held: frozenset[str], wanted: Iterable[str]) -> str | None:
-    for scope in sorted(expand_scopes(list(wanted))):
-        if scope not in held:
+    """The first scope asked for (then implied by what is asked for) that ``held`` lacks."""
+    asked = sorted(set(wanted))
+    have = expand_scopes(held)
+    for scope in [*asked, *sorted(expand_scopes(asked) - set(asked))]:
+        if scope not in have:
             return scope
     return None
 
