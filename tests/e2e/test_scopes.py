@@ -10,20 +10,30 @@ from agenthub.protocol.methods import (
     METHODS,
     NODE,
     PAIRING,
+    QUESTIONS,
     READ,
     SCOPES,
+    SESSIONS_READ,
+    SESSIONS_WRITE,
+    TALK,
+    TALK_SECRETS,
     WRITE,
 )
 
 from ..conftest import GatewayProc, RawClient
 
-# The scopes that imply each scope (admin implies all, write implies read).
+# The scopes that imply each scope (admin implies all, write implies read and talk).
 IMPLIED_BY = {
     READ: {READ, WRITE, ADMIN},
     WRITE: {WRITE, ADMIN},
     ADMIN: {ADMIN},
     APPROVALS: {APPROVALS, ADMIN},
     PAIRING: {PAIRING, ADMIN},
+    QUESTIONS: {QUESTIONS, ADMIN},
+    TALK: {TALK, WRITE, ADMIN},
+    TALK_SECRETS: {TALK_SECRETS, ADMIN},
+    SESSIONS_READ: {SESSIONS_READ, ADMIN},
+    SESSIONS_WRITE: {SESSIONS_WRITE, ADMIN},
 }
 
 
@@ -55,7 +65,11 @@ async def test_scope_matrix(gateway: GatewayProc) -> None:
             for method in wanted:
                 res = await c.call(method, {})
                 assert res["ok"] is False and res["error"]["code"] == "FORBIDDEN", (method, res)
-                assert res["error"]["details"] == {"missingScope": scope}, method
+                assert res["error"]["details"] == {
+                    "code": "MISSING_SCOPE",
+                    "missingScope": scope,
+                    "requiredScopes": [scope],
+                }, method
                 assert (await c.call("health"))["ok"]  # keeps the unauthorized streak short
         async with RawClient.open(gateway.url) as c:
             assert (await c.connect(scopes=[scope]))["ok"]
@@ -100,3 +114,18 @@ async def test_hello_snapshot_shows_presence_only_with_its_scope(gateway: Gatewa
             hello = (await other.connect(scopes=[APPROVALS]))["payload"]
             assert hello["snapshot"]["presence"] == []  # neither its own entry nor the reader's
             assert (await other.call("system-presence"))["error"]["code"] == "FORBIDDEN"
+
+
+async def test_unknown_operator_scopes_are_accepted_and_grant_nothing(gateway: GatewayProc) -> None:
+    """OpenClaw's clients ask for scopes agenthub has no method for (the Control UI for
+    operator.questions, `openclaw gateway call` for all seven): no connect error."""
+    async with RawClient.open(gateway.url) as c:
+        res = await c.connect(scopes=[READ, QUESTIONS, TALK_SECRETS, "operator.future.thing"])
+        assert res["ok"], res
+        assert set(res["payload"]["auth"]["scopes"]) == {READ, QUESTIONS, TALK_SECRETS, "operator.future.thing"}
+        denied = await c.call("chat.send", {"sessionKey": "x", "message": "hi", "idempotencyKey": "k"})
+        assert denied["error"]["code"] == "FORBIDDEN" and denied["error"]["details"]["missingScope"] == WRITE
+    async with RawClient.open(gateway.url) as c:
+        res = await c.connect(scopes=[READ, "admin"])
+        assert res["error"] == {"code": "INVALID_REQUEST", "message": "unknown scope: admin"}
+        assert (await c.closed())[0] == 1008

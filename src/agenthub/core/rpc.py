@@ -69,7 +69,11 @@ class Dispatcher:
                 details={"requiredRole": spec.role},
             )
         if not call.conn.has_scope(spec.scope):
-            raise RpcError(ErrorCode.FORBIDDEN, f"missing scope: {spec.scope}", details={"missingScope": spec.scope})
+            raise RpcError(
+                ErrorCode.FORBIDDEN,
+                f"missing scope: {spec.scope}",
+                details={"code": "MISSING_SCOPE", "missingScope": spec.scope, "requiredScopes": [spec.scope]},
+            )
         try:
             model = spec.params.model_validate(params if params is not None else {})
         except ValidationError as exc:

@@ -17,7 +17,6 @@ from typing import Any
 
 from ...protocol.methods import ChatStartupParams
 from ..rpc import Call
-from ..runs import now_ms
 from ..transcripts import message_view
 from ._context import ApiContext
 from .sessions import session_defaults_view, session_id_of, session_row
@@ -47,7 +46,6 @@ async def history_payload(ctx: ApiContext, key: str, limit: int, *, receipts: bo
         meta = (await store.get_session_meta([key])).get(key, {})
         out["sessionId"] = session_id_of(record)
         out["sessionInfo"] = session_row(record, meta, ctx.runs.active(key), ctx.model_ref())
-    out["ts"] = now_ms()
     return out
 
 

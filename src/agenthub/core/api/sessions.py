@@ -69,6 +69,7 @@ def session_row(
         "modelProvider": model[0],
         "model": model[1],
         "hasActiveRun": bool(active),
+        "active": bool(active),  # agenthub's own name for hasActiveRun (its UI and SDK read it)
         "activeRunIds": [r.run_id for r in active],
     }
     if active:
