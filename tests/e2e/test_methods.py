@@ -61,8 +61,7 @@ def assert_error(res: dict[str, Any], code: str, message: str | None = None, **d
 
 async def test_scopes_default_and_enforced(shared: GatewayProc) -> None:
     async with Client.open_connected(shared.url, scopes=[]) as c:
-        # operator.write also grants operator.talk (OpenClaw's rule).
-        assert c.hello["auth"] == {"role": "operator", "scopes": [READ, "operator.talk", WRITE]}
+        assert c.hello["auth"] == {"role": "operator", "scopes": [READ, WRITE]}
         assert (await c.ok("health"))["ok"] is True
         sent = await c.ok("chat.send", {"sessionKey": "sc", "message": "hi", "idempotencyKey": "sc-1"})
         assert sent == {"runId": "sc-1", "status": "started"}

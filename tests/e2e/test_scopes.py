@@ -22,7 +22,7 @@ from agenthub.protocol.methods import (
 
 from ..conftest import GatewayProc, RawClient
 
-# The scopes that imply each scope (admin implies all, write implies read and talk).
+# The scopes that imply each scope (admin implies all, write implies read).
 IMPLIED_BY = {
     READ: {READ, WRITE, ADMIN},
     WRITE: {WRITE, ADMIN},
@@ -30,7 +30,7 @@ IMPLIED_BY = {
     APPROVALS: {APPROVALS, ADMIN},
     PAIRING: {PAIRING, ADMIN},
     QUESTIONS: {QUESTIONS, ADMIN},
-    TALK: {TALK, WRITE, ADMIN},
+    TALK: {TALK, ADMIN},
     TALK_SECRETS: {TALK_SECRETS, ADMIN},
     SESSIONS_READ: {SESSIONS_READ, ADMIN},
     SESSIONS_WRITE: {SESSIONS_WRITE, ADMIN},

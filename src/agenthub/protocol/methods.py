@@ -96,12 +96,16 @@ def is_operator_scope(scope: str) -> bool:
 
 
 def expand_scopes(scopes: list[str] | tuple[str, ...] | frozenset[str]) -> frozenset[str]:
-    """Admin implies every known scope; write implies read and talk (OpenClaw's rules)."""
+    """Admin implies every known scope; write implies read.
+
+    (OpenClaw's write also satisfies ``operator.talk``; no agenthub method or event
+    needs talk, so it is not added here and hello-ok lists what was granted.)
+    """
     held = set(scopes)
     if ADMIN in held:
         held.update(SCOPES)
     if WRITE in held:
-        held.update((READ, TALK))
+        held.add(READ)
     return frozenset(held)
 
 
