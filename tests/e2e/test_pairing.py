@@ -205,3 +205,27 @@ async def test_devices_cli(make_gateway: Any) -> None:
     assert revoked["deviceId"] == ident.device_id
     removed = await asyncio.to_thread(_cli, "--url", gw.url, "remove", ident.device_id)
     assert removed["deviceId"] == ident.device_id
+
+
+async def test_devices_cli_with_the_gateway_token_approves_an_admin_device(make_gateway: Any) -> None:
+    """OpenClaw's CLI asks for operator.admin; an approval grants only what the approver holds, so
+    `agenthub devices` holding the gateway token asks for admin too (issue 10, item 11)."""
+    gw = make_gateway("--token", "devices-token", "--require-pairing")
+    ident = DeviceIdentity.generate()
+    scopes = ["operator.admin"]
+    async with RawClient.open(gw.url) as c:
+        res = await c.connect(
+            scopes=scopes,
+            auth={"token": "devices-token"},
+            device=signed(c, ident, scopes=scopes, token="devices-token"),
+        )
+    rid = res["error"]["details"]["requestId"]
+    approved = await asyncio.to_thread(_cli, "--url", gw.url, "--token", "devices-token", "approve", rid)
+    assert approved["device"]["scopes"] == scopes
+    async with RawClient.open(gw.url) as c:
+        res = await c.connect(
+            scopes=scopes,
+            auth={"token": "devices-token"},
+            device=signed(c, ident, scopes=scopes, token="devices-token"),
+        )
+        assert res["ok"] and "operator.admin" in res["payload"]["auth"]["scopes"]
