@@ -323,3 +323,24 @@ async def test_session_message_subscription_is_per_connection(gateway: GatewayPr
         results = [await c.call("sessions.messages.subscribe", {"key": f"k{i}"}) for i in range(257)]
         assert sum(1 for r in results if r["ok"]) == 256
         assert [r["error"]["details"]["reason"] for r in results if not r["ok"]] == ["SUBSCRIPTION_LIMIT"]
+
+
+async def test_runs_announce_their_session_to_subscribers_only(gateway: GatewayProc) -> None:
+    async with (
+        Client.open_connected(gateway.url, scopes=ALL_SCOPES) as subscribed,
+        Client.open_connected(gateway.url, scopes=ALL_SCOPES) as other,
+    ):
+        assert await subscribed.ok("sessions.subscribe", {}) == {"subscribed": True}
+        rid, _ = await start_agent(other, "hi", "announce-1", session="announce")
+        await collect_run(other, "announce-1", rid)
+        started = await subscribed.until(
+            lambda f: f.get("event") == "sessions.changed" and f["payload"]["reason"] == "agent.run.started"
+        )
+        finished = await subscribed.until(
+            lambda f: f.get("event") == "sessions.changed" and f["payload"]["reason"] == "agent.run.finished"
+        )
+        for changed in (started, finished):
+            assert changed["payload"]["sessionKey"] == "agent:main:announce"
+            assert changed["payload"]["runId"] == "announce-1" and changed["payload"]["agentId"] == "main"
+        assert finished["payload"]["phase"] == "end"
+        assert not [f for f in other.frames if f.get("event") == "sessions.changed"]

@@ -529,7 +529,6 @@ EVENT_SCOPES: dict[str, str | None] = {
     "shutdown": None,
     "presence": READ,
     "sessions.changed": READ,
-    "session.message": READ,
     "health": READ,
     "agent": READ,
     "chat": READ,

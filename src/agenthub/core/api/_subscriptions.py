@@ -1,9 +1,13 @@
 """Who asked for session events: ``sessions.subscribe`` and ``sessions.messages.subscribe``.
 
 OpenClaw sends ``sessions.changed`` only to connections that called
-``sessions.subscribe``, and ``session.message`` only to those subscribed to that
-session's messages; both end when the connection closes. Events go to exactly
+``sessions.subscribe`` (until they close), when a session is patched, reset,
+compacted or deleted and when a run starts or ends in it; events go to exactly
 those connections (one encode, like any publication), not to everyone.
+
+``sessions.messages.subscribe`` is acknowledged and bounded per connection, but
+agenthub sends no ``session.message`` events: a session's new messages reach
+every reader as ``chat`` events, which OpenClaw's clients render.
 """
 
 from __future__ import annotations
@@ -27,6 +31,21 @@ class SessionSubscriptions:
         self.changes: set[str] = set()  # conn ids subscribed to sessions.changed
         self.messages: dict[str, set[str]] = {}  # conn id -> session keys
         node.close_listeners.append(self._closed)
+        self._unlisten = node.bus.add_listener(self)
+
+    def handle_publication(self, pub: Publication) -> None:
+        """A run starting or ending changes its session's row (activity, counts): tell subscribers."""
+        if not self.changes or pub.event != "agent" or pub.payload.get("stream") != "lifecycle":
+            return
+        payload = pub.payload
+        phase = payload.get("data", {}).get("phase")
+        key = payload.get("sessionKey")
+        if not isinstance(key, str) or phase not in ("start", "end", "error"):
+            return
+        extra: dict[str, Any] = {"phase": phase, "runId": payload.get("runId")}
+        if "agentId" in payload:
+            extra["agentId"] = payload["agentId"]
+        self.sessions_changed("agent.run.started" if phase == "start" else "agent.run.finished", key, **extra)
 
     def _closed(self, conn: Connection) -> None:
         self.changes.discard(conn.conn_id)
@@ -56,15 +75,6 @@ class SessionSubscriptions:
         if key is not None:
             payload["sessionKey"] = key
         self._send(self.changes, "sessions.changed", payload)
-
-    def message_subscribers(self, key: str) -> set[str]:
-        return {conn_id for conn_id, keys in self.messages.items() if key in keys}
-
-    def session_message(self, key: str, payload: dict[str, Any]) -> None:
-        """A transcript entry of ``key``, to the connections following that session."""
-        targets = self.message_subscribers(key)
-        if targets:
-            self._send(targets, "session.message", payload)
 
     def _send(self, conn_ids: set[str], event: str, payload: dict[str, Any]) -> None:
         pub = Publication("system", 0, "", event, payload)
