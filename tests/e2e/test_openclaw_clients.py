@@ -126,6 +126,8 @@ async def test_sessions_archive_delete_compact(gw: GatewayProc, remote: OpenClaw
             await collect_run(c, run_id, (await start_agent(c, f"hello {key}", run_id, session=key))[0])
     archived = json.loads(remote.ok("sessions", "archive", "agent:main:cli-archive", "--json"))
     assert archived["ok"] is True and archived["results"][0]["status"] == "archived"
+    again = json.loads(remote.ok("sessions", "archive", "agent:main:cli-archive", "--json"))
+    assert again["results"][0]["ok"] is True  # already archived: a no-op
     deleted = json.loads(remote.ok("sessions", "delete", "agent:main:cli-delete", "--yes", "--json"))
     assert deleted["ok"] is True and deleted["results"][0]["ok"] is True
     compacted = json.loads(remote.ok("sessions", "compact", "agent:main:cli-compact", "--max-lines", "2", "--json"))
@@ -136,6 +138,11 @@ async def test_sessions_archive_delete_compact(gw: GatewayProc, remote: OpenClaw
     assert "agent:main:cli-compact" in active and "agent:main:cli-archive" not in active
     assert archived_keys == {"agent:main:cli-archive"} and "agent:main:cli-delete" not in active
     assert len(await history(gw, "cli-compact")) == 2
+    # an archived session is deleted with only operator.write (archivedOnly), as OpenClaw's CLI asks
+    gone = json.loads(remote.ok("sessions", "delete", "agent:main:cli-archive", "--yes", "--json"))
+    assert gone["ok"] is True
+    async with Client.open_connected(gw.url, auth={"token": TOKEN}) as c:
+        assert (await c.ok("sessions.list", {"archived": True}))["sessions"] == []
     missing = remote.run("sessions", "delete", "agent:main:nope", "--yes", "--json")
     assert missing.returncode != 0 and json.loads(missing.stdout)["results"][0]["status"] == "not_found"
 

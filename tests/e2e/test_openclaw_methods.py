@@ -160,9 +160,18 @@ async def test_archive_compact_delete(gateway: GatewayProc) -> None:
 
         stale = await c.call("sessions.delete", {"key": "scratch", "expectedSessionId": "not-it"})
         assert stale["error"]["details"]["reason"] == "session-changed"
-        deleted = await c.ok("sessions.delete", {"key": "scratch", "expectedSessionId": row["sessionId"]})
+    # write is enough to delete an archived session (archivedOnly), as OpenClaw's CLI does; others take admin
+    async with Client.open_connected(gateway.url, scopes=["operator.write"]) as w:
+        await collect_run(w, "ac-live", (await start_agent(w, "live", "ac-live", session="live"))[0])
+        denied = await w.call("sessions.delete", {"key": "live"})
+        assert denied["error"]["code"] == "FORBIDDEN" and denied["error"]["details"]["missingScope"] == "operator.admin"
+        not_archived = await w.call("sessions.delete", {"key": "live", "archivedOnly": True})
+        assert not_archived["error"]["details"]["reason"] == "SESSION_NOT_ARCHIVED"
+        deleted = await w.ok(
+            "sessions.delete", {"key": "scratch", "expectedSessionId": row["sessionId"], "archivedOnly": True}
+        )
         assert deleted["deleted"] is True
-        assert (await c.ok("sessions.list", {"archived": "all"}))["sessions"] == []
+        assert [s["key"] for s in (await w.ok("sessions.list", {"archived": "all"}))["sessions"]] == ["agent:main:live"]
 
 
 async def test_chat_startup_and_the_catalog_methods(gateway: GatewayProc, schema: dict[str, Any]) -> None:

@@ -242,6 +242,12 @@ class SessionKeyParams(_Params):
     expectedSessionId: Key | None = None
 
 
+class SessionsDeleteParams(SessionKeyParams):
+    # OpenClaw's CLI deletes an archived session with only operator.write by asking archivedOnly.
+    archivedOnly: bool = False
+    deleteTranscript: bool = True
+
+
 class SessionsMessagesParams(_Params):
     key: Key
     agentId: Key | None = None
@@ -479,7 +485,8 @@ METHODS: dict[str, MethodSpec] = {
     "sessions.resolve": MethodSpec(SessionsResolveParams, READ, summary="a session by key, sessionId or label"),
     "sessions.patch": MethodSpec(SessionsPatchParams, WRITE, summary="label, pin or archive a session"),
     "sessions.reset": MethodSpec(SessionKeyParams, ADMIN, summary="clear a session's transcript"),
-    "sessions.delete": MethodSpec(SessionKeyParams, ADMIN, summary="delete a session"),
+    # write is the first gate; deleting a session that is not archived takes admin (OpenClaw's rule)
+    "sessions.delete": MethodSpec(SessionsDeleteParams, WRITE, summary="delete a session (admin unless archived)"),
     "sessions.compact": MethodSpec(SessionsCompactParams, ADMIN, summary="keep only a session's newest messages"),
     "config.get": MethodSpec(ConfigGetParams, READ, summary="effective config, secrets redacted"),
     "config.set": MethodSpec(ConfigSetParams, ADMIN, summary="replace the stored config"),

@@ -14,10 +14,12 @@ from typing import Any
 
 from ...protocol.errors import ErrorCode, RpcError, not_found
 from ...protocol.methods import (
+    ADMIN,
     MAX_SESSIONS_LIST,
     AgentParams,
     SessionKeyParams,
     SessionsCompactParams,
+    SessionsDeleteParams,
     SessionsListParams,
     SessionsMessagesParams,
     SessionsPatchParams,
@@ -304,9 +306,23 @@ def register(ctx: ApiContext) -> None:
         subs.sessions_changed("reset", key, agentId=parse_session_key(key).agent_id or DEFAULT_AGENT_ID)
         return {"ok": True, "key": key, "entry": row, "abortedRunIds": aborted}
 
-    async def sessions_delete(call: Call, p: SessionKeyParams) -> Any:
+    async def sessions_delete(call: Call, p: SessionsDeleteParams) -> Any:
         key = ctx.session_key(p.key, p.agentId)
+        if not p.archivedOnly and not call.conn.has_scope(ADMIN):
+            raise RpcError(
+                ErrorCode.FORBIDDEN,
+                f"missing scope: {ADMIN}",
+                details={"code": "MISSING_SCOPE", "missingScope": ADMIN, "requiredScopes": [ADMIN]},
+            )
         record = await require(key, p.expectedSessionId)
+        if p.archivedOnly:
+            meta = (await store.get_session_meta([key])).get(key, {})
+            if not isinstance(meta.get("archivedAt"), int):
+                raise RpcError(
+                    ErrorCode.INVALID_REQUEST,
+                    f"session {key} is not archived",
+                    details={"reason": "SESSION_NOT_ARCHIVED", "key": key},
+                )
         aborted = runs.abort(key, reason="session deleted")
         deleted = await store.delete_session(key)
         subs.sessions_changed(
