@@ -9,7 +9,7 @@ built once), for the ``sessions`` most recently read sessions, and answers
 
 Coherence: it *is* a ``Store`` and the composition root installs it as the
 store, so every transcript write (``append_message``, ``reset_session``,
-``delete_session``) passes through it and updates or drops the entry. It
+``delete_session``, ``trim_session``) passes through it and updates or drops the entry. It
 assumes it is the only writer of the transcripts in the database: one gateway
 process per data dir (the CLI tools that open the same file touch API keys and
 pipelines, never transcripts). Races are settled conservatively:
