@@ -46,7 +46,9 @@ from .core.approvals import ApprovalService, node_tools, register_approval_handl
 from .core.auth import Authenticator
 from .core.bus import MemoryBus
 from .core.dm_access import MemoryPairingStore, PairingStore
+from .core.logbuffer import LogBuffer
 from .core.node import Node, NodeLimits
+from .core.node_pairing import register_node_pairing_handlers
 from .core.nodes import NodeRegistry, register_node_handlers
 from .core.outbound import Outbound
 from .core.pairing import PairingService, register_pairing_handlers
@@ -260,6 +262,10 @@ class SettingsService:
     def describe(self) -> dict[str, Any]:
         """``config.get``: the effective config (secrets redacted), each value's source, and the warnings."""
         return {"config": self.public(), "sources": dict(self.sources), "warnings": self.warnings()}
+
+    def schema(self) -> dict[str, Any]:
+        """``config.schema``: the JSON Schema of every setting."""
+        return GatewaySettings.model_json_schema()
 
     def parse_raw(self, raw: str) -> dict[str, Any]:
         try:
@@ -683,9 +689,15 @@ class Gateway:
         cron_store: CronStore = SqlCronStore(engine) if engine is not None else MemoryCronStore()
         self.scheduler = scheduler = Scheduler(node, cron_store, cron_config(s), heartbeat_config(s))
         self.nodes = NodeRegistry(node)
+        if s.limits.log_buffer_bytes > 0:
+            node.log_buffer = LogBuffer(s.limits.log_buffer_bytes)
+            gateway_log = logging.getLogger("agenthub")
+            gateway_log.addHandler(node.log_buffer)
+            self._stack.callback(gateway_log.removeHandler, node.log_buffer)
         api = register_handlers(node, self.config, scheduler)
         register_pairing_handlers(node.dispatcher, pairing, now_ms)
         register_node_handlers(node, self.nodes)
+        register_node_pairing_handlers(node.dispatcher, pairing, now_ms)
         approvals = ApprovalService(node.hub.broadcast, timeout_ms=sec.approval_timeout_ms)
         register_approval_handlers(node.dispatcher, approvals)
         registry = self.nodes

@@ -155,6 +155,9 @@ class Limits(_Section):
     transcript_cache_messages: int = _f(
         200, "newest messages kept per cached session (larger reads go to the store)", ge=1, le=100_000
     )
+    log_buffer_bytes: int = _f(
+        1024 * 1024, "newest log lines kept in memory for logs.tail (openclaw logs); 0: off", ge=0
+    )
     transcript_cache_bytes: int = _f(
         64 * 1024 * 1024, "approximate memory the transcript cache may hold (text + overhead)", ge=0
     )

@@ -67,7 +67,8 @@ def test_call_health_agent_and_errors(make_gateway: Any, tmp_path: Path) -> None
         "call", "health", "--url", gw.url, "--token", "wrong", "--data-dir", str(tmp_path), "--json", data_dir=tmp_path
     )
     assert wrong.returncode == 1
-    assert json.loads(wrong.stdout)["error"]["details"] == {"code": "AUTH_TOKEN_MISMATCH"}
+    details = json.loads(wrong.stdout)["error"]["details"]
+    assert details["code"] == "AUTH_TOKEN_MISMATCH" and details["authReason"] == "token_mismatch"
     down = agenthub("call", "health", "--url", "ws://127.0.0.1:9", "--data-dir", str(tmp_path), data_dir=tmp_path)
     assert down.returncode == 1 and "cannot reach" in down.stderr
 

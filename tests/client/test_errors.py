@@ -22,7 +22,7 @@ def test_each_error_code_has_its_exception(code: ErrorCode) -> None:
         ("INVALID_REQUEST", "AUTH_TOKEN_MISSING", errors.AuthTokenMissingError),
         ("INVALID_REQUEST", "AUTH_TOKEN_MISMATCH", errors.AuthTokenMismatchError),
         ("INVALID_REQUEST", "DEVICE_AUTH_SIGNATURE", errors.DeviceAuthError),
-        ("NOT_FOUND", "REPLAY_GAP", errors.ReplayGapError),
+        ("INVALID_REQUEST", "REPLAY_GAP", errors.ReplayGapError),
     ],
 )
 def test_detail_codes_refine_the_exception(code: str, detail: str, cls: type[errors.GatewayError]) -> None:
@@ -36,3 +36,11 @@ def test_unknown_codes_fall_back_to_the_root() -> None:
     assert type(errors.error_from_shape({"code": "INVALID_REQUEST", "message": "unknown method: x"})) is (
         errors.UnknownMethodError
     )
+
+
+def test_a_missing_thing_is_an_invalid_request_naming_it() -> None:
+    exc = errors.error_from_shape(
+        {"code": "INVALID_REQUEST", "message": "unknown run: r1", "details": {"reason": "RUN_NOT_FOUND"}}
+    )
+    assert type(exc) is errors.NotFoundError and isinstance(exc, errors.InvalidRequestError)
+    assert exc.code == "INVALID_REQUEST"

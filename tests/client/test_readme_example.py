@@ -26,4 +26,4 @@ def test_readme_sdk_example_runs(make_gateway: Any) -> None:
         timeout=60,
         check=True,
     ).stdout
-    assert "health: True" in out and "84" in out and "status: ok" in out and "NotFoundError NOT_FOUND" in out
+    assert "health: True" in out and "84" in out and "status: ok" in out and "NotFoundError INVALID_REQUEST" in out

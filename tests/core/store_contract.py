@@ -425,6 +425,43 @@ class StoreContract:
 
     # idempotency
 
+    # per-session metadata, trimming and counting (OpenClaw's sessions.patch, sessions.compact, status)
+
+    async def test_session_meta_round_trip(self, store: Store) -> None:
+        await store.append_message(msg("a", "hi", 1))
+        assert await store.get_session_meta(["a"]) == {}
+        await store.put_session_meta("a", {"label": "Ops", "archivedAt": 5, "nested": {"x": [1]}}, 10)
+        await store.put_session_meta("a", {"label": "Ops 2"}, 11)  # replaces, not merges
+        assert await store.get_session_meta(["a", "b"]) == {"a": {"label": "Ops 2"}}
+        assert await store.get_session_meta() == {"a": {"label": "Ops 2"}}
+        assert await store.get_session_meta([]) == {}
+
+    async def test_deleting_a_session_drops_its_meta(self, store: Store) -> None:
+        await store.append_message(msg("a", "hi", 1))
+        await store.put_session_meta("a", {"label": "x"}, 2)
+        await store.reset_session("a", 3)
+        assert await store.get_session_meta(["a"]) == {"a": {"label": "x"}}  # a reset keeps it
+        assert await store.delete_session("a")
+        assert await store.get_session_meta() == {}
+
+    async def test_trim_session_keeps_the_newest(self, store: Store) -> None:
+        for i in range(5):
+            await store.append_message(msg("a", f"m{i}", i))
+        await store.append_message(msg("b", "other", 9))
+        assert await store.trim_session("a", 2) == 3
+        assert [m.text for m in await store.history("a", 10)] == ["m3", "m4"]
+        session = await store.get_session("a")
+        assert session is not None and session.message_count == 2
+        assert await store.trim_session("a", 2) == 0
+        assert await store.trim_session("nope", 2) == 0
+        assert [m.text for m in await store.history("b", 10)] == ["other"]
+
+    async def test_count_sessions(self, store: Store) -> None:
+        assert await store.count_sessions() == 0
+        await store.append_message(msg("a", "hi", 1))
+        await store.ensure_session("b", 2)
+        assert await store.count_sessions() == 2
+
     async def test_get_unknown_idempotent(self, store: Store) -> None:
         assert await store.get_idempotent("nope", 0) is None
 

@@ -103,12 +103,25 @@ async def test_token_auth(make_gateway: Any) -> None:
     gw = make_gateway(env={"AGENTHUB_GATEWAY_TOKEN": "s3cret-token"})
     async with RawClient.open(gw.url) as c:
         res = await c.connect()
-        assert res["error"]["details"]["code"] == "AUTH_TOKEN_MISSING"
+        # OpenClaw's recovery hints ride along, so its clients know what to do next.
+        assert res["error"]["details"] == {
+            "code": "AUTH_TOKEN_MISSING",
+            "authReason": "token_missing",
+            "canRetryWithDeviceToken": False,
+            "recommendedNextStep": "update_auth_configuration",
+        }
         assert (await c.closed())[0] == 1008
     async with RawClient.open(gw.url) as c:
         res = await c.connect(auth={"token": "wrong"})
         assert res["error"]["details"]["code"] == "AUTH_TOKEN_MISMATCH"
+        assert res["error"]["details"]["recommendedNextStep"] == "update_auth_credentials"
         assert (await c.closed())[0] == 1008
+    async with RawClient.open(gw.url) as c:
+        ident = DeviceIdentity.generate()
+        res = await c.connect(auth={"token": "wrong"}, device=device(c, ident, token="wrong"))
+        # A device that sent the shared token may retry with its own device token.
+        assert res["error"]["details"]["canRetryWithDeviceToken"] is True
+        assert res["error"]["details"]["recommendedNextStep"] == "retry_with_device_token"
     async with RawClient.open(gw.url) as c:
         ident = DeviceIdentity.generate()
         res = await c.connect(auth={"token": "s3cret-token"}, device=device(c, ident, token="s3cret-token"))
@@ -118,7 +131,8 @@ async def test_token_auth(make_gateway: Any) -> None:
     with pytest.raises(InvalidRequestError) as info:
         async with GatewayClient(gw.url, token="nope"):
             pass
-    assert info.value.details == {"code": "AUTH_TOKEN_MISMATCH"}
+    assert info.value.details["code"] == "AUTH_TOKEN_MISMATCH"
+    assert info.value.details["authReason"] == "token_mismatch"
     assert "s3cret-token" not in gw.output()
 
 

@@ -20,7 +20,7 @@ TINY = {"limits": {"transcript_cache_sessions": 2, "transcript_cache_messages": 
 
 async def texts(c: Client, session: str, limit: int = 200) -> list[tuple[str, str]]:
     history = await c.ok("chat.history", {"sessionKey": session, "limit": limit})
-    assert history["sessionKey"] == session
+    assert history["sessionKey"] == f"agent:main:{session}"  # bare names are the main agent's
     return [(m["role"], m["content"][0]["text"]) for m in history["messages"]]
 
 

@@ -31,6 +31,19 @@ from ._util import (
 pytestmark = pytest.mark.timeout(60)
 
 READ, WRITE, ADMIN = "operator.read", "operator.write", "operator.admin"
+# OpenClaw's closed set of operator scopes; admin implies all of them.
+SCOPES = (
+    ADMIN,
+    "operator.approvals",
+    "operator.pairing",
+    "operator.questions",
+    READ,
+    "operator.sessions.read",
+    "operator.sessions.write",
+    "operator.talk",
+    "operator.talk.secrets",
+    WRITE,
+)
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +100,7 @@ async def test_scopes_default_and_enforced(shared: GatewayProc) -> None:
         assert_error(await c.call("sessions.reset", {"key": "sc"}), "FORBIDDEN", missingScope=ADMIN)
 
     async with Client.open_connected(shared.url, scopes=[ADMIN]) as c:
-        assert c.hello["auth"]["scopes"] == sorted(
-            ["operator.admin", "operator.approvals", "operator.pairing", READ, WRITE]
-        )
+        assert c.hello["auth"]["scopes"] == sorted(SCOPES)
         assert (await c.ok("sessions.reset", {"key": "sc"}))["ok"] is True
 
 
@@ -121,7 +132,7 @@ async def test_health_status_and_presence(gateway: GatewayProc) -> None:
         presence = await b.ok("system-presence")
         by_host = {p["host"]: p for p in presence}
         assert set(by_host) == {"Alpha", "beta"}
-        assert by_host["Alpha"]["scopes"] == [ADMIN, "operator.approvals", "operator.pairing", READ, WRITE]
+        assert by_host["Alpha"]["scopes"] == sorted(SCOPES)
         assert by_host["beta"]["scopes"] == [READ]
         assert by_host["beta"]["instanceId"] == "beta-1"
         assert by_host["Alpha"]["instanceId"] != "beta-1"
@@ -198,23 +209,31 @@ async def test_sessions_list_reset_delete(shared: GatewayProc) -> None:
         for key in ("s-one", "s-two"):
             rid, _ = await start_agent(c, f"hello {key}", f"run-{key}", session=key)
             await collect_run(c, f"run-{key}", rid)
+        # Bare names are scoped to the one agent, as OpenClaw does: "s-one" is agent:main:s-one.
+        one, two = "agent:main:s-one", "agent:main:s-two"
         sessions = {s["key"]: s for s in (await c.ok("sessions.list"))["sessions"]}
-        assert {"s-one", "s-two"} <= set(sessions)
-        assert sessions["s-one"]["messageCount"] == 2 and sessions["s-one"]["active"] is False
-        assert sessions["s-one"]["createdAt"] <= sessions["s-one"]["updatedAt"]
+        assert {one, two} <= set(sessions)
+        assert sessions[one]["messageCount"] == 2 and sessions[one]["active"] is False
+        assert sessions[one]["createdAt"] <= sessions[one]["updatedAt"]
 
-        assert await c.ok("sessions.reset", {"key": "s-one"}) == {"ok": True, "key": "s-one", "abortedRunIds": []}
+        reset = await c.ok("sessions.reset", {"key": "s-one"})
+        assert (reset["ok"], reset["key"], reset["abortedRunIds"]) == (True, one, [])
         assert (await c.ok("chat.history", {"sessionKey": "s-one"}))["messages"] == []
         sessions = {s["key"]: s for s in (await c.ok("sessions.list"))["sessions"]}
-        assert sessions["s-one"]["messageCount"] == 0
-        assert sessions["s-two"]["messageCount"] == 2
+        assert sessions[one]["messageCount"] == 0
+        assert sessions[two]["messageCount"] == 2
 
-        assert await c.ok("sessions.delete", {"key": "s-two"}) == {"ok": True, "key": "s-two", "abortedRunIds": []}
+        deleted = await c.ok("sessions.delete", {"key": "s-two"})
+        assert deleted == {"ok": True, "key": two, "deleted": True, "abortedRunIds": []}
         keys = [s["key"] for s in (await c.ok("sessions.list"))["sessions"]]
-        assert "s-one" in keys and "s-two" not in keys
+        assert one in keys and two not in keys
         assert (await c.ok("chat.history", {"sessionKey": "s-two"}))["messages"] == []
-        assert_error(await c.call("sessions.delete", {"key": "s-two"}), "NOT_FOUND", "unknown session: s-two")
-        assert_error(await c.call("sessions.reset", {"key": "nope"}), "NOT_FOUND", "unknown session: nope")
+        gone = await c.call("sessions.delete", {"key": "s-two"})
+        assert_error(gone, "INVALID_REQUEST", "unknown session: agent:main:s-two")
+        assert gone["error"]["details"]["reason"] == "SESSION_NOT_FOUND"
+        assert_error(
+            await c.call("sessions.reset", {"key": "nope"}), "INVALID_REQUEST", "unknown session: agent:main:nope"
+        )
 
 
 async def test_sessions_reset_aborts_the_running_run(shared: GatewayProc) -> None:
@@ -222,8 +241,9 @@ async def test_sessions_reset_aborts_the_running_run(shared: GatewayProc) -> Non
         rid, _ = await start_agent(c, "[long] busy", "busy-1", session="busy")
         await c.until(lambda f: f.get("event") == "agent" and f["payload"]["stream"] == "assistant")
         listed = {s["key"]: s for s in (await c.ok("sessions.list"))["sessions"]}
-        assert listed["busy"]["active"] is True
-        assert await c.ok("sessions.reset", {"key": "busy"}) == {"ok": True, "key": "busy", "abortedRunIds": ["busy-1"]}
+        assert listed["agent:main:busy"]["active"] is True and listed["agent:main:busy"]["hasActiveRun"] is True
+        reset = await c.ok("sessions.reset", {"key": "busy"})
+        assert (reset["key"], reset["abortedRunIds"]) == ("agent:main:busy", ["busy-1"])
         run = await collect_run(c, "busy-1", rid)
         assert run.terminal["state"] == "aborted"
         assert run.final is not None and run.final["status"] == "aborted"
@@ -233,7 +253,12 @@ async def test_send_appends_to_history_once(shared: GatewayProc) -> None:
     params = {"message": "Deploy finished.", "idempotencyKey": "send-1", "sessionKey": "ops"}
     async with Client.open_connected(shared.url) as c:
         first = await c.ok("send", params)
-        assert first == {"runId": "send-1", "messageId": first["messageId"], "sessionKey": "ops", "channel": "webchat"}
+        assert first == {
+            "runId": "send-1",
+            "messageId": first["messageId"],
+            "sessionKey": "agent:main:ops",
+            "channel": "webchat",
+        }
         run = await collect_run(c, "send-1")
         assert run.terminal["state"] == "final"
         assert run.terminal["message"]["content"][0]["text"] == "Deploy finished."
@@ -246,7 +271,7 @@ async def test_send_appends_to_history_once(shared: GatewayProc) -> None:
         finals = [f for f in c.events if f.get("event") == "chat" and f["payload"]["state"] == "final"]
         assert len(finals) == 1
         to = await c.ok("send", {"message": "to main", "idempotencyKey": "send-2"})
-        assert to["sessionKey"] == "main"
+        assert to["sessionKey"] == "agent:main:main"
 
 
 # -- config ----------------------------------------------------------------------------------
@@ -377,7 +402,7 @@ async def test_slash_commands(gateway: GatewayProc) -> None:
             ("assistant", None),
             ("lifecycle", "end"),
         ]
-        assert run.terminal["state"] == "final" and run.terminal["sessionKey"] == session
+        assert run.terminal["state"] == "final" and run.terminal["sessionKey"] == f"agent:main:{session}"
         reply: str = run.terminal["message"]["content"][0]["text"]
         assert run.streams("assistant")[0]["text"] == reply
         return reply
@@ -389,12 +414,13 @@ async def test_slash_commands(gateway: GatewayProc) -> None:
         assert await command(c, "/help", "h1") == HELP_TEXT
         status = await command(c, "/status", "h2")
         assert status == (
-            f"agenthub {__version__}; provider demo; session slash: 2 message(s), 0 active run(s); 1 connection(s)."
+            f"agenthub {__version__}; provider demo; session agent:main:slash: 2 message(s), 0 active run(s); "
+            "1 connection(s)."
         )
         context = await command(c, "  /context   list ", "h3")
         chars = len("hello") + len(first.text)
         assert context.splitlines() == [
-            f"2 message(s), {chars} character(s) in context for slash.",
+            f"2 message(s), {chars} character(s) in context for agent:main:slash.",
             "- user: hello",
             f"- assistant: {first.text[:60]}",
         ]
@@ -424,7 +450,8 @@ async def test_failed_run_reports_error_everywhere(shared: GatewayProc) -> None:
     }
     assert run.terminal == {
         "runId": "fail-1",
-        "sessionKey": "main",
+        "sessionKey": "agent:main:main",
+        "agentId": "main",
         "state": "error",
         "errorMessage": "demo failure requested",
         "seq": run.run_seqs[-1],

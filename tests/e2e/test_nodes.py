@@ -50,7 +50,7 @@ async def test_list_describe_and_invoke(gateway: GatewayProc) -> None:
         assert entry["platform"] == "linux" and entry["permissions"] == {"notifications": True}
         described = (await op.call("node.describe", {"nodeId": "node-1"}))["payload"]
         assert described["caps"] == ["system"] and described["displayName"] == "Test Node"
-        assert (await op.call("node.describe", {"nodeId": "nope"}))["error"]["code"] == "NOT_FOUND"
+        assert (await op.call("node.describe", {"nodeId": "nope"}))["error"]["details"]["reason"].endswith("_NOT_FOUND")
         presence = (await op.call("system-presence"))["payload"]
         entries = presence if isinstance(presence, list) else presence.get("presence", presence)
         mine = next(p for p in entries if p.get("instanceId") == "node-1")
@@ -74,7 +74,7 @@ async def test_list_describe_and_invoke(gateway: GatewayProc) -> None:
         assert res["ok"] and res["payload"]["payload"] == {"echo": {"x": 1}}
         # A second answer to the same invoke is refused: it is no longer pending.
         late = await node.call("node.invoke.result", {"id": req["id"], "ok": True})
-        assert late["error"]["code"] == "NOT_FOUND"
+        assert late["error"]["details"]["reason"].endswith("_NOT_FOUND")
 
         rid = await op.request("node.invoke", {"nodeId": "node-1", "command": "fail", "idempotencyKey": "inv-2"})
         req = await invoke_request(node)

@@ -5,8 +5,9 @@ test's ``RawClient`` receives (``tests/_conformance.py``).
 
 The schema comes from the npm package ``@openclaw/gateway-protocol`` (installed
 by ``make test`` into tests/npm). One documented extension: agent events carry
-``sessionKey`` (the issue requires it, and OpenClaw's own gateway adds it when
-it broadcasts), so it is checked here and then removed before validation.
+``sessionKey`` and ``agentId``, as OpenClaw's own gateway adds them when it
+broadcasts (its server-chat ``agentPayload``) though its 2026.9.1 schema's
+``AgentEvent`` does not list them; they are checked here and then removed.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ async def test_frames_match_openclaw_schema(gateway: GatewayProc, openclaw: dict
         assert_valid(openclaw, "GatewayFrame", frame)
         payload = frame["payload"]
         if frame["event"] == "agent":
-            assert payload.pop("sessionKey") == "main"
+            assert payload.pop("sessionKey") == "agent:main:main" and payload.pop("agentId") == "main"
             assert_valid(openclaw, "AgentEvent", payload)
             kinds[payload["stream"]] = kinds.get(payload["stream"], 0) + 1
         elif frame["event"] == "chat":
@@ -99,5 +100,6 @@ async def test_aborted_and_error_chat_events_match(gateway: GatewayProc, opencla
         ]
         for p in lifecycle:
             p.pop("sessionKey")
+            p.pop("agentId")
             assert_valid(openclaw, "AgentEvent", p)
         assert lifecycle[-1]["data"]["phase"] == "error"

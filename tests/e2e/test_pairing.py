@@ -74,7 +74,9 @@ async def test_remote_pairing_end_to_end(make_gateway: Any) -> None:
         resolved = await event(op, "device.pair.resolved")
         assert resolved["payload"]["decision"] == "approved" and resolved["payload"]["deviceId"] == ident.device_id
         assert_valid(schema, "DevicePairResolvedEvent", resolved["payload"])
-        assert (await op.call("device.pair.approve", {"requestId": request_id}))["error"]["code"] == "NOT_FOUND"
+        assert (await op.call("device.pair.approve", {"requestId": request_id}))["error"]["details"]["reason"].endswith(
+            "_NOT_FOUND"
+        )
 
         # Approved: the device gets in and receives its device token, once.
         res, _ = await try_connect(gw, ident, scopes)
@@ -151,7 +153,7 @@ async def test_reject_and_approver_cannot_grant_what_it_lacks(make_gateway: Any)
         assert (await op.call("device.pair.list"))["payload"]["pending"] == []
         # Rotation cannot hand out scopes the caller lacks either.
         res = await op.call("device.token.rotate", {"deviceId": ident.device_id, "role": "operator"})
-        assert res["error"]["code"] == "NOT_FOUND"
+        assert res["error"]["details"]["reason"].endswith("_NOT_FOUND")
 
 
 async def test_loopback_first_sight_is_silent_but_upgrades_are_not(gateway: GatewayProc) -> None:
@@ -208,3 +210,27 @@ async def test_devices_cli(make_gateway: Any) -> None:
     assert revoked["deviceId"] == ident.device_id
     removed = await asyncio.to_thread(_cli, "--url", gw.url, "remove", ident.device_id)
     assert removed["deviceId"] == ident.device_id
+
+
+async def test_devices_cli_with_the_gateway_token_approves_an_admin_device(make_gateway: Any) -> None:
+    """OpenClaw's CLI asks for operator.admin; an approval grants only what the approver holds, so
+    `agenthub devices` holding the gateway token asks for admin too (issue 10, item 11)."""
+    gw = make_gateway("--token", "devices-token", "--require-pairing")
+    ident = DeviceIdentity.generate()
+    scopes = ["operator.admin"]
+    async with RawClient.open(gw.url) as c:
+        res = await c.connect(
+            scopes=scopes,
+            auth={"token": "devices-token"},
+            device=signed(c, ident, scopes=scopes, token="devices-token"),
+        )
+    rid = res["error"]["details"]["requestId"]
+    approved = await asyncio.to_thread(_cli, "--url", gw.url, "--token", "devices-token", "approve", rid)
+    assert approved["device"]["scopes"] == scopes
+    async with RawClient.open(gw.url) as c:
+        res = await c.connect(
+            scopes=scopes,
+            auth={"token": "devices-token"},
+            device=signed(c, ident, scopes=scopes, token="devices-token"),
+        )
+        assert res["ok"] and "operator.admin" in res["payload"]["auth"]["scopes"]

@@ -80,7 +80,9 @@ async def test_agent_streams_in_order_with_cumulative_text(shared: GatewayProc) 
         run = await collect_run(c, "stream-1", rid)
 
     payloads = run.payloads
-    assert all(p["runId"] == "stream-1" and p["sessionKey"] == "main" for p in payloads)
+    # "main" is the default agent's main session, agent:main:main, as OpenClaw names it.
+    assert all(p["runId"] == "stream-1" and p["sessionKey"] == "agent:main:main" for p in payloads)
+    assert all(p["agentId"] == "main" for p in payloads)
     assert_run_numbering(run.frames)  # agent events 1..n, each chat event the seq of its agent event
 
     agent = run.agent
@@ -141,6 +143,11 @@ async def test_agent_streams_in_order_with_cumulative_text(shared: GatewayProc) 
         "summary": text[:500],
         "startedAt": run.final["startedAt"],
         "endedAt": run.final["endedAt"],
+        # OpenClaw's CLI prints result.payloads[].text: the whole reply, not the 500-character summary.
+        "result": {
+            "payloads": [{"text": text, "mediaUrl": None}],
+            "meta": {"aborted": False, "durationMs": run.final["endedAt"] - run.final["startedAt"]},
+        },
     }
     assert run.final["startedAt"] <= run.final["endedAt"]
     # the final response follows the final chat event
@@ -175,7 +182,15 @@ async def test_chat_abort_stops_a_running_run(slow: GatewayProc, record_property
         partial = end["message"]["content"][0]["text"]
         assert partial and full.startswith(partial) and len(partial) < len(full)
         assert partial == assert_cumulative(run.agent)
-        assert run.agent[-1]["data"] == {"phase": "end", "endedAt": run.agent[-1]["data"]["endedAt"], "aborted": True}
+        end_data = run.agent[-1]["data"]
+        assert end_data == {
+            "phase": "end",
+            "startedAt": end_data["startedAt"],
+            "endedAt": end_data["endedAt"],
+            "stopReason": "aborted",
+            "aborted": True,
+        }
+        assert end_data["startedAt"] <= end_data["endedAt"]
         assert run.final is not None and run.final["status"] == "aborted"
         assert run.final["summary"] == partial[:500]
 
@@ -297,7 +312,13 @@ async def test_idempotency_survives_restart(shared: GatewayProc) -> None:
         final = await c.response(rid)
         assert first["payload"] == accepted
         assert run.final is not None
-        assert final["payload"] == {"runId": "restart-a", "status": "ok", "summary": run.final["summary"]}
+        assert final["payload"] == {
+            "runId": "restart-a",
+            "status": "ok",
+            "summary": run.final["summary"],
+            # OpenClaw's final: the whole reply, read back from the stored transcript after the restart.
+            "result": run.final["result"],
+        }
         # the stored outcome, as for agent: "started" would leave the client waiting for events
         assert await c.ok("chat.send", chat_params) == {"runId": "restart-c", "status": "ok"}
         await asyncio.sleep(0.3)  # a wrongly started run would have published by now
@@ -324,7 +345,8 @@ async def test_restart_keeps_history(shared: GatewayProc) -> None:
 
     async with Client.open_connected(shared.url) as c:
         assert await c.ok("chat.history", {"sessionKey": "keep"}) == before
-        assert await c.ok("sessions.list") == sessions_before
+        after = await c.ok("sessions.list")
+        assert {**after, "ts": 0} == {**sessions_before, "ts": 0}  # ts: when the list was read
         waited = await c.ok("agent.wait", {"runId": "turn-1", "timeoutMs": 100})
         assert waited["status"] == "ok" and "6*7 = 42" in waited["summary"]
 
@@ -353,7 +375,7 @@ async def test_crash_mid_run_leaves_run_in_error(slow: GatewayProc) -> None:
         history = await c.ok("chat.history", {"sessionKey": "crash"})
         assert user_and_assistant(history) == [("user", "[long] crash me", "crash-1")]
         unknown = await c.call("agent.wait", {"runId": "never-ran", "timeoutMs": 10})
-        assert unknown["ok"] is False and unknown["error"]["code"] == "NOT_FOUND"
+        assert unknown["ok"] is False and unknown["error"]["details"]["reason"].endswith("_NOT_FOUND")
 
 
 async def test_graceful_stop_mid_run_fails_the_run_and_tells_clients(slow: GatewayProc) -> None:
@@ -370,7 +392,8 @@ async def test_graceful_stop_mid_run_fails_the_run_and_tells_clients(slow: Gatew
     assert any(f.get("event") == "shutdown" for f in c.events)
     assert run.terminal == {
         "runId": "stopped-1",
-        "sessionKey": "graceful",
+        "sessionKey": "agent:main:graceful",
+        "agentId": "main",
         "state": "error",
         "errorMessage": "gateway stopped during the run",
         "seq": run.terminal["seq"],
@@ -454,7 +477,7 @@ async def test_replay_after_reconnect_fills_the_gap_exactly(make_gateway: Any) -
         assert text == full == combined[-1]["payload"]["message"]["content"][0]["text"]
 
         wrong_epoch = await second.call("agent.replay", {"runId": "replay-1", "afterSeq": 0, "epoch": "nope"})
-        assert wrong_epoch["error"]["details"] == {"code": "REPLAY_GAP", "runId": "replay-1"}
+        assert wrong_epoch["error"]["details"] == {"code": "REPLAY_GAP", "reason": "REPLAY_GAP", "runId": "replay-1"}
         assert "epoch changed" in wrong_epoch["error"]["message"]
         last = combined[-1]["payload"]["seq"]
         assert combined[-1]["event"] == "chat" and combined[-2]["payload"]["seq"] == last
@@ -492,8 +515,8 @@ async def test_replay_gap_for_unknown_run_and_expired_events(make_gateway: Any) 
     async with Client.open_connected(gw.url) as c:
         unknown = await c.call("agent.replay", {"runId": "no-such-run", "afterSeq": 0})
         assert unknown["ok"] is False
-        assert unknown["error"]["code"] == "NOT_FOUND"
-        assert unknown["error"]["details"] == {"code": "REPLAY_GAP", "runId": "no-such-run"}
+        assert unknown["error"]["code"] == "INVALID_REQUEST"
+        assert unknown["error"]["details"] == {"code": "REPLAY_GAP", "reason": "REPLAY_GAP", "runId": "no-such-run"}
 
         rid, _ = await start_agent(c, "hello replay", "short-1")
         run = await collect_run(c, "short-1", rid)
@@ -506,7 +529,7 @@ async def test_replay_gap_for_unknown_run_and_expired_events(make_gateway: Any) 
         for gone_after in (0, after - 2):
             gone = await c.call("agent.replay", {"runId": "short-1", "afterSeq": gone_after})
             assert gone["ok"] is False, gone_after
-            assert gone["error"]["details"] == {"code": "REPLAY_GAP", "runId": "short-1"}
+            assert gone["error"]["details"] == {"code": "REPLAY_GAP", "reason": "REPLAY_GAP", "runId": "short-1"}
             assert "left retained history" in gone["error"]["message"]
 
 

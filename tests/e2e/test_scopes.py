@@ -12,8 +12,13 @@ from agenthub.protocol.methods import (
     METHODS,
     NODE,
     PAIRING,
+    QUESTIONS,
     READ,
     SCOPES,
+    SESSIONS_READ,
+    SESSIONS_WRITE,
+    TALK,
+    TALK_SECRETS,
     WRITE,
 )
 
@@ -26,6 +31,11 @@ IMPLIED_BY = {
     ADMIN: {ADMIN},
     APPROVALS: {APPROVALS, ADMIN},
     PAIRING: {PAIRING, ADMIN},
+    QUESTIONS: {QUESTIONS, ADMIN},
+    TALK: {TALK, ADMIN},
+    TALK_SECRETS: {TALK_SECRETS, ADMIN},
+    SESSIONS_READ: {SESSIONS_READ, ADMIN},
+    SESSIONS_WRITE: {SESSIONS_WRITE, ADMIN},
 }
 
 
@@ -57,7 +67,11 @@ async def test_scope_matrix(gateway: GatewayProc) -> None:
             for method in wanted:
                 res = await c.call(method, {})
                 assert res["ok"] is False and res["error"]["code"] == "FORBIDDEN", (method, res)
-                assert res["error"]["details"] == {"missingScope": scope}, method
+                assert res["error"]["details"] == {
+                    "code": "MISSING_SCOPE",
+                    "missingScope": scope,
+                    "requiredScopes": [scope],
+                }, method
                 assert (await c.call("health"))["ok"]  # keeps the unauthorized streak short
         async with RawClient.open(gateway.url) as c:
             assert (await c.connect(scopes=[scope]))["ok"]
@@ -104,6 +118,9 @@ async def test_hello_snapshot_shows_presence_only_with_its_scope(gateway: Gatewa
             assert (await other.call("system-presence"))["error"]["code"] == "FORBIDDEN"
 
 
+MISSING_ADMIN = {"code": "MISSING_SCOPE", "missingScope": ADMIN, "requiredScopes": [ADMIN]}
+
+
 async def test_slash_commands_need_the_scope_of_the_method_they_stand_for(gateway: GatewayProc) -> None:
     """``chat.send "/reset"`` is ``sessions.reset``: a client refused that method is refused the command."""
 
@@ -120,14 +137,14 @@ async def test_slash_commands_need_the_scope_of_the_method_they_stand_for(gatewa
         await admin.until(final_of("g-1"))
         before = (await admin.call("chat.history", {"sessionKey": "guarded"}))["payload"]["messages"]
         assert len(before) == 2
-        assert (await writer.call("sessions.reset", {"key": "guarded"}))["error"]["details"] == {"missingScope": ADMIN}
+        assert (await writer.call("sessions.reset", {"key": "guarded"}))["error"]["details"] == MISSING_ADMIN
 
         refused = await writer.call("chat.send", send(" /reset ", "g-2"))
         assert refused["ok"] is False
         assert refused["error"] == {
             "code": "FORBIDDEN",
             "message": f"missing scope: {ADMIN}",
-            "details": {"missingScope": ADMIN},
+            "details": MISSING_ADMIN,
         }
         assert (await admin.call("chat.history", {"sessionKey": "guarded"}))["payload"]["messages"] == before
         # the commands whose methods a writer may call still work for it
@@ -139,3 +156,18 @@ async def test_slash_commands_need_the_scope_of_the_method_they_stand_for(gatewa
         assert done["payload"] == {"runId": "g-2", "status": "started"}
         await admin.until(final_of("g-2"))
         assert (await admin.call("chat.history", {"sessionKey": "guarded"}))["payload"]["messages"] == []
+
+
+async def test_unknown_operator_scopes_are_accepted_and_grant_nothing(gateway: GatewayProc) -> None:
+    """OpenClaw's clients ask for scopes agenthub has no method for (the Control UI for
+    operator.questions, `openclaw gateway call` for all seven): no connect error."""
+    async with RawClient.open(gateway.url) as c:
+        res = await c.connect(scopes=[READ, QUESTIONS, TALK_SECRETS, "operator.future.thing"])
+        assert res["ok"], res
+        assert set(res["payload"]["auth"]["scopes"]) == {READ, QUESTIONS, TALK_SECRETS, "operator.future.thing"}
+        denied = await c.call("chat.send", {"sessionKey": "x", "message": "hi", "idempotencyKey": "k"})
+        assert denied["error"]["code"] == "FORBIDDEN" and denied["error"]["details"]["missingScope"] == WRITE
+    async with RawClient.open(gateway.url) as c:
+        res = await c.connect(scopes=[READ, "admin"])
+        assert res["error"] == {"code": "INVALID_REQUEST", "message": "unknown scope: admin"}
+        assert (await c.closed())[0] == 1008

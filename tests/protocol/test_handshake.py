@@ -9,7 +9,8 @@ import pytest
 
 from agenthub.client.identity import DeviceIdentity
 from agenthub.protocol.errors import CloseCode, HandshakeError
-from agenthub.protocol.handshake import HandshakeLimits, HandshakeState, ServerHandshake
+from agenthub.protocol.handshake import HandshakeLimits, HandshakeState, ServerHandshake, auth_failure_details
+from agenthub.protocol.methods import ConnectParams
 
 NOW = 1_800_000_000_000
 
@@ -149,3 +150,46 @@ def test_second_connect_is_a_misuse() -> None:
     hs.receive_connect(connect(), NOW)
     with pytest.raises(RuntimeError):
         hs.receive_connect(connect(), NOW)
+
+
+def _params(**over: Any) -> ConnectParams:
+    base: dict[str, Any] = {
+        "minProtocol": 4,
+        "maxProtocol": 4,
+        "client": {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"},
+    }
+    base.update(over)
+    return ConnectParams.model_validate(base)
+
+
+def _device() -> dict[str, Any]:
+    return {"id": "d", "publicKey": "k", "signature": "s", "signedAt": 1, "nonce": "n"}
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "step"),
+    [
+        ("AUTH_TOKEN_MISSING", "token_missing", "update_auth_configuration"),
+        ("AUTH_TOKEN_MISMATCH", "token_mismatch", "update_auth_credentials"),
+        ("AUTH_DEVICE_TOKEN_MISMATCH", "device_token_mismatch", "update_auth_credentials"),
+        ("AUTH_PASSWORD_MISSING", "password_missing", "update_auth_configuration"),
+        ("AUTH_PASSWORD_MISMATCH", "password_mismatch", "update_auth_credentials"),
+        ("AUTH_RATE_LIMITED", "rate_limited", "wait_then_retry"),
+    ],
+)
+def test_auth_failures_carry_openclaws_recovery_hints(code: str, reason: str, step: str) -> None:
+    details = auth_failure_details(code, _params(auth={"token": "t"}))
+    assert details == {
+        "code": code,
+        "authReason": reason,
+        "canRetryWithDeviceToken": False,
+        "recommendedNextStep": step,
+    }
+
+
+def test_a_device_with_a_wrong_shared_token_may_retry_with_its_device_token() -> None:
+    with_device = _params(auth={"token": "t"}, device=_device())
+    assert auth_failure_details("AUTH_TOKEN_MISMATCH", with_device)["recommendedNextStep"] == "retry_with_device_token"
+    already = _params(auth={"token": "t", "deviceToken": "d"}, device=_device())
+    assert auth_failure_details("AUTH_TOKEN_MISMATCH", already)["canRetryWithDeviceToken"] is False
+    assert auth_failure_details("AUTH_TOKEN_MISMATCH", None)["canRetryWithDeviceToken"] is False

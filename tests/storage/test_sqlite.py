@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -236,3 +236,37 @@ async def test_full_disk_is_retryable_logged_once_and_recovers(
             assert [m.text for m in await store.history("main", 10)] == ["before", "after"]
         finally:
             await store.close()
+
+
+async def test_legacy_session_keys_are_renamed_to_canonical(db_path: Path) -> None:
+    """Migration 8: transcripts written under "main" (and other bare keys) move to their OpenClaw
+    name; two legacy keys folding into one are merged in message order; dialect keys stay."""
+    store = SqliteStore(db_path)
+    await store.open()
+    engine = store.engine
+    async with engine.begin() as conn:  # back to the state before migration 8
+        await conn.execute(text("DELETE FROM schema_version WHERE version = 8"))
+        await conn.execute(text("DROP TABLE session_meta"))
+    await store.append_message(MessageRecord("main", "user", "one", 1, "r1"))
+    await store.append_message(MessageRecord("Main", "user", "two", 2, "r2"))
+    await store.append_message(MessageRecord("main", "assistant", "three", 3, "r1"))
+    await store.append_message(MessageRecord("notes", "user", "n", 4))
+    await store.append_message(MessageRecord("myagent:AbC", "user", "m", 5))
+    await store.append_message(MessageRecord("agent:main:x", "user", "x", 6))
+    await store.put_run(make_run("r1", session_key="main"))
+    await store.close()
+
+    migrated = SqliteStore(db_path)
+    await migrated.open()
+    try:
+        assert migrated.schema_version == LATEST
+        keys = {s.key for s in await migrated.list_sessions(100)}
+        assert keys == {"agent:main:main", "agent:main:notes", "myagent:AbC", "agent:main:x"}
+        assert [m.text for m in await migrated.history("agent:main:main", 10)] == ["one", "two", "three"]
+        main = await migrated.get_session("agent:main:main")
+        assert main is not None and main.message_count == 3 and main.created_ms == 1 and main.updated_ms == 3
+        run = await migrated.get_run("r1")
+        assert run is not None and run.session_key == "agent:main:main"
+        assert await migrated.get_session("main") is None
+    finally:
+        await migrated.close()

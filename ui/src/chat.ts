@@ -120,6 +120,12 @@ export class ChatPage {
       return;
     }
     if (key !== this.sessionKey) return;
+    // The gateway names sessions canonically ("main" is "agent:main:main"), and its events carry that name.
+    if (typeof res.sessionKey === "string" && res.sessionKey !== key) {
+      this.sessionKey = res.sessionKey;
+      localStorage.setItem(SESSION_KEY, res.sessionKey);
+      this.renderPicker();
+    }
     // Runs still going get a fresh bubble with their next event (ensureRun); the history holds
     // their user message already, and their answer only once they end.
     this.runs.clear();
@@ -208,7 +214,7 @@ export class ChatPage {
     try {
       await this.gw.call("sessions.reset", { key: this.sessionKey });
     } catch (e) {
-      if (!(e instanceof RpcError && e.code === "NOT_FOUND")) throw e;
+      if (!(e instanceof RpcError && e.shape.details?.reason === "SESSION_NOT_FOUND")) throw e;
     }
     await this.loadHistory();
   }

@@ -2,7 +2,10 @@
 
 A client of the gateway through the SDK, like ``agenthub call``. It connects
 without a device identity (it is an admin tool holding the gateway credential,
-so it needs no pairing itself) and asks for ``operator.pairing`` plus read.
+so it needs no pairing itself) and asks for ``operator.pairing`` plus read; with
+the gateway token or password it also asks for ``operator.admin``, because an
+approval can only grant scopes the approver holds and OpenClaw's clients ask for
+admin (as OpenClaw's own ``openclaw devices approve`` does).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..protocol.methods import PAIRING, READ
+from ..protocol.methods import ADMIN, PAIRING, READ
 from .options import shared, shared_options
 from .remote import make_client, print_json, run_remote
 
@@ -29,11 +32,21 @@ def devices() -> None:
     """List, approve and manage paired devices (through the running gateway)."""
 
 
+def scopes_for(token: str | None, password: str | None) -> tuple[str, ...]:
+    """The scopes the CLI asks for: admin only when it holds the gateway's shared secret.
+
+    OpenClaw's CLI asks for admin, so an owner approving its device must hold admin to grant it.
+    """
+    return (READ, PAIRING, ADMIN) if token or password else (READ, PAIRING)
+
+
 def _send(ctx: click.Context, method: str, params: dict[str, Any], render: Callable[[Any], None] | None = None) -> int:
     sh = shared(ctx)
 
     async def go() -> Any:
-        async with make_client(sh, scopes=(READ, PAIRING), reconnect=False, heartbeat_interval=0) as gw:
+        async with make_client(
+            sh, scopes=scopes_for(sh.token, sh.password), reconnect=False, heartbeat_interval=0
+        ) as gw:
             return await gw.call(method, params)
 
     result = run_remote(sh, go)

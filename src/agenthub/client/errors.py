@@ -8,15 +8,18 @@
     │   │   ├── AuthTokenMissingError     details.code AUTH_TOKEN_MISSING
     │   │   ├── AuthTokenMismatchError    details.code AUTH_TOKEN_MISMATCH
     │   │   └── DeviceAuthError           details.code DEVICE_AUTH_*
-    │   └── UnknownMethodError        the gateway has no such method
+    │   ├── UnknownMethodError        the gateway has no such method
+    │   └── NotFoundError             details.reason *_NOT_FOUND (a run, session, device, ...)
+    │       └── ReplayGapError        details.code REPLAY_GAP: events left the gateway's retention
     ├── NotPairedError                NOT_PAIRED
     ├── ForbiddenError                FORBIDDEN
     ├── UnavailableError              UNAVAILABLE (retryable: reconnect or retry)
     │   ├── ConnectionLostError       the socket closed while a request was in flight
     │   └── RequestTimeoutError       no answer within the request timeout (also a TimeoutError)
-    ├── AgentTimeoutError             AGENT_TIMEOUT
-    └── NotFoundError                 NOT_FOUND
-        └── ReplayGapError            details.code REPLAY_GAP: events left the gateway's retention
+    └── AgentTimeoutError             AGENT_TIMEOUT
+
+As in OpenClaw, a missing thing is not an error code of its own: it is
+INVALID_REQUEST whose ``details.reason`` names it (``RUN_NOT_FOUND``, ...).
 
 ``error_from_shape(error)`` picks the most specific class for a wire error.
 """
@@ -124,8 +127,8 @@ class AgentTimeoutError(GatewayError):
     code = ErrorCode.AGENT_TIMEOUT
 
 
-class NotFoundError(GatewayError):
-    code = ErrorCode.NOT_FOUND
+class NotFoundError(InvalidRequestError):
+    """The request named a run, session, device, node or approval the gateway does not have."""
 
 
 class ReplayGapError(NotFoundError):
@@ -133,8 +136,7 @@ class ReplayGapError(NotFoundError):
 
 
 _BY_CODE: dict[str, type[GatewayError]] = {
-    cls.code: cls
-    for cls in (InvalidRequestError, NotPairedError, ForbiddenError, UnavailableError, AgentTimeoutError, NotFoundError)
+    cls.code: cls for cls in (InvalidRequestError, NotPairedError, ForbiddenError, UnavailableError, AgentTimeoutError)
 }
 
 _BY_DETAIL: dict[str, type[GatewayError]] = {
@@ -142,6 +144,11 @@ _BY_DETAIL: dict[str, type[GatewayError]] = {
     "AUTH_TOKEN_MISMATCH": AuthTokenMismatchError,
     "REPLAY_GAP": ReplayGapError,
 }
+
+
+def _reason(details: Any) -> str:
+    reason = details.get("reason") if isinstance(details, dict) else None
+    return reason if isinstance(reason, str) else ""
 
 
 def error_from_shape(shape: dict[str, Any]) -> GatewayError:
@@ -157,6 +164,8 @@ def error_from_shape(shape: dict[str, Any]) -> GatewayError:
         cls = DeviceAuthError
     elif cls is InvalidRequestError and message.startswith("unknown method"):
         cls = UnknownMethodError
+    elif cls is InvalidRequestError and _reason(details).endswith("_NOT_FOUND"):
+        cls = NotFoundError
     return cls(
         message,
         code=code,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol.errors import ErrorCode, RpcError
-from ..protocol.methods import ExecApprovalResolveParams
+from ..protocol.methods import ApprovalIdParams, EmptyParams, ExecApprovalResolveParams
 from .connection import Connection
 from .nodes import NodeRegistry, node_id_of
 from .rpc import Call
@@ -41,6 +41,18 @@ Publish = Callable[..., None]
 class _Pending:
     future: asyncio.Future[str]
     request: dict[str, Any]
+    created_ms: int = 0
+    expires_ms: int = 0
+
+    def view(self, approval_id: str) -> dict[str, Any]:
+        """One pending approval as ``exec.approval.list`` and ``exec.approval.get`` show it."""
+        return {
+            "id": approval_id,
+            "request": self.request,
+            "createdAtMs": self.created_ms,
+            "expiresAtMs": self.expires_ms,
+            "approvalKind": "exec",
+        }
 
 
 class ApprovalService:
@@ -64,7 +76,7 @@ class ApprovalService:
         created = now_ms()
         request = {"command": command, "nodeId": node_id, "params": params, "runId": run_id}
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self.pending[approval_id] = _Pending(future, request)
+        self.pending[approval_id] = _Pending(future, request, created, created + self.timeout_ms)
         self.publish(
             "exec.approval.requested",
             {"id": approval_id, "request": request, "createdAtMs": created, "expiresAtMs": created + self.timeout_ms},
@@ -84,13 +96,32 @@ class ApprovalService:
         log.info("approval %s node=%s command=%s decision=%s", approval_id[:8], node_id[:12], command, decision)
         return decision
 
+    def listing(self) -> list[dict[str, Any]]:
+        """The approvals waiting for a decision, oldest first."""
+        return [p.view(i) for i, p in self.pending.items() if not p.future.done()]
+
+    def get(self, approval_id: str) -> dict[str, Any]:
+        pending = self.pending.get(approval_id)
+        if pending is None or pending.future.done():
+            raise _approval_not_found(approval_id)
+        return pending.view(approval_id)
+
     def resolve(self, approval_id: str, decision: str) -> dict[str, Any]:
         pending = self.pending.get(approval_id)
         if pending is None or pending.future.done():
-            raise RpcError(ErrorCode.NOT_FOUND, "unknown or expired approval", details={"id": approval_id})
+            raise _approval_not_found(approval_id)
         pending.future.set_result(decision)
         self.publish("exec.approval.resolved", {"id": approval_id, "decision": decision, "ts": now_ms()})
         return {"ok": True, "id": approval_id, "decision": decision}
+
+
+def _approval_not_found(approval_id: str) -> RpcError:
+    """OpenClaw's answer for a missing approval: INVALID_REQUEST with ``details.reason``."""
+    return RpcError(
+        ErrorCode.INVALID_REQUEST,
+        "unknown or expired approval id",
+        details={"reason": "APPROVAL_NOT_FOUND", "id": approval_id},
+    )
 
 
 def _tool_name(node_id: str, command: str) -> str:
@@ -148,4 +179,16 @@ def register_approval_handlers(dispatcher: Any, approvals: ApprovalService) -> N
     async def resolve(call: Call, p: ExecApprovalResolveParams) -> Any:
         return approvals.resolve(p.id, p.decision)
 
+    async def pending(call: Call, p: EmptyParams) -> Any:
+        return approvals.listing()
+
+    async def get(call: Call, p: ApprovalIdParams) -> Any:
+        return approvals.get(p.id)
+
+    async def plugin_pending(call: Call, p: EmptyParams) -> Any:
+        return []  # agenthub has no plugins, so no plugin approval is ever pending
+
     dispatcher.register("exec.approval.resolve", resolve)
+    dispatcher.register("exec.approval.list", pending)
+    dispatcher.register("exec.approval.get", get)
+    dispatcher.register("plugin.approval.list", plugin_pending)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..protocol.errors import ErrorCode, HandshakeError
-from ..protocol.handshake import Accepted
-from ..protocol.methods import NODE, READ, SCOPES, WRITE, expand_scopes
+from ..protocol.handshake import Accepted, auth_failure_details
+from ..protocol.methods import NODE, READ, WRITE, ConnectParams, expand_scopes, is_operator_scope
 from .connection import Principal
 from .ratelimit import AuthLimiter, AuthLockedOut, SecurityLimits
 from .secrets import hash_secret, secret_matches
@@ -85,25 +85,25 @@ class Authenticator:
             pass
         elif self.trusted_proxy_header:
             if not proxy_user:
-                raise _auth_error(rid, "trusted proxy identity missing", "AUTH_PROXY_IDENTITY_MISSING")
+                raise _auth_error(rid, "trusted proxy identity missing", "AUTH_PROXY_IDENTITY_MISSING", params)
         elif self.password_hash is not None:
             password = auth.password if auth else None
             if not password:
-                raise _auth_error(rid, "gateway password missing", "AUTH_PASSWORD_MISSING")
+                raise _auth_error(rid, "gateway password missing", "AUTH_PASSWORD_MISSING", params)
             if not secret_matches(password, self.password_hash):
-                raise _auth_error(rid, "gateway password mismatch", "AUTH_PASSWORD_MISMATCH")
+                raise _auth_error(rid, "gateway password mismatch", "AUTH_PASSWORD_MISMATCH", params)
         elif self.token_hash is not None:
             token = auth.token if auth else None
             if not token and not device_token:
-                raise _auth_error(rid, "gateway token missing", "AUTH_TOKEN_MISSING")
+                raise _auth_error(rid, "gateway token missing", "AUTH_TOKEN_MISSING", params)
             if not secret_matches(token, self.token_hash):
                 code = "AUTH_DEVICE_TOKEN_MISMATCH" if device_token and not token else "AUTH_TOKEN_MISMATCH"
-                raise _auth_error(rid, "gateway token mismatch", code)
+                raise _auth_error(rid, "gateway token mismatch", code, params)
         elif device_token:
-            raise _auth_error(rid, "device token mismatch", "AUTH_DEVICE_TOKEN_MISMATCH")
-        unknown = [s for s in params.scopes if s not in SCOPES]
-        if unknown and params.role == "operator":
-            raise HandshakeError(ErrorCode.INVALID_REQUEST, f"unknown scope: {unknown[0]}", request_id=rid)
+            raise _auth_error(rid, "device token mismatch", "AUTH_DEVICE_TOKEN_MISMATCH", params)
+        invalid = [s for s in params.scopes if not is_operator_scope(s)]
+        if invalid and params.role == "operator":
+            raise HandshakeError(ErrorCode.INVALID_REQUEST, f"unknown scope: {invalid[0]}", request_id=rid)
         requested = params.scopes or (list(DEFAULT_OPERATOR_SCOPES) if params.role == "operator" else [])
         if params.role != "operator":
             requested = []
@@ -151,15 +151,16 @@ def _is_guess(exc: Exception) -> bool:
     return isinstance(exc, HandshakeError) and str((exc.details or {}).get("code", "")).startswith("AUTH_")
 
 
-def _auth_error(rid: str, message: str, code: str) -> HandshakeError:
-    return HandshakeError(ErrorCode.INVALID_REQUEST, message, details={"code": code}, request_id=rid)
+def _auth_error(rid: str, message: str, code: str, params: ConnectParams) -> HandshakeError:
+    details = auth_failure_details(code, params)
+    return HandshakeError(ErrorCode.INVALID_REQUEST, message, details=details, request_id=rid)
 
 
 def _rate_limited(rid: str, retry_after_ms: int) -> HandshakeError:
     return HandshakeError(
         ErrorCode.UNAVAILABLE,
         "too many failed authentication attempts",
-        details={"code": "AUTH_RATE_LIMITED", "retryAfterMs": retry_after_ms},
+        details={**auth_failure_details("AUTH_RATE_LIMITED", None), "retryAfterMs": retry_after_ms},
         request_id=rid,
         retry_after_ms=retry_after_ms,
     )

@@ -23,10 +23,12 @@ from .auth import Authenticator
 from .bus import EventBus
 from .connection import Connection, ConnState, Principal
 from .hub import Hub
+from .logbuffer import LogBuffer
 from .outbound import Outbound
 from .ratelimit import PreAuthCounter, SecurityLimits
 from .rpc import Call, Dispatcher
 from .runs import RunManager, now_ms
+from .sessions import session_defaults
 from .store import Store
 
 __all__ = ["Node", "NodeLimits"]
@@ -87,6 +89,10 @@ class Node:
         self.close_listeners: list[Callable[[Connection], None]] = []
         # Messaging channels, when configured (the composition root sets it): see core.outbound.
         self.outbound: Outbound | None = None
+        # hello-ok features.capabilities: server features OpenClaw's clients check before they use them.
+        self.capabilities: set[str] = set()
+        # The recent log for logs.tail, when the composition root keeps one (see core.logbuffer).
+        self.log_buffer: LogBuffer | None = None
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -245,7 +251,11 @@ class Node:
             "type": "hello-ok",
             "protocol": accepted.protocol,
             "server": {"version": __version__, "connId": conn.conn_id},
-            "features": {"methods": self.dispatcher.methods(), "events": sorted(EVENT_SCOPES)},
+            "features": {
+                "methods": self.dispatcher.methods(),
+                "events": sorted(EVENT_SCOPES),
+                "capabilities": sorted(self.capabilities),
+            },
             "snapshot": {
                 # Presence is read-scoped like its event: who is connected, from where, is not for everyone.
                 "presence": self.presence() if conn.has_scope(EVENT_SCOPES["presence"]) else [],
@@ -253,6 +263,7 @@ class Node:
                 "stateVersion": self.state_version(),
                 "uptimeMs": now_ms() - self.started_ms,
                 "authMode": self.auth.auth_mode,
+                "sessionDefaults": session_defaults(),
             },
             "auth": self._hello_auth(principal),
             "policy": {

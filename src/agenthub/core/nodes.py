@@ -21,13 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import _json
-from ..protocol.errors import ErrorCode, RpcError
+from ..protocol.errors import ErrorCode, RpcError, not_found
 from ..protocol.methods import (
     EmptyParams,
     NodeDescribeParams,
     NodeEventParams,
     NodeInvokeParams,
     NodeInvokeResultParams,
+    NodePluginToolsUpdateParams,
+    NodeRunnerInventoryParams,
+    NodeSkillsUpdateParams,
 )
 from .bus import Publication
 from .connection import Connection, ConnState
@@ -101,6 +104,12 @@ class NodeRegistry:
         }
         if p.device_family:
             out["deviceFamily"] = p.device_family
+        catalog = p.extra.get("catalog")
+        if isinstance(catalog, dict):
+            if "skills" in catalog:
+                out["skills"] = [s["name"] for s in catalog["skills"]]
+            if "pluginTools" in catalog:
+                out["pluginTools"] = [t["name"] for t in catalog["pluginTools"]]
         return out
 
     async def list(self) -> list[dict[str, Any]]:
@@ -188,7 +197,7 @@ class NodeRegistry:
     def receive_result(self, conn: Connection, p: NodeInvokeResultParams) -> dict[str, Any]:
         inv = self.pending.get(p.id)
         if inv is None or inv.conn_id != conn.conn_id:
-            raise RpcError(ErrorCode.NOT_FOUND, "unknown or expired invoke id", details={"id": p.id})
+            raise not_found("unknown or expired invoke id", "INVOKE_NOT_FOUND", id=p.id)
         payload = _payload_of(p.payload, p.payloadJSON)
         if not inv.future.done():
             inv.future.set_result({"ok": p.ok, "payload": payload, "error": p.error})
@@ -219,6 +228,18 @@ class NodeRegistry:
                 listener()
 
 
+def _catalog(conn: Connection) -> dict[str, Any]:
+    """What a connected node published about itself (skills, tools); kept for node.describe.
+
+    agenthub lists them but does not turn them into agent tools: a run calls a node
+    only through the commands the node declared at connect (``core.approvals``).
+    """
+    assert conn.principal is not None
+    catalog = conn.principal.extra.setdefault("catalog", {})
+    assert isinstance(catalog, dict)
+    return catalog
+
+
 def _payload_of(payload: Any, payload_json: str | None) -> Any:
     """Nodes send a body either as ``payload`` or as ``payloadJSON`` text (OpenClaw allows both)."""
     if payload is not None or payload_json is None:
@@ -239,7 +260,7 @@ def register_node_handlers(node: Node, registry: NodeRegistry) -> None:
         for entry in await registry.list():
             if entry["nodeId"] == p.nodeId:
                 return entry
-        raise RpcError(ErrorCode.NOT_FOUND, "unknown node", details={"nodeId": p.nodeId})
+        raise not_found("unknown node", "NODE_NOT_FOUND", nodeId=p.nodeId)
 
     async def node_invoke(call: Call, p: NodeInvokeParams) -> Any:
         return await registry.invoke(p.nodeId, p.command, p.params, p.timeoutMs, p.idempotencyKey)
@@ -256,7 +277,29 @@ def register_node_handlers(node: Node, registry: NodeRegistry) -> None:
         )
         return {"ok": True}
 
+    async def node_skills(call: Call, p: NodeSkillsUpdateParams) -> Any:
+        registry.touch(call.conn)
+        skills = [s.model_dump() for s in p.skills]
+        _catalog(call.conn)["skills"] = skills
+        return {"nodeId": node_id_of(call.conn), "skills": skills}
+
+    async def node_plugin_tools(call: Call, p: NodePluginToolsUpdateParams) -> Any:
+        registry.touch(call.conn)
+        declared = set(call.conn.principal.commands) if call.conn.principal else set()
+        # As in OpenClaw, a tool must name a command the node declared; others are dropped.
+        tools = [t.model_dump(exclude_none=True) for t in p.tools if t.command is None or t.command in declared]
+        _catalog(call.conn)["pluginTools"] = tools
+        return {"nodeId": node_id_of(call.conn), "tools": tools}
+
+    async def node_runner_inventory(call: Call, p: NodeRunnerInventoryParams) -> Any:
+        registry.touch(call.conn)
+        _catalog(call.conn)["protocolFeatures"] = list(p.protocolFeatures)
+        return {"nodeId": node_id_of(call.conn)}
+
     for name, handler in (
+        ("node.skills.update", node_skills),
+        ("node.pluginTools.update", node_plugin_tools),
+        ("node.runnerInventory.update", node_runner_inventory),
         ("node.list", node_list),
         ("node.describe", node_describe),
         ("node.invoke", node_invoke),

@@ -36,25 +36,34 @@ import itertools
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol.errors import CloseCode, ErrorCode, HandshakeError, RpcError
+from ..protocol.errors import CloseCode, ErrorCode, HandshakeError, RpcError, not_found
 from ..protocol.handshake import Accepted
 from ..protocol.methods import (
-    SCOPES,
     DeviceIdParams,
+    DeviceRenameParams,
     DeviceTokenRevokeParams,
     DeviceTokenRotateParams,
     EmptyParams,
     PairRequestParams,
     expand_scopes,
+    is_operator_scope,
 )
 from .connection import Connection
 from .secrets import hash_secret, secret_matches
 from .store import DeviceRecord, Store
 
-__all__ = ["PairRequest", "PairingService", "is_loopback_ip", "register_pairing_handlers"]
+__all__ = [
+    "PairRequest",
+    "PairingService",
+    "device_view",
+    "is_loopback_ip",
+    "node_request_view",
+    "pairing_required_details",
+    "register_pairing_handlers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +92,11 @@ class PairRequest:
     remote_ip: str
     ts: int
     reason: str
+    # What a node declared when it asked (shown by node.pair.list; nodes only).
+    version: str | None = None
+    caps: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+    permissions: dict[str, bool] = field(default_factory=dict)
 
     def view(self) -> dict[str, Any]:
         """The ``device.pair.requested`` payload (OpenClaw's DevicePairRequestedEvent)."""
@@ -110,6 +124,51 @@ class PairRequest:
         return out
 
 
+def pairing_required_details(req: PairRequest, role: str) -> dict[str, Any]:
+    """``details`` of a NOT_PAIRED connect error, with OpenClaw's recovery hints.
+
+    A node is told to keep retrying (``wait_then_retry``, ``pauseReconnect: false``):
+    OpenClaw's node host otherwise pauses until restarted, and with these it
+    reconnects by itself once an operator approves the request.
+    """
+    details: dict[str, Any] = {
+        "code": "PAIRING_REQUIRED",
+        "requestId": req.request_id,
+        "reason": req.reason,
+        "deviceId": req.device_id,
+        "requestedRole": role,
+        "requestedScopes": list(req.scopes),
+    }
+    if role == "node":
+        details.update(recommendedNextStep="wait_then_retry", retryable=True, pauseReconnect=False)
+    return details
+
+
+def node_request_view(req: PairRequest) -> dict[str, Any]:
+    """A node's pairing request as ``node.pair.list`` and ``node.pair.requested`` show it."""
+    out: dict[str, Any] = {
+        "requestId": req.request_id,
+        "nodeId": req.device_id,
+        "clientId": req.client_id,
+        "clientMode": req.client_mode,
+        "caps": list(req.caps),
+        "commands": list(req.commands),
+        "permissions": dict(req.permissions),
+        "remoteIp": req.remote_ip,
+        "silent": False,
+        "ts": req.ts,
+    }
+    for key, value in (
+        ("displayName", req.display_name),
+        ("platform", req.platform),
+        ("version", req.version),
+        ("deviceFamily", req.device_family),
+    ):
+        if value:
+            out[key] = value
+    return out
+
+
 def device_view(d: DeviceRecord) -> dict[str, Any]:
     """A paired device as listed to operators; never the token or its hash."""
     out: dict[str, Any] = {
@@ -135,8 +194,11 @@ def _covers(granted: Iterable[str], wanted: Iterable[str]) -> bool:
 
 
 def _first_missing(held: frozenset[str], wanted: Iterable[str]) -> str | None:
-    for scope in sorted(expand_scopes(list(wanted))):
-        if scope not in held:
+    """The first scope asked for (then implied by what is asked for) that ``held`` lacks."""
+    asked = sorted(set(wanted))
+    have = expand_scopes(held)
+    for scope in [*asked, *sorted(expand_scopes(asked) - set(asked))]:
+        if scope not in have:
             return scope
     return None
 
@@ -165,6 +227,10 @@ class PairingService:
         self._writer: asyncio.Task[None] | None = None
         self._publish: Publish = lambda *a, **k: None
         self._connections: Callable[[], Iterable[Connection]] = lambda: ()
+
+    def publish(self, event: str, payload: dict[str, Any]) -> None:
+        """Broadcast a pairing event (operators holding ``operator.pairing`` receive it)."""
+        self._publish(event, payload)
 
     def bind(self, publish: Publish, connections: Callable[[], Iterable[Connection]]) -> None:
         """Late wiring: the node's broadcast and its live connections."""
@@ -299,7 +365,7 @@ class PairingService:
         raise HandshakeError(
             ErrorCode.NOT_PAIRED,
             "pairing required",
-            details={"code": "PAIRING_REQUIRED", "requestId": req.request_id, "reason": reason},
+            details=pairing_required_details(req, accepted.params.role),
             request_id=accepted.request_id,
             close_code=CloseCode.POLICY_VIOLATION,
         )
@@ -332,10 +398,16 @@ class PairingService:
             remote_ip=remote_ip,
             ts=now_ms,
             reason=reason,
+            version=client.version,
+            caps=list(params.caps),
+            commands=list(params.commands or ()),
+            permissions=dict(params.permissions or {}),
         )
         self.pending[req.request_id] = req
         log.info("pairing requested device=%s role=%s reason=%s ip=%s", device_id[:12], req.role, reason, remote_ip)
         self._publish("device.pair.requested", req.view())
+        if req.role == "node":
+            self._publish("node.pair.requested", node_request_view(req))
         return req
 
     def _expire(self, now_ms: int) -> None:
@@ -352,7 +424,7 @@ class PairingService:
     async def approve(self, request_id: str, approver_scopes: frozenset[str], now_ms: int) -> dict[str, Any]:
         req = self.pending.get(request_id)
         if req is None:
-            raise RpcError(ErrorCode.NOT_FOUND, "unknown pairing request", details={"requestId": request_id})
+            raise not_found("unknown pairing request", "PAIRING_REQUEST_NOT_FOUND", requestId=request_id)
         missing = _first_missing(approver_scopes, req.scopes)
         if missing is not None:
             raise RpcError(
@@ -386,7 +458,7 @@ class PairingService:
     async def reject(self, request_id: str, now_ms: int) -> dict[str, Any]:
         req = self.pending.pop(request_id, None)
         if req is None:
-            raise RpcError(ErrorCode.NOT_FOUND, "unknown pairing request", details={"requestId": request_id})
+            raise not_found("unknown pairing request", "PAIRING_REQUEST_NOT_FOUND", requestId=request_id)
         self._resolved(req, "rejected", now_ms)
         return {"requestId": request_id, "deviceId": req.device_id}
 
@@ -400,8 +472,16 @@ class PairingService:
     async def _paired(self, device_id: str) -> DeviceRecord:
         record = await self._get(device_id.lower())
         if record is None or record.status != "paired":
-            raise RpcError(ErrorCode.NOT_FOUND, "unknown device", details={"deviceId": device_id})
+            raise not_found("unknown device", "DEVICE_NOT_FOUND", deviceId=device_id)
         return record
+
+    async def rename(self, device_id: str, label: str) -> dict[str, Any]:
+        """Set the name operators see for a paired device (``openclaw devices rename``)."""
+        record = await self._paired(device_id)
+        record.display_name = label
+        await self._save(record)
+        log.info("device renamed device=%s", record.device_id[:12])
+        return {"deviceId": record.device_id, "label": label}
 
     async def remove(self, device_id: str, now_ms: int) -> dict[str, Any]:
         record = await self._paired(device_id)
@@ -415,9 +495,9 @@ class PairingService:
     async def rotate(self, p: DeviceTokenRotateParams, caller_scopes: frozenset[str], now_ms: int) -> dict[str, Any]:
         record = await self._paired(p.deviceId)
         if record.role != p.role:
-            raise RpcError(ErrorCode.NOT_FOUND, f"device has no {p.role} role", details={"deviceId": p.deviceId})
+            raise not_found(f"device has no {p.role} role", "DEVICE_ROLE_NOT_FOUND", deviceId=p.deviceId)
         if p.scopes is not None:
-            unknown = [s for s in p.scopes if s not in SCOPES]
+            unknown = [s for s in p.scopes if not is_operator_scope(s)]
             if unknown:
                 raise RpcError(ErrorCode.INVALID_REQUEST, f"unknown scope: {unknown[0]}")
             missing = _first_missing(caller_scopes, p.scopes)
@@ -442,7 +522,7 @@ class PairingService:
     async def revoke(self, p: DeviceTokenRevokeParams, now_ms: int) -> dict[str, Any]:
         record = await self._paired(p.deviceId)
         if record.role != p.role:
-            raise RpcError(ErrorCode.NOT_FOUND, f"device has no {p.role} role", details={"deviceId": p.deviceId})
+            raise not_found(f"device has no {p.role} role", "DEVICE_ROLE_NOT_FOUND", deviceId=p.deviceId)
         record.token_hash = None
         record.token_issued_ms = None
         await self._save(record)
@@ -491,6 +571,12 @@ def register_pairing_handlers(dispatcher: Any, pairing: PairingService, clock: C
     async def token_revoke(call: Any, p: DeviceTokenRevokeParams) -> Any:
         return await pairing.revoke(p, clock())
 
+    async def pair_rename(call: Any, p: DeviceRenameParams) -> Any:
+        label = p.label.strip()
+        if not label:
+            raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: label: must not be blank")
+        return await pairing.rename(p.deviceId, label)
+
     for name, handler in (
         ("device.pair.list", pair_list),
         ("device.pair.approve", pair_approve),
@@ -498,5 +584,6 @@ def register_pairing_handlers(dispatcher: Any, pairing: PairingService, clock: C
         ("device.pair.remove", pair_remove),
         ("device.token.rotate", token_rotate),
         ("device.token.revoke", token_revoke),
+        ("device.pair.rename", pair_rename),
     ):
         dispatcher.register(name, handler)

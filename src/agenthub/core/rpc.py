@@ -92,7 +92,11 @@ class Dispatcher:
                 details={"requiredRole": spec.role},
             )
         if not conn.has_scope(spec.scope):
-            raise RpcError(ErrorCode.FORBIDDEN, f"missing scope: {spec.scope}", details={"missingScope": spec.scope})
+            raise RpcError(
+                ErrorCode.FORBIDDEN,
+                f"missing scope: {spec.scope}",
+                details={"code": "MISSING_SCOPE", "missingScope": spec.scope, "requiredScopes": [spec.scope]},
+            )
         return spec
 
     def check(self, call: Call, params: Any) -> tuple[MethodSpec, BaseModel, Handler]:

@@ -51,6 +51,7 @@ from .runtime import (
     ToolCallStart,
     Turn,
 )
+from .sessions import canonical_session_key, event_session_fields, lifecycle_end
 from .store import MessageRecord, RunRecord, Store
 
 __all__ = ["TERMINAL", "Run", "RunManager", "RunStatus", "now_ms", "run_stream"]
@@ -64,6 +65,13 @@ HISTORY_TURNS = 200  # transcript messages handed to the provider as context
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _canonical_or_given(key: str) -> str:
+    try:
+        return canonical_session_key(key)
+    except ValueError:  # a malformed key names no run
+        return key
 
 
 def run_stream(run_id: str) -> str:
@@ -183,7 +191,11 @@ class RunManager:
         return self.runs.get(run_id) or self.finished.get(run_id)
 
     def active(self, session_key: str | None = None) -> list[Run]:
-        return [r for r in self.runs.values() if session_key is None or r.session_key == session_key]
+        """Runs not yet ended, of one session (any form of its key) or of all."""
+        if session_key is None:
+            return list(self.runs.values())
+        key = _canonical_or_given(session_key)
+        return [r for r in self.runs.values() if r.session_key == key]
 
     def check_message(self, message: str) -> None:
         """Refuse a message longer than ``max_message_chars`` (every dialect's runs pass here).
@@ -229,6 +241,7 @@ class RunManager:
         Raises:
             RpcError: the message is too long (nothing is recorded).
         """
+        session_key = canonical_session_key(session_key)
         self.check_message(message)
         run = Run(
             run_id,
@@ -267,7 +280,7 @@ class RunManager:
         The outcome is stored before anything is published, so a retry after a
         restart reports it; ``launch`` as in ``start``.
         """
-        run = Run(run_id, session_key, "", origin, now_ms())
+        run = Run(run_id, canonical_session_key(session_key), "", origin, now_ms())
         run.started_ms = run.ended_ms = run.created_ms
         run.text = text
         run.status = RunStatus.OK
@@ -461,16 +474,16 @@ class RunManager:
         run.status = status
         if run.ended_ms is None:
             run.ended_ms = now_ms()
-        base = {"runId": run.run_id, "sessionKey": run.session_key}
+        base = {"runId": run.run_id, **event_session_fields(run.session_key)}
         if status is RunStatus.OK:
-            self._agent(run, "lifecycle", {"phase": "end", "endedAt": run.ended_ms})
+            self._agent(run, "lifecycle", lifecycle_end(run.started_ms, run.ended_ms, aborted=False))
             self._chat(
                 run,
                 {**base, "state": "final", "message": _message(run.text, run.ended_ms), "stopReason": "stop"},
                 fold=CHAT_TEXT,
             )
         elif status is RunStatus.ABORTED:
-            self._agent(run, "lifecycle", {"phase": "end", "endedAt": run.ended_ms, "aborted": True})
+            self._agent(run, "lifecycle", lifecycle_end(run.started_ms, run.ended_ms, aborted=True))
             self._chat(
                 run,
                 {**base, "state": "aborted", "message": _message(run.text, run.ended_ms), "stopReason": "aborted"},
@@ -518,7 +531,13 @@ class RunManager:
             run._chat_timer.cancel()
             self._chat_delta(run)
         run.seq += 1
-        payload = {"runId": run.run_id, "stream": stream, "ts": now_ms(), "data": data, "sessionKey": run.session_key}
+        payload = {
+            "runId": run.run_id,
+            "stream": stream,
+            "ts": now_ms(),
+            "data": data,
+            **event_session_fields(run.session_key),
+        }
         self.bus.publish(run_stream(run.run_id), "agent", payload, droppable=droppable, seq=run.seq, fold=fold)
 
     def _chat(self, run: Run, payload: dict[str, Any], *, droppable: bool = False, fold: Fold | None = None) -> None:
@@ -545,7 +564,7 @@ class RunManager:
             run,
             {
                 "runId": run.run_id,
-                "sessionKey": run.session_key,
+                **event_session_fields(run.session_key),
                 "state": "delta",
                 "message": _message(run.text, now_ms()),
                 "deltaText": delta,

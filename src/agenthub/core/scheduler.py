@@ -38,6 +38,7 @@ from .node import Node
 from .outbound import OutboundError
 from .runs import Run, RunStatus, now_ms
 from .schedules import Job, ScheduleError, first_run_ms, next_run_ms, validate_schedule
+from .sessions import canonical_session_key
 
 __all__ = ["CronConfig", "CronStore", "HeartbeatConfig", "MemoryCronStore", "Scheduler", "job_not_found"]
 
@@ -76,9 +77,25 @@ class HeartbeatConfig:
     max_event_chars: int = 2000
     max_event_sessions: int = 1000
 
+    def __post_init__(self) -> None:
+        # Canonical keys (``main`` is ``agent:main:main``), as runs and events name sessions.
+        self.sessions = [session_key(s) for s in self.sessions]
+
     @property
     def main_session(self) -> str:
-        return self.sessions[0] if self.sessions else "main"
+        return self.sessions[0] if self.sessions else session_key("main")
+
+
+def session_key(key: str) -> str:
+    """The canonical form of a session key from settings or a request (a malformed one is kept as given)."""
+    try:
+        return canonical_session_key(key)
+    except ValueError:
+        return key
+
+
+def session_key_of(key: str | None) -> str | None:
+    return session_key(key) if key else None
 
 
 def job_not_found(job_id: str) -> RpcError:
@@ -385,17 +402,18 @@ class Scheduler:
     # -- system events and heartbeats ----------------------------------------------
     def queue_event(self, text: str, session_key: str | None = None) -> str:
         """Queue ``text`` for a session's next heartbeat turn; returns ``queued`` or ``coalesced``."""
-        return self.events.push(session_key or self.heartbeat.main_session, text)
+        return self.events.push(session_key_of(session_key) or self.heartbeat.main_session, text)
 
     def wake(self, text: str, mode: str, session_key: str | None = None) -> dict[str, Any]:
         """Queue ``text``; ``now`` (or an explicit session, as in OpenClaw) runs the heartbeat turn at once."""
-        session = session_key or self.heartbeat.main_session
+        session = session_key_of(session_key) or self.heartbeat.main_session
         outcome = self.events.push(session, text)
         if mode == "now" or session_key is not None:
             self.request_heartbeat(session, "wake")
         return {"ok": True, "mode": mode, "eventOutcome": outcome}
 
     def request_heartbeat(self, session: str, reason: str) -> None:
+        session = session_key(session)
         if ("heartbeat", session) in self._active or ("heartbeat", session) in self._queued:
             return
         self._enqueue(_Item("heartbeat", session, f"heartbeat-{uuid.uuid4()}", reason))
@@ -499,9 +517,9 @@ class Scheduler:
         if target == "isolated":
             return f"cron:{job.id}"
         if target.startswith("session:"):
-            return target[len("session:") :]
+            return session_key(target[len("session:") :])
         if target == "current" and job.session_key:
-            return job.session_key
+            return session_key(job.session_key)
         return self.heartbeat.main_session
 
     async def _start_job(self, item: _Item) -> None:

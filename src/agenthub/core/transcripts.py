@@ -9,7 +9,7 @@ built once), for the ``sessions`` most recently read sessions, and answers
 
 Coherence: it *is* a ``Store`` and the composition root installs it as the
 store, so every transcript write (``append_message``, ``reset_session``,
-``delete_session``) passes through it and updates or drops the entry. It
+``delete_session``, ``trim_session``) passes through it and updates or drops the entry. It
 assumes it is the only writer of the transcripts in the database: one gateway
 process per data dir (the CLI tools that open the same file touch API keys and
 pipelines, never transcripts). Races are settled conservatively:
@@ -45,14 +45,28 @@ T = TypeVar("T")
 
 
 def message_view(m: MessageRecord) -> dict[str, Any]:
-    """One transcript message as ``chat.history`` shows it."""
+    """One transcript message as ``chat.history`` shows it.
+
+    ``__openclaw`` is the transcript identity OpenClaw's clients match their own
+    optimistic messages against: a message without an ``id`` there looks unsaved
+    to the Control UI, which then queues every new message behind it. A turn's
+    ``runId`` is also the idempotency key of the ``chat.send``/``agent`` call that
+    started it.
+    """
     out: dict[str, Any] = {
         "role": m.role,
         "content": [{"type": "text", "text": m.text}],
         "timestamp": m.ts_ms,
     }
+    identity: dict[str, Any] = {}
+    if m.id is not None:
+        identity["id"] = str(m.id)
     if m.run_id:
         out["runId"] = m.run_id
+        identity["runId"] = m.run_id
+        identity["idempotencyKey"] = m.run_id
+    if identity:
+        out["__openclaw"] = identity
     if m.meta:
         out["meta"] = m.meta
     return out
@@ -277,6 +291,9 @@ class TranscriptCache:
     async def delete_session(self, key: str) -> bool:
         return await self._write(key, self._store.delete_session(key), lambda entry, deleted: not deleted)
 
+    async def trim_session(self, key: str, keep: int) -> int:
+        return await self._write(key, self._store.trim_session(key, keep), lambda entry, removed: not removed)
+
     async def _write(self, key: str, op: Coroutine[Any, Any, T], apply: Callable[[_Entry, T], bool]) -> T:
         """Run one transcript write of ``key``; ``apply`` updates the entry and says whether it may stay.
 
@@ -326,6 +343,15 @@ class TranscriptCache:
 
     async def list_sessions(self, limit: int) -> list[SessionRecord]:
         return await self._store.list_sessions(limit)
+
+    async def count_sessions(self) -> int:
+        return await self._store.count_sessions()
+
+    async def get_session_meta(self, keys: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        return await self._store.get_session_meta(keys)
+
+    async def put_session_meta(self, key: str, meta: dict[str, Any], now_ms: int) -> None:
+        await self._store.put_session_meta(key, meta, now_ms)
 
     async def put_run(self, run: RunRecord) -> None:
         await self._store.put_run(run)

@@ -31,16 +31,19 @@ __all__ = [
     "HandshakeError",
     "ProtocolError",
     "RpcError",
+    "not_found",
 ]
 
 
 class ErrorCode(StrEnum):
+    """OpenClaw's error codes. A missing thing is INVALID_REQUEST with ``details.reason``
+    naming what was not found (``not_found()``), as OpenClaw answers it."""
+
     INVALID_REQUEST = "INVALID_REQUEST"
     NOT_PAIRED = "NOT_PAIRED"
     FORBIDDEN = "FORBIDDEN"
     UNAVAILABLE = "UNAVAILABLE"
     AGENT_TIMEOUT = "AGENT_TIMEOUT"
-    NOT_FOUND = "NOT_FOUND"
 
 
 class CloseCode(IntEnum):
@@ -114,6 +117,12 @@ class RpcError(AgentHubError):
         self.retryable = retryable
         self.retry_after_ms = retry_after_ms
 
+    @property
+    def reason(self) -> str | None:
+        """``details.reason`` (e.g. ``APPROVAL_NOT_FOUND``), when the error names one."""
+        value = (self.details or {}).get("reason")
+        return value if isinstance(value, str) else None
+
     def to_shape(self) -> dict[str, Any]:
         """The wire ``error`` object (ErrorShape)."""
         shape: dict[str, Any] = {"code": self.code.value, "message": self.message}
@@ -124,3 +133,8 @@ class RpcError(AgentHubError):
         if self.retry_after_ms is not None:
             shape["retryAfterMs"] = self.retry_after_ms
         return shape
+
+
+def not_found(message: str, reason: str, **details: Any) -> RpcError:
+    """A request naming something the gateway does not have: INVALID_REQUEST, ``details.reason``."""
+    return RpcError(ErrorCode.INVALID_REQUEST, message, details={"reason": reason, **details})

@@ -27,6 +27,7 @@ __all__ = [
     "HandshakeLimits",
     "HandshakeState",
     "ServerHandshake",
+    "auth_failure_details",
 ]
 
 SUPPORTED_PROTOCOLS = (3, 4)
@@ -162,3 +163,40 @@ class ServerHandshake:
         if not verify_signature(raw, device.signature, payloads):
             raise _invalid("device signature invalid", rid, "DEVICE_AUTH_SIGNATURE")
         return device.id.lower(), device.publicKey
+
+
+# agenthub's auth failure code -> OpenClaw's ``authReason`` and the next step its clients take.
+_AUTH_FAILURES: dict[str, tuple[str, str]] = {
+    "AUTH_TOKEN_MISSING": ("token_missing", "update_auth_configuration"),
+    "AUTH_TOKEN_MISMATCH": ("token_mismatch", "update_auth_credentials"),
+    "AUTH_DEVICE_TOKEN_MISMATCH": ("device_token_mismatch", "update_auth_credentials"),
+    "AUTH_PASSWORD_MISSING": ("password_missing", "update_auth_configuration"),
+    "AUTH_PASSWORD_MISMATCH": ("password_mismatch", "update_auth_credentials"),
+    "AUTH_PROXY_IDENTITY_MISSING": ("trusted_proxy_missing_header", "review_auth_configuration"),
+    "AUTH_RATE_LIMITED": ("rate_limited", "wait_then_retry"),
+}
+
+
+def auth_failure_details(code: str, params: ConnectParams | None) -> dict[str, object]:
+    """``details`` of a refused credential, with OpenClaw's recovery hints.
+
+    ``canRetryWithDeviceToken`` is true only when a device that sent the shared
+    token (and no device token) may retry with the device token it was issued:
+    OpenClaw's CLI then reconnects with its stored token by itself.
+    """
+    reason, next_step = _AUTH_FAILURES.get(code, ("unauthorized", "review_auth_configuration"))
+    auth = params.auth if params is not None else None
+    can_retry = (
+        code == "AUTH_TOKEN_MISMATCH"
+        and params is not None
+        and params.device is not None
+        and auth is not None
+        and bool(auth.token)
+        and not auth.deviceToken
+    )
+    return {
+        "code": code,
+        "authReason": reason,
+        "canRetryWithDeviceToken": can_retry,
+        "recommendedNextStep": "retry_with_device_token" if can_retry else next_step,
+    }

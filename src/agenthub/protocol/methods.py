@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from .cron import (
     CronAddParams,
@@ -74,7 +74,27 @@ WRITE = "operator.write"
 ADMIN = "operator.admin"
 APPROVALS = "operator.approvals"
 PAIRING = "operator.pairing"
-SCOPES: tuple[str, ...] = (READ, WRITE, ADMIN, APPROVALS, PAIRING)
+QUESTIONS = "operator.questions"
+TALK = "operator.talk"
+TALK_SECRETS = "operator.talk.secrets"
+SESSIONS_READ = "operator.sessions.read"
+SESSIONS_WRITE = "operator.sessions.write"
+# OpenClaw's closed set of operator scopes (its operator-scopes.ts). Clients ask for
+# all of them (the Control UI asks for operator.questions, `openclaw gateway call` for
+# the talk scopes): each is accepted and held even where no agenthub method needs it.
+SCOPES: tuple[str, ...] = (
+    READ,
+    WRITE,
+    ADMIN,
+    APPROVALS,
+    PAIRING,
+    QUESTIONS,
+    TALK,
+    TALK_SECRETS,
+    SESSIONS_READ,
+    SESSIONS_WRITE,
+)
+OPERATOR_SCOPE_PREFIX = "operator."
 # The pseudo-scope every role:"node" connection holds (and no operator can): node-only
 # methods and events need it, as in OpenClaw's method table.
 NODE = "node"
@@ -83,8 +103,21 @@ NonEmpty = Annotated[str, Field(min_length=1, max_length=4096)]
 Key = Annotated[str, Field(min_length=1, max_length=512)]
 
 
+def is_operator_scope(scope: str) -> bool:
+    """``operator.*``: a scope an operator may ask for, known to agenthub or not.
+
+    As in OpenClaw, an unknown ``operator.*`` scope is no connect error: it is held by
+    exact name and grants nothing beyond itself (admin satisfies any of them).
+    """
+    return scope.startswith(OPERATOR_SCOPE_PREFIX) and len(scope) > len(OPERATOR_SCOPE_PREFIX)
+
+
 def expand_scopes(scopes: list[str] | tuple[str, ...] | frozenset[str]) -> frozenset[str]:
-    """Admin implies every scope; write implies read."""
+    """Admin implies every known scope; write implies read.
+
+    (OpenClaw's write also satisfies ``operator.talk``; no agenthub method or event
+    needs talk, so it is not added here and hello-ok lists what was granted.)
+    """
     held = set(scopes)
     if ADMIN in held:
         held.update(SCOPES)
@@ -154,6 +187,8 @@ class AgentParams(_Params):
     message: Annotated[str, Field(min_length=1, max_length=200_000)]
     idempotencyKey: Key
     sessionKey: Key | None = None
+    agentId: Key | None = None
+    sessionId: Key | None = None
     timeout: Annotated[int, Field(ge=0)] | None = None
 
 
@@ -170,6 +205,7 @@ class AgentReplayParams(_Params):
 
 class ChatSendParams(_Params):
     sessionKey: Key
+    agentId: Key | None = None
     message: Annotated[str, Field(max_length=200_000)]
     idempotencyKey: Key
     timeoutMs: Annotated[int, Field(ge=0)] | None = None
@@ -177,20 +213,99 @@ class ChatSendParams(_Params):
 
 class ChatHistoryParams(_Params):
     sessionKey: Key
+    agentId: Key | None = None
+    inputRunIds: Annotated[list[Key], Field(max_length=50)] | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 200
+
+
+class ChatStartupParams(_Params):
+    sessionKey: Key
+    agentId: Key | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 200
 
 
 class ChatAbortParams(_Params):
     sessionKey: Key
+    agentId: Key | None = None
     runId: Key | None = None
 
 
+MAX_SESSIONS_LIST = 10_000  # sessions.list covers the most recently updated sessions, this many at most
+
+
 class SessionsListParams(_Params):
-    limit: Annotated[int, Field(ge=1, le=10_000)] = 500
+    limit: Annotated[int, Field(ge=1, le=MAX_SESSIONS_LIST)] = 500
+    offset: Annotated[int, Field(ge=0, le=MAX_SESSIONS_LIST)] = 0
+    activeMinutes: Annotated[int, Field(ge=1)] | None = None
+    includeGlobal: bool = True
+    includeUnknown: bool = True
+    includeLastMessage: bool = False
+    includeDerivedTitles: bool = False
+    label: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    agentId: Key | None = None
+    search: Annotated[str, Field(max_length=512)] | None = None
+    # None (OpenClaw's default): active sessions only; True: archived only; "all": both.
+    archived: bool | Literal["all"] | None = None
+    spawnedBy: Key | None = None
+
+
+class SessionsSubscribeParams(SessionsListParams):
+    """``{}`` only subscribes; any list parameter also returns the first list."""
 
 
 class SessionKeyParams(_Params):
     key: Key
+    agentId: Key | None = None
+    expectedSessionId: Key | None = None
+
+
+class SessionsDeleteParams(SessionKeyParams):
+    # OpenClaw's CLI deletes an archived session with only operator.write by asking archivedOnly.
+    archivedOnly: bool = False
+    deleteTranscript: bool = True
+
+
+class SessionsMessagesParams(_Params):
+    key: Key
+    agentId: Key | None = None
+
+
+class SessionsPreviewParams(_Params):
+    keys: Annotated[list[Key], Field(min_length=1, max_length=100)]
+    limit: Annotated[int, Field(ge=1, le=100)] = 12
+    maxChars: Annotated[int, Field(ge=20, le=20_000)] = 240
+
+
+class SessionsResolveParams(_Params):
+    key: Key | None = None
+    sessionId: Key | None = None
+    label: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    agentId: Key | None = None
+    allowMissing: bool = False
+
+
+class SessionsPatchParams(BaseModel):
+    """The ``sessions.patch`` fields agenthub keeps; any other field is refused by name."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    key: Key
+    agentId: Key | None = None
+    expectedSessionId: Key | None = None
+    label: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    icon: Annotated[str, Field(max_length=64)] | None = None
+    color: Annotated[str, Field(max_length=64)] | None = None
+    category: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    statusNote: Annotated[str, Field(max_length=120)] | None = None
+    pinned: bool | None = None
+    unread: bool | None = None
+    archived: bool | None = None
+
+
+class SessionsCompactParams(_Params):
+    key: Key
+    agentId: Key | None = None
+    maxLines: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
 
 
 class SendParams(_Params):
@@ -262,6 +377,47 @@ class DeviceIdParams(_Params):
     deviceId: Key
 
 
+class DeviceRenameParams(_Params):
+    deviceId: Key
+    label: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _no_double_dash(name: str) -> str:
+    if "--" in name:
+        raise ValueError("must not contain '--'")
+    return name
+
+
+class NodeSkillParams(_Params):
+    name: Annotated[
+        str,
+        Field(min_length=1, max_length=64, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"),
+        AfterValidator(_no_double_dash),
+    ]
+    description: Annotated[str, Field(min_length=1, max_length=1024)]
+    content: Annotated[str, Field(min_length=1, max_length=65_536)]
+
+
+class NodeSkillsUpdateParams(_Params):
+    skills: Annotated[list[NodeSkillParams], Field(max_length=64)]
+
+
+class NodePluginToolParams(_Params):
+    pluginId: NonEmpty
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
+    description: Annotated[str, Field(min_length=1, max_length=4096)]
+    command: NonEmpty | None = None
+
+
+class NodePluginToolsUpdateParams(_Params):
+    tools: Annotated[list[NodePluginToolParams], Field(max_length=256)]
+
+
+class NodeRunnerInventoryParams(_Params):
+    protocolFeatures: Annotated[list[NonEmpty], Field(max_length=8)]
+    workerHost: dict[str, Any] | None = None
+
+
 class DeviceTokenRotateParams(_Params):
     deviceId: Key
     role: Key
@@ -300,6 +456,53 @@ class NodeEventParams(_Params):
     payloadJSON: Annotated[str, Field(max_length=1_000_000)] | None = None
 
 
+class ApprovalIdParams(_Params):
+    id: Key
+
+
+class AgentIdentityParams(_Params):
+    agentId: Key | None = None
+    sessionKey: Key | None = None
+
+
+class CommandsListParams(_Params):
+    sessionKey: Key | None = None
+    agentId: Key | None = None
+    scope: Literal["text", "native", "both"] | None = None
+    includeArgs: bool = False
+
+
+class ModelsListParams(_Params):
+    agentId: Key | None = None
+    view: Literal["default", "configured", "provider-config", "all"] | None = None
+
+
+class LogsTailParams(_Params):
+    cursor: Annotated[int, Field(ge=0)] | None = None
+    limit: Annotated[int, Field(ge=1, le=5000)] = 500
+    maxBytes: Annotated[int, Field(ge=1, le=1_000_000)] = 250_000
+
+
+class DiagnosticsStabilityParams(_Params):
+    limit: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    type: Annotated[str, Field(max_length=128)] | None = None
+    sinceSeq: Annotated[int, Field(ge=0)] | None = None
+
+
+class SkillsStatusParams(_Params):
+    agentId: Key | None = None
+    sessionKey: Key | None = None
+
+
+class ToolsCatalogParams(_Params):
+    agentId: Key | None = None
+    includePlugins: bool = False
+
+
+class UpdateStatusParams(_Params):
+    refreshCheckout: bool = False
+
+
 class ExecApprovalResolveParams(_Params):
     id: Key
     decision: Literal["allow-once", "allow-always", "deny", "allow", "approve", "reject"]
@@ -325,6 +528,7 @@ METHODS: dict[str, MethodSpec] = {
     "chat.send": MethodSpec(ChatSendParams, WRITE, summary="send a chat message to a session"),
     "chat.history": MethodSpec(ChatHistoryParams, READ, summary="a session's transcript"),
     "chat.abort": MethodSpec(ChatAbortParams, WRITE, summary="abort a session's run"),
+    "chat.startup": MethodSpec(ChatStartupParams, READ, summary="history, row and defaults of a session"),
     "send": MethodSpec(SendParams, WRITE, summary="post a message to a session or through a channel"),
     "channels.status": MethodSpec(ChannelsStatusParams, READ, summary="each channel account's state"),
     "channels.start": MethodSpec(ChannelRefParams, ADMIN, summary="start a channel account"),
@@ -335,9 +539,18 @@ METHODS: dict[str, MethodSpec] = {
         ChannelsPairingApproveParams, PAIRING, summary="allow a sender by request id or pairing code"
     ),
     "channels.pairing.dismiss": MethodSpec(ChannelsPairingDismissParams, PAIRING, summary="drop a pairing request"),
-    "sessions.list": MethodSpec(SessionsListParams, READ, summary="known sessions"),
+    "sessions.list": MethodSpec(SessionsListParams, READ, summary="known sessions, newest first"),
+    "sessions.subscribe": MethodSpec(SessionsSubscribeParams, READ, summary="sessions.changed events (+ a list)"),
+    "sessions.messages.subscribe": MethodSpec(SessionsMessagesParams, READ, summary="one session's messages"),
+    "sessions.messages.unsubscribe": MethodSpec(SessionsMessagesParams, READ, summary="stop following a session"),
+    "sessions.preview": MethodSpec(SessionsPreviewParams, READ, summary="the last messages of some sessions"),
+    "sessions.describe": MethodSpec(SessionKeyParams, READ, summary="one session's row"),
+    "sessions.resolve": MethodSpec(SessionsResolveParams, READ, summary="a session by key, sessionId or label"),
+    "sessions.patch": MethodSpec(SessionsPatchParams, WRITE, summary="label, pin or archive a session"),
     "sessions.reset": MethodSpec(SessionKeyParams, ADMIN, summary="clear a session's transcript"),
-    "sessions.delete": MethodSpec(SessionKeyParams, ADMIN, summary="delete a session"),
+    # write is the first gate; deleting a session that is not archived takes admin (OpenClaw's rule)
+    "sessions.delete": MethodSpec(SessionsDeleteParams, WRITE, summary="delete a session (admin unless archived)"),
+    "sessions.compact": MethodSpec(SessionsCompactParams, ADMIN, summary="keep only a session's newest messages"),
     "config.get": MethodSpec(ConfigGetParams, READ, summary="effective config, secrets redacted"),
     "config.set": MethodSpec(ConfigSetParams, ADMIN, summary="replace the stored config"),
     "config.patch": MethodSpec(ConfigPatchParams, ADMIN, summary="merge-patch the stored config"),
@@ -347,11 +560,20 @@ METHODS: dict[str, MethodSpec] = {
     "device.pair.remove": MethodSpec(DeviceIdParams, PAIRING, summary="unpair a device, closing its sockets"),
     "device.token.rotate": MethodSpec(DeviceTokenRotateParams, PAIRING, summary="issue a new device token"),
     "device.token.revoke": MethodSpec(DeviceTokenRevokeParams, PAIRING, summary="revoke a device token"),
+    "device.pair.rename": MethodSpec(DeviceRenameParams, PAIRING, summary="rename a paired device"),
+    "node.pair.list": MethodSpec(EmptyParams, PAIRING, summary="nodes waiting for approval, and paired nodes"),
+    "node.pair.approve": MethodSpec(PairRequestParams, PAIRING, summary="approve a node's pairing request"),
+    "node.pair.reject": MethodSpec(PairRequestParams, PAIRING, summary="reject a node's pairing request"),
     "node.list": MethodSpec(EmptyParams, READ, summary="connected and paired nodes"),
     "node.describe": MethodSpec(NodeDescribeParams, READ, summary="one node's caps and commands"),
     "node.invoke": MethodSpec(NodeInvokeParams, WRITE, summary="run a declared command on a node"),
     "node.invoke.result": MethodSpec(NodeInvokeResultParams, NODE, "node", summary="a node answers an invoke"),
     "node.event": MethodSpec(NodeEventParams, NODE, "node", summary="a node publishes an event"),
+    "node.skills.update": MethodSpec(NodeSkillsUpdateParams, NODE, "node", summary="a node's skill catalog"),
+    "node.pluginTools.update": MethodSpec(NodePluginToolsUpdateParams, NODE, "node", summary="a node's tool catalog"),
+    "node.runnerInventory.update": MethodSpec(
+        NodeRunnerInventoryParams, NODE, "node", summary="whether a node offers to host worker sessions"
+    ),
     "exec.approval.resolve": MethodSpec(ExecApprovalResolveParams, APPROVALS, summary="allow or deny a command"),
     # The scheduler (core.scheduler): OpenClaw's names, params and scopes.
     "cron.status": MethodSpec(EmptyParams, READ, summary="scheduler state: enabled, jobs, next wake"),
@@ -366,6 +588,21 @@ METHODS: dict[str, MethodSpec] = {
     "system-event": MethodSpec(SystemEventParams, ADMIN, summary="queue a system event for a session's next turn"),
     "last-heartbeat": MethodSpec(EmptyParams, READ, summary="the last heartbeat event"),
     "set-heartbeats": MethodSpec(SetHeartbeatsParams, ADMIN, summary="pause or resume heartbeat turns"),
+    "exec.approval.list": MethodSpec(EmptyParams, APPROVALS, summary="approvals waiting for a decision"),
+    "exec.approval.get": MethodSpec(ApprovalIdParams, APPROVALS, summary="one pending approval"),
+    "plugin.approval.list": MethodSpec(EmptyParams, APPROVALS, summary="pending plugin approvals (always none)"),
+    "agents.list": MethodSpec(EmptyParams, READ, summary="the agents (agenthub has one: main)"),
+    "agent.identity.get": MethodSpec(AgentIdentityParams, READ, summary="an agent's name"),
+    "commands.list": MethodSpec(CommandsListParams, READ, summary="the slash commands chat understands"),
+    "models.list": MethodSpec(ModelsListParams, READ, summary="the model agenthub runs"),
+    "question.list": MethodSpec(EmptyParams, QUESTIONS, summary="questions agents asked (agenthub's never ask)"),
+    "diagnostics.stability": MethodSpec(DiagnosticsStabilityParams, READ, summary="recent diagnostic events (none)"),
+    "usage.status": MethodSpec(EmptyParams, READ, summary="provider quota windows (none tracked)"),
+    "skills.status": MethodSpec(SkillsStatusParams, READ, summary="the agent's skills (none)"),
+    "tools.catalog": MethodSpec(ToolsCatalogParams, READ, summary="the tools a run may call"),
+    "config.schema": MethodSpec(EmptyParams, READ, summary="JSON Schema of the settings"),
+    "logs.tail": MethodSpec(LogsTailParams, READ, summary="the gateway's recent log lines"),
+    "update.status": MethodSpec(UpdateStatusParams, ADMIN, summary="pending self-update (never: none)"),
 }
 
 # Event families and the scope a connection needs to receive them (None: everyone).
@@ -374,11 +611,14 @@ EVENT_SCOPES: dict[str, str | None] = {
     "tick": None,
     "shutdown": None,
     "presence": READ,
+    "sessions.changed": READ,
     "health": READ,
     "agent": READ,
     "chat": READ,
     "device.pair.requested": PAIRING,
     "device.pair.resolved": PAIRING,
+    "node.pair.requested": PAIRING,
+    "node.pair.resolved": PAIRING,
     "node.invoke.request": NODE,
     "node.event": READ,
     "exec.approval.requested": APPROVALS,

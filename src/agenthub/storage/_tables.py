@@ -99,4 +99,12 @@ config_table = Table(
     Column("updated_ms", BigInteger, nullable=False),
 )
 
-TABLES: tuple[Table, ...] = (sessions, messages, runs, devices, idempotency, config_table, api_keys)
+session_meta = Table(
+    "session_meta",
+    _metadata,
+    Column("key", String, primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+TABLES: tuple[Table, ...] = (sessions, messages, runs, devices, idempotency, config_table, api_keys, session_meta)

@@ -78,7 +78,17 @@ from agenthub.core.store import (
 from agenthub.protocol import _json
 from agenthub.storage import _errors
 from agenthub.storage._connections import Connections, PooledConnections, SqliteConnections, is_memory
-from agenthub.storage._tables import TABLES, api_keys, config_table, devices, idempotency, messages, runs, sessions
+from agenthub.storage._tables import (
+    TABLES,
+    api_keys,
+    config_table,
+    devices,
+    idempotency,
+    messages,
+    runs,
+    session_meta,
+    sessions,
+)
 from agenthub.storage.migrations import migrate
 
 __all__ = ["TABLES", "SqlStore", "open_error", "to_url"]
@@ -171,6 +181,7 @@ _FAIL_INTERRUPTED = (
     .values(status="error", error=bindparam("reason", type_=Text), ended_ms=bindparam("now_ms", type_=BigInteger))
 )
 _COUNT_RUNS = select(runs.c.status, func.count()).group_by(runs.c.status)
+_COUNT_SESSIONS = select(func.count()).select_from(sessions)
 
 _GET_DEVICE = select(*devices.c).where(devices.c.device_id == bindparam("device_id"))
 _LIST_DEVICES = select(*devices.c).order_by(devices.c.created_ms, devices.c.device_id)
@@ -189,6 +200,27 @@ _GET_IDEMPOTENT = select(idempotency.c.method, idempotency.c.response).where(
 _PURGE_IDEMPOTENT = delete(idempotency).where(idempotency.c.created_ms < bindparam("before_ms"))
 
 _GET_CONFIG = select(config_table.c.data).where(config_table.c.id == _CONFIG_ROW_ID)
+
+_GET_SESSION_META = select(session_meta.c.key, session_meta.c.data).where(
+    session_meta.c.key.in_(bindparam("keys", expanding=True))
+)
+_ALL_SESSION_META = select(session_meta.c.key, session_meta.c.data)
+_NTH_NEWEST_MESSAGE = (
+    select(messages.c.id)
+    .where(messages.c.session_key == bindparam("session_key"))
+    .order_by(messages.c.id.desc())
+    .offset(bindparam("offset", type_=Integer))
+    .limit(1)
+)
+_DELETE_OLDER_MESSAGES = delete(messages).where(
+    messages.c.session_key == bindparam("session_key"), messages.c.id < bindparam("cutoff", type_=BigInteger)
+)
+_SET_MESSAGE_COUNT = (
+    update(sessions)
+    .where(sessions.c.key == bindparam("session_key"))
+    .values(message_count=bindparam("count", type_=Integer))
+)
+_DELETE_SESSION_META = delete(session_meta).where(session_meta.c.key == bindparam("session_key"))
 
 # The dialects with INSERT ... ON CONFLICT, each with its own construct.
 _ON_CONFLICT_INSERTS: dict[str, Callable[[Table], Any]] = {
@@ -217,7 +249,7 @@ def _upserts(table: Table, *, update_existing: bool = True) -> dict[str, Insert]
 
 # By table name, then dialect name; the tables the put_* methods replace rows of.
 _UPSERT: dict[str, dict[str, Insert]] = {
-    table.name: _upserts(table) for table in (runs, devices, idempotency, config_table, api_keys)
+    table.name: _upserts(table) for table in (runs, devices, idempotency, config_table, api_keys, session_meta)
 }
 _INSERT_IF_ABSENT: dict[str, dict[str, Insert]] = {"sessions": _upserts(sessions, update_existing=False)}
 
@@ -336,9 +368,21 @@ def _reset_session(conn: Connection, key: str, now_ms: int) -> bool:
     return True
 
 
+def _trim_session(conn: Connection, key: str, keep: int) -> int:
+    """Delete all but the newest ``keep`` messages of the session; returns how many went."""
+    cutoff = conn.execute(_NTH_NEWEST_MESSAGE, {"session_key": key, "offset": keep - 1}).scalar()
+    if cutoff is None:
+        return 0
+    removed = int(conn.execute(_DELETE_OLDER_MESSAGES, {"session_key": key, "cutoff": cutoff}).rowcount)
+    if removed:
+        conn.execute(_SET_MESSAGE_COUNT, {"session_key": key, "count": keep})
+    return removed
+
+
 def _delete_session(conn: Connection, key: str) -> bool:
     # Explicit rather than relying on ON DELETE CASCADE, which needs foreign_keys=ON.
     conn.execute(_DELETE_MESSAGES, {"session_key": key})
+    conn.execute(_DELETE_SESSION_META, {"session_key": key})
     return int(conn.execute(_DELETE_SESSION, {"session_key": key}).rowcount) > 0
 
 
@@ -557,6 +601,10 @@ class SqlStore:
         rows = await self._read(_all, _LIST_SESSIONS, {"limit": limit})
         return [SessionRecord(*row) for row in rows]
 
+    async def count_sessions(self) -> int:
+        row = await self._read(_first, _COUNT_SESSIONS, {})
+        return int(row[0]) if row else 0
+
     async def reset_session(self, key: str, now_ms: int) -> bool:
         """Drop the transcript, keep the session (count 0, updated now); False if unknown."""
         return await self._write(_reset_session, key, now_ms)
@@ -564,6 +612,12 @@ class SqlStore:
     async def delete_session(self, key: str) -> bool:
         """Delete the session and its transcript (runs are history and stay); False if unknown."""
         return await self._write(_delete_session, key)
+
+    async def trim_session(self, key: str, keep: int) -> int:
+        """Keep only the newest ``keep`` (>= 1) messages of the session; returns how many were deleted."""
+        if keep < 1:
+            raise ValueError("keep must be >= 1")
+        return await self._write(_trim_session, key, keep)
 
     async def append_message(self, msg: MessageRecord) -> int:
         """Insert one transcript row and bump its session, atomically; returns the row id.
@@ -694,6 +748,22 @@ class SqlStore:
     async def purge_idempotent(self, before_ms: int) -> int:
         """Delete entries created strictly before ``before_ms``; returns how many."""
         return await self._write(_rowcount, _PURGE_IDEMPOTENT, {"before_ms": before_ms})
+
+    # per-session metadata (sessions.patch)
+
+    async def get_session_meta(self, keys: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        """The stored metadata of each of ``keys`` that has any (None: of every session that has any)."""
+        if keys is not None and not keys:
+            return {}
+        if keys is None:
+            rows = await self._read(_all, _ALL_SESSION_META, {})
+        else:
+            rows = await self._read(_all, _GET_SESSION_META, {"keys": list(keys)})
+        return {key: _json.loads(data) for key, data in rows}
+
+    async def put_session_meta(self, key: str, meta: dict[str, Any], now_ms: int) -> None:
+        """Replace the session's metadata object."""
+        await self._write(_upsert, session_meta, {"key": key, "data": _dumps(meta), "updated_ms": now_ms})
 
     # config overrides
 

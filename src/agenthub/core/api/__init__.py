@@ -11,14 +11,54 @@ from __future__ import annotations
 
 from ..node import Node
 from ..scheduler import Scheduler
-from . import agent, channels, chat, config, cron, sessions, system, system_events
+from . import (
+    agent,
+    agents,
+    channels,
+    chat,
+    chat_views,
+    commands,
+    config,
+    cron,
+    diagnostics,
+    logs,
+    models,
+    questions,
+    sessions,
+    skills,
+    system,
+    system_events,
+    tools,
+    update,
+    usage,
+)
 from ._context import ApiContext, ConfigService
 from .chat import HELP_TEXT
 from .sessions import DEFAULT_SESSION
 
 __all__ = ["DEFAULT_SESSION", "HELP_TEXT", "ApiContext", "ConfigService", "register_handlers"]
 
-FAMILIES = (system, agent, chat, sessions, config, cron, system_events, channels)
+FAMILIES = (
+    system,
+    agent,
+    agents,
+    chat,
+    chat_views,
+    commands,
+    sessions,
+    config,
+    logs,
+    models,
+    questions,
+    update,
+    diagnostics,
+    usage,
+    skills,
+    tools,
+    cron,
+    system_events,
+    channels,
+)
 
 
 def register_handlers(node: Node, config_service: ConfigService, scheduler: Scheduler | None = None) -> ApiContext:

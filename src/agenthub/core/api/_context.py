@@ -8,11 +8,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ...protocol.errors import ErrorCode, RpcError
 from ..node import Node
 from ..rpc import Call
 from ..runs import Run, RunManager, now_ms
+from ..sessions import canonical_session_key
 from ..store import Store
 from ..transcripts import TranscriptCache
+from ._final import agent_final
+from ._subscriptions import SessionSubscriptions
 
 if TYPE_CHECKING:
     from ..scheduler import Scheduler
@@ -36,6 +40,10 @@ class ConfigService(Protocol):
 
     def parse_raw(self, raw: str) -> dict[str, Any]: ...
 
+    def schema(self) -> dict[str, Any]:
+        """JSON Schema of the settings document (``config.schema``)."""
+        ...
+
 
 @dataclass(slots=True)
 class ApiContext:
@@ -50,6 +58,10 @@ class ApiContext:
     # The chat's slash commands, ``(session key, text) -> reply or None``; set by ``chat.register``.
     slash_command: Callable[[str, str], Awaitable[str | None]] | None = None
     _accepting: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+    subscriptions: SessionSubscriptions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.subscriptions = SessionSubscriptions(self.node)
 
     @property
     def runs(self) -> RunManager:
@@ -66,8 +78,25 @@ class ApiContext:
         return store if isinstance(store, TranscriptCache) else None
 
     @staticmethod
+    def session_key(raw: str | None, agent_id: str | None = None, *, default: str = "main") -> str:
+        """The canonical key for a key a client sent (``core.sessions``); a bad key is INVALID_REQUEST."""
+        try:
+            return canonical_session_key(raw if raw and raw.strip() else default, agent_id)
+        except ValueError as exc:
+            raise RpcError(ErrorCode.INVALID_REQUEST, f"invalid params: sessionKey: {exc}") from None
+
+    def model_ref(self) -> tuple[str, str]:
+        """``(provider, model)`` of the configured agent, as the settings name them."""
+        public = self.config.public()
+        provider = str(public.get("provider") or self.node.provider_name())
+        section = public.get(provider)
+        model = section.get("model") if isinstance(section, dict) else None
+        return provider, str(model or provider)
+
+    @staticmethod
     def final_reply(call: Call) -> Callable[[Run], None]:
-        return lambda run: call.late_reply(run.result())
+        """The second ``agent`` response: OpenClaw's final shape, ``result.payloads`` included."""
+        return lambda run: call.late_reply(agent_final(run))
 
     @staticmethod
     def reply_after_first(call: Call, payload: Any) -> None:

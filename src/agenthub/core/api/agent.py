@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...protocol.errors import ErrorCode, RpcError
+from ...protocol.errors import not_found
 from ...protocol.methods import AgentParams, AgentReplayParams, AgentWaitParams
 from ..bus import ReplayGap
 from ..rpc import Call
 from ..runs import Run, RunStatus, now_ms, run_stream
 from ..store import RunRecord
 from ._context import ApiContext
-from .sessions import DEFAULT_SESSION
+from ._final import agent_final, agent_final_from_record
+from .sessions import agent_session_key
 
 __all__ = ["register"]
 
@@ -42,14 +43,15 @@ def register(ctx: ApiContext) -> None:
         if first is not None:
             record = await store.get_run(run_id)
             if record is not None and record.status not in ("queued", "running"):
-                ctx.reply_after_first(call, _stored_result(record, with_error=False))
+                ctx.reply_after_first(call, agent_final_from_record(record, await reply_text(record)))
             return first
         runs.check_message(p.message)  # before the key is spent: a refused request may be retried
         accepted = {"runId": run_id, "status": "accepted", "acceptedAt": now_ms()}
         await store.put_idempotent(run_id, "agent", accepted, now_ms())
+        key = await agent_session_key(ctx, p)
         run = await runs.start(
             run_id,
-            p.sessionKey or DEFAULT_SESSION,
+            key,
             p.message,
             f"agent:{call.conn.conn_id}",
             timeout_s=p.timeout,  # seconds, as OpenClaw's CLI sends it; 0 or none: the gateway's limit
@@ -62,13 +64,20 @@ def register(ctx: ApiContext) -> None:
     async def _replay_run(call: Call, run: Run) -> dict[str, Any]:
         stored = await store.get_idempotent(run.run_id, 0)
         if run.done.is_set():
-            ctx.reply_after_first(call, run.result())
+            ctx.reply_after_first(call, agent_final(run))
         else:
             run.on_done.append(ctx.final_reply(call))
         if stored is not None and stored[0] == "agent":
             first: dict[str, Any] = stored[1]  # the original accept, acceptedAt included
             return first
         return {"runId": run.run_id, "status": "accepted", "acceptedAt": run.created_ms}
+
+    async def reply_text(record: RunRecord) -> str | None:
+        """The stored assistant reply of a finished run (its summary is cut at 500 characters)."""
+        for message in reversed(await store.history(record.session_key, 50)):
+            if message.run_id == record.run_id and message.role == "assistant":
+                return message.text
+        return None
 
     async def agent_wait(call: Call, p: AgentWaitParams) -> Any:
         run = await runs.wait(p.runId, p.timeoutMs / 1000)
@@ -78,7 +87,7 @@ def register(ctx: ApiContext) -> None:
             return run.result()
         record = await store.get_run(p.runId)
         if record is None:
-            raise RpcError(ErrorCode.NOT_FOUND, f"unknown run: {p.runId}")
+            raise not_found(f"unknown run: {p.runId}", "RUN_NOT_FOUND", runId=p.runId)
         return _stored_result(record, with_error=True)
 
     async def agent_replay(call: Call, p: AgentReplayParams) -> Any:
@@ -86,10 +95,8 @@ def register(ctx: ApiContext) -> None:
         try:
             pubs = node.bus.history(stream, p.afterSeq, p.epoch)
         except ReplayGap as gap:
-            raise RpcError(
-                ErrorCode.NOT_FOUND,
-                f"cannot replay run {p.runId}: {gap.reason}",
-                details={"code": "REPLAY_GAP", "runId": p.runId},
+            raise not_found(
+                f"cannot replay run {p.runId}: {gap.reason}", "REPLAY_GAP", code="REPLAY_GAP", runId=p.runId
             ) from None
         pos = node.bus.position(stream)
         run = runs.get(p.runId)

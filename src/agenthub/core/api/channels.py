@@ -25,6 +25,7 @@ from ..node import Node
 from ..outbound import OutboundError
 from ..rpc import Call
 from ..runs import Run, now_ms
+from ..sessions import canonical_session_key
 from ..store import MessageRecord
 from ._context import ApiContext
 from .sessions import DEFAULT_SESSION
@@ -71,6 +72,7 @@ async def post_to_session(
     With ``launch=False`` the run is published only on ``node.runs.launch(run)`` (after a response).
     """
     node.runs.check_message(text)
+    session_key = canonical_session_key(session_key)
     message_id = await node.store.append_message(MessageRecord(session_key, "assistant", text, now_ms(), run_id, meta))
     return message_id, await node.runs.reply(run_id, session_key, text, origin, launch=launch)
 
@@ -107,7 +109,7 @@ def register(ctx: ApiContext) -> None:
 
     async def _send_webchat(call: Call, p: SendParams) -> dict[str, Any]:
         key = p.idempotencyKey
-        session_key = p.sessionKey or p.to or DEFAULT_SESSION
+        session_key = ctx.session_key(p.sessionKey or p.to, default=DEFAULT_SESSION)
         msg_id, run = await post_to_session(
             node, session_key, p.message, key, f"send:{call.conn.conn_id}", {"source": "send"}, launch=False
         )
@@ -133,10 +135,9 @@ def register(ctx: ApiContext) -> None:
             result["accountId"] = delivery.account
         if p.sessionKey:  # mirror what was sent into the session it belongs to, as OpenClaw does
             meta = {"source": "send", "channel": channel, "to": delivery.to, "messageId": delivery.message_id}
-            await store.append_message(
-                MessageRecord(p.sessionKey, "assistant", p.message, now_ms(), p.idempotencyKey, meta)
-            )
-            result["sessionKey"] = p.sessionKey
+            key = ctx.session_key(p.sessionKey)
+            await store.append_message(MessageRecord(key, "assistant", p.message, now_ms(), p.idempotencyKey, meta))
+            result["sessionKey"] = key
         return result
 
     async def channels_status(call: Call, p: ChannelsStatusParams) -> Any:

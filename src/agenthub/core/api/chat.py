@@ -18,8 +18,8 @@ from ...protocol.errors import ErrorCode, RpcError
 from ...protocol.methods import ChatAbortParams, ChatHistoryParams, ChatSendParams
 from ..rpc import Call
 from ..runs import now_ms
-from ..transcripts import message_view
 from ._context import ApiContext
+from .chat_views import history_payload
 
 __all__ = ["HELP_TEXT", "SLASH_COMMANDS", "register"]
 
@@ -42,7 +42,6 @@ def register(ctx: ApiContext) -> None:
     node = ctx.node
     runs = ctx.runs
     store = ctx.store
-    transcripts = ctx.transcripts
 
     async def chat_send(call: Call, p: ChatSendParams) -> Any:
         async with ctx.exclusive(p.idempotencyKey):
@@ -76,13 +75,14 @@ def register(ctx: ApiContext) -> None:
         # Checked before the key is spent: a refused request may be retried with the same key.
         started = {"runId": run_id, "status": "started"}
         await store.put_idempotent(run_id, "chat.send", started, now_ms())
+        key = ctx.session_key(p.sessionKey, p.agentId)
         origin = f"chat.send:{call.conn.conn_id}"
         if command is not None:
-            reply = await slash_command(p.sessionKey, command)
-            run = await runs.reply(run_id, p.sessionKey, reply, origin, launch=False)
+            reply = await slash_command(key, command)
+            run = await runs.reply(run_id, key, reply, origin, launch=False)
         else:
             timeout_s = p.timeoutMs / 1000 if p.timeoutMs else None
-            run = await runs.start(run_id, p.sessionKey, p.message, origin, timeout_s=timeout_s, launch=False)
+            run = await runs.start(run_id, key, p.message, origin, timeout_s=timeout_s, launch=False)
         call.after_response(lambda: runs.launch(run))
         return started
 
@@ -111,14 +111,11 @@ def register(ctx: ApiContext) -> None:
         return HELP_TEXT
 
     async def chat_history(call: Call, p: ChatHistoryParams) -> Any:
-        if transcripts is not None:
-            views = await transcripts.views(p.sessionKey, p.limit)
-        else:
-            views = [message_view(m) for m in await store.history(p.sessionKey, p.limit)]
-        return {"sessionKey": p.sessionKey, "messages": views}
+        key = ctx.session_key(p.sessionKey, p.agentId)
+        return await history_payload(ctx, key, p.limit, receipts=p.inputRunIds is not None)
 
     async def chat_abort(call: Call, p: ChatAbortParams) -> Any:
-        aborted = runs.abort(p.sessionKey, p.runId)
+        aborted = runs.abort(ctx.session_key(p.sessionKey, p.agentId), p.runId)
         return {"ok": True, "aborted": bool(aborted), "runIds": aborted}
 
     async def channel_command(session_key: str, text: str) -> str | None:

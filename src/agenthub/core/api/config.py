@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from ... import __version__
 from ...protocol.errors import ErrorCode, RpcError
 from ...protocol.methods import ConfigPatchParams, ConfigSetParams, EmptyParams
 from ..rpc import Call
@@ -35,7 +37,16 @@ def register(ctx: ApiContext) -> None:
             raise RpcError(ErrorCode.INVALID_REQUEST, "invalid params: patch: provide patch or raw")
         return await config.patch(patch, actor=_actor(call))
 
+    async def config_schema(call: Call, p: EmptyParams) -> Any:
+        return {
+            "schema": config.schema(),
+            "uiHints": {},
+            "version": __version__,
+            "generatedAt": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        }
+
     d = ctx.node.dispatcher
+    d.register("config.schema", config_schema)
     d.register("config.get", config_get)
     d.register("config.set", config_set)
     d.register("config.patch", config_patch)

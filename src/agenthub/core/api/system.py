@@ -9,6 +9,7 @@ from ...protocol.methods import EmptyParams
 from ..rpc import Call
 from ..runs import now_ms
 from ._context import ApiContext
+from ._status import openclaw_status
 
 __all__ = ["register"]
 
@@ -22,6 +23,8 @@ def register(ctx: ApiContext) -> None:
     async def status(call: Call, p: EmptyParams) -> Any:
         runs = ctx.runs
         return {
+            # OpenClaw's status summary first (its CLI reads it), then agenthub's own fields.
+            **await openclaw_status(ctx),
             "version": __version__,
             "uptimeMs": now_ms() - node.started_ms,
             "provider": node.provider_name(),
