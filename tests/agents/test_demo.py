@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agenthub.agents.demo import ECHO_WORDS, LONG_ANSWER_WORDS, DemoRuntime, _expressions, find_arithmetic
+from agenthub.agents.demo import (
+    ECHO_WORDS,
+    LONG_ANSWER_WORDS,
+    MAX_LONG_ANSWER_WORDS,
+    DemoRuntime,
+    _expressions,
+    find_arithmetic,
+)
 from agenthub.agents.tools import CalculatorTool
 from agenthub.core.runtime import (
     AgentEvent,
@@ -224,3 +231,10 @@ async def test_a_long_message_is_quoted_in_part_and_still_read_whole() -> None:
     quoted = text[len('You said: "') : text.index('".')]
     assert len(quoted.split()) == ECHO_WORDS + 1 and quoted.endswith(" …")
     assert "The calculator says 6*7 = 42." in text
+
+
+async def test_long_answers_take_a_word_count_within_a_bound() -> None:
+    words = [e.text for e in await collect("[long:1000] go") if isinstance(e, TextDelta)]
+    assert len(words) == 1000
+    capped = [e.text for e in await collect("[long:999999] go") if isinstance(e, TextDelta)]
+    assert len(capped) == MAX_LONG_ANSWER_WORDS

@@ -112,7 +112,7 @@ async def test_a_long_reply_is_split_at_4096_characters(make_gateway: Any, teleg
         make_gateway, {"telegram": telegram_section(telegram, allow_from=[44])}, config={"demo": {"word_delay_ms": 0}}
     )
     await polling(telegram)
-    text = " ".join(f"word{i:04d}" for i in range(440))  # about 4,000 characters, echoed back by the demo agent
+    text = "tell me a long story [long:900]"  # the demo agent answers with 900 words, over 5,000 characters
     answer = await expected_answer(text)
     assert len(answer) > 4096
     async with Client.open_connected(gw.url):

@@ -2,8 +2,8 @@
 
 It exercises every event type a real provider produces (thinking, tool calls
 with real tool execution, word-by-word text) with realistic pacing, and has
-two switches for tests: ``[long]`` (a 200-word answer, to test cancellation
-and backpressure) and ``[fail]`` (raise mid-turn, to test error handling).
+two switches for tests: ``[long]`` (a 200-word answer, or ``[long:N]`` for N words up
+to 5,000, to test cancellation, backpressure and long replies) and ``[fail]`` (raise mid-turn, to test error handling).
 A heartbeat prompt (one that asks for ``HEARTBEAT_OK``) is answered with just
 ``HEARTBEAT_OK``, the silent acknowledgment, unless the turn contains
 ``[alert]`` (in the prompt or a queued system event): then it answers as usual,
@@ -23,9 +23,19 @@ from agenthub.agents._shared import find_tool, result_text, run_tool
 from agenthub.agents.tools import CalculatorTool, ClockTool
 from agenthub.core.runtime import AgentEvent, TextDelta, Thinking, Tool, ToolCallResult, ToolCallStart, Turn
 
-__all__ = ["ECHO_WORDS", "LONG_ANSWER_WORDS", "DemoRuntime", "find_arithmetic", "find_timezone", "wants_time"]
+__all__ = [
+    "ECHO_WORDS",
+    "LONG_ANSWER_WORDS",
+    "MAX_LONG_ANSWER_WORDS",
+    "DemoRuntime",
+    "find_arithmetic",
+    "find_timezone",
+    "wants_time",
+]
 
 LONG_ANSWER_WORDS = 200
+MAX_LONG_ANSWER_WORDS = 5_000  # ``[long:N]`` asks for N words, at most this many
+_LONG = re.compile(r"\[long(?::(\d{1,6}))?\]")
 ECHO_WORDS = 50  # the answer quotes at most this many words of the message
 # Messages longer than this are read in a worker thread, so the event loop keeps serving others.
 INLINE_ANALYSIS_CHARS = 2_000
@@ -185,9 +195,11 @@ class DemoRuntime:
         sentences.append(_CLOSING)
 
         words = " ".join(sentences).split()
-        if "[long]" in message:
+        long = _LONG.search(message)
+        if long is not None:
+            count = min(int(long.group(1) or LONG_ANSWER_WORDS), MAX_LONG_ANSWER_WORDS)
             filler = itertools.cycle(_FILLER.split())
-            words = (words + [next(filler) for _ in range(LONG_ANSWER_WORDS)])[:LONG_ANSWER_WORDS]
+            words = (words + [next(filler) for _ in range(count)])[:count]
         last = len(words) - 1
         for i, word in enumerate(words):
             if i:

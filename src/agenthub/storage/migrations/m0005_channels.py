@@ -8,7 +8,7 @@ the sender); ``channel_allow_entries`` the approved senders. Portable SQL
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Connection, Index, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Connection, Index, MetaData, String, Table, Text
 
 __all__ = ["upgrade"]
 
@@ -25,7 +25,8 @@ Table(
     Column("meta", Text, nullable=False, server_default="{}"),
     Column("created_ms", BigInteger, nullable=False),
     Column("last_seen_ms", BigInteger, nullable=False),
-    UniqueConstraint("channel", "account_id", "sender_id", name="uq_channel_pairing_sender"),
+    # A unique index, not a constraint: both engines report it alike (the schema comparison checks).
+    Index("uq_channel_pairing_sender", "channel", "account_id", "sender_id", unique=True),
     Index("ix_channel_pairing_code", "code_hash"),
 )
 
