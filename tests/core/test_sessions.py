@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from agenthub.storage.migrations.m0010_openclaw_sessions import canonical as migration_canonical
+from agenthub.storage.migrations.m0008_openclaw_sessions import canonical as migration_canonical
 
 from agenthub.core.sessions import (
     MAIN_SESSION_KEY,
