@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from agenthub.storage.migrations.m0008_openclaw_sessions import canonical as migration_canonical
 
 from agenthub.core.sessions import (
     MAIN_SESSION_KEY,
@@ -14,6 +13,7 @@ from agenthub.core.sessions import (
     parse_session_key,
     session_defaults,
 )
+from agenthub.storage.migrations.m0008_openclaw_sessions import canonical as migration_canonical
 
 
 @pytest.mark.parametrize(
