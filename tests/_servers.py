@@ -1,4 +1,5 @@
-"""Real servers and file systems the suite sets up itself: PostgreSQL (one per session), small or read-only mounts.
+"""Real servers and file systems the suite sets up itself: PostgreSQL and Redis (one each per session), small or
+read-only mounts.
 
 A pytest plugin (``pytest_plugins`` in ``tests/conftest.py``), so every test
 directory shares one server. The server runs from Debian's binaries
@@ -9,6 +10,11 @@ own, so tests never see each other's rows.
 
 initdb refuses to run as root, so as root the server runs as the ``postgres``
 OS user (``runuser``), in a temp dir that user owns.
+
+Redis runs the same way from Debian's ``redis-server`` (``make redis`` installs it), without
+persistence, on a free loopback port in a temp dir; each test that asks for ``redis_url`` gets a
+database number of its own (the server has 10,000), and ``redis_server`` gives a test a server of
+its own that it may stop and restart.
 
 A full disk and a read-only data dir are real too: a small tmpfs, and a
 read-only bind mount (root ignores file modes, so ``chmod`` proves nothing).
@@ -25,6 +31,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,14 +40,20 @@ import pytest
 
 __all__ = [
     "MAKE_TARGET",
+    "REDIS_TARGET",
     "PostgresServer",
+    "RedisServer",
     "fill_disk",
     "find_pg_bin",
     "mount_read_only",
     "mount_tmpfs",
     "pg_url",
     "postgres",
+    "redis_server",
+    "redis_session",
+    "redis_url",
     "require_pg_bin",
+    "require_redis_server",
 ]
 
 # The Makefile target that installs the server: named in every failure message.
@@ -208,6 +221,129 @@ def pg_url(postgres: PostgresServer) -> Iterator[str]:
         yield postgres.url(name)
     finally:
         postgres.drop_database(name)
+
+
+REDIS_TARGET = "make redis"
+_REDIS_DBS = 10_000
+
+
+def require_redis_server() -> Path:
+    """``redis-server``'s path, or fail the test (never skip it) with the make target that installs it."""
+    found = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+    if found is None:
+        pytest.fail(
+            f"redis-server is not installed; run `{REDIS_TARGET}` (which `make test` runs) to install it", pytrace=False
+        )
+    return Path(found)
+
+
+@dataclass
+class RedisServer:
+    """A throwaway Redis without persistence; ``stop_server()``/``start_server()`` keep its port (a restart
+    loses its data, as a real restart without persistence does)."""
+
+    binary: Path
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="agenthub-redis-")))
+    port: int = 0
+    host: str = "127.0.0.1"
+    proc: subprocess.Popen[bytes] | None = None
+    _dbs: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def start(self) -> RedisServer:
+        for attempt in range(3):  # a free port can be taken between the probe and the bind
+            self.port = _free_port()
+            try:
+                self.start_server()
+                return self
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def start_server(self) -> None:
+        log = self.root / "redis.log"
+        self.proc = subprocess.Popen(
+            [
+                str(self.binary),
+                "--port",
+                str(self.port),
+                "--bind",
+                self.host,
+                "--dir",
+                str(self.root),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--databases",
+                str(_REDIS_DBS),
+                "--logfile",
+                str(log),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            if self.ping():
+                return
+            time.sleep(0.02)
+        self.stop_server()
+        raise RuntimeError("redis-server did not start:\n" + (log.read_text(errors="replace") if log.exists() else ""))
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop_server(self) -> None:
+        """Kill the server now (its data is gone: no persistence)."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        self.stop_server()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def url(self, db: int | None = None) -> str:
+        """A URL with a database of its own (``db`` None: the next unused number)."""
+        number = next(self._dbs) % _REDIS_DBS if db is None else db
+        return f"redis://{self.host}:{self.port}/{number}"
+
+
+@pytest.fixture(scope="session")
+def redis_session() -> Iterator[RedisServer]:
+    """One real Redis for the whole test session; fails (never skips) when it is not installed."""
+    server = RedisServer(require_redis_server())
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_session: RedisServer) -> str:
+    """A URL of the session's Redis with a database number no other test uses."""
+    return redis_session.url()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis of this test's own, which it may stop and restart."""
+    server = RedisServer(require_redis_server())
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 def _mount(*args: str) -> None:

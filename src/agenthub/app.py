@@ -36,6 +36,7 @@ from .config import (
     env_names,
     flatten,
     is_loopback,
+    mask_url_password,
     merge_layers,
     merge_patch,
     security_paths,
@@ -44,7 +45,8 @@ from .config import (
 from .core.api import register_handlers
 from .core.approvals import ApprovalService, node_tools, register_approval_handlers
 from .core.auth import Authenticator
-from .core.bus import MemoryBus
+from .core.bus import EventBus, MemoryBus
+from .core.cluster import Cluster, LocalCluster
 from .core.dm_access import MemoryPairingStore, PairingStore
 from .core.logbuffer import LogBuffer
 from .core.node import Node, NodeLimits
@@ -59,12 +61,14 @@ from .core.scheduler import CronConfig, CronStore, HeartbeatConfig, MemoryCronSt
 from .core.secrets import hash_secret
 from .core.store import Store
 from .core.transcripts import TranscriptCache
-from .datadir import DataDirBusyError, DataDirLock, secure_dir, secure_file
+from .datadir import DataDirBusyError, DataDirLock, lock_holder, secure_dir, secure_file
 from .protocol import _json
 from .protocol.errors import ErrorCode, RpcError
 from .protocol.frames import describe_validation_error
 from .storage.channels import SqlChannelStore
 from .storage.cron import SqlCronStore
+from .storage.redis_bus import RedisBus, RedisBusLimits
+from .storage.redis_cluster import RedisAuthLimiter, RedisCluster
 from .storage.sql import SqlStore, open_error
 from .web import agentbox as agentbox_edge
 from .web import hooks as hooks_edge
@@ -289,6 +293,12 @@ class SettingsService:
                 ErrorCode.INVALID_REQUEST,
                 "invalid params: database_url: set the database with --database-url or AGENTHUB_DATABASE_URL",
             )
+        for key, flag in (
+            ("redis_url", "--redis-url or AGENTHUB_REDIS_URL"),
+            ("workers", "--workers or AGENTHUB_WORKERS"),
+        ):
+            if key in new:  # every process must agree on these before any of them starts
+                raise RpcError(ErrorCode.INVALID_REQUEST, f"invalid params: {key}: set it with {flag}")
         try:
             settings, sources = self._build(new)
         except ValidationError as exc:
@@ -536,10 +546,14 @@ class Gateway:
         edge_options: dict[str, Any] | None = None,
         env: dict[str, Any] | None = None,
         outbound: Outbound | None = None,
+        worker: int | None = None,
+        worker_of: int | None = None,
     ) -> None:
         """``base`` is the config file's layer, ``env`` the environment's (``config.env_layer()``; not
         read unless given) and ``overrides`` the flags'; stored overrides join at start. ``outbound``
-        delivers replies to messaging channels (``Node.outbound``); tests pass a recorder."""
+        delivers replies to messaging channels (``Node.outbound``); tests pass a recorder.
+        ``worker``/``worker_of``: this process is worker ``worker`` of the ``--workers N`` gateway
+        whose supervisor (pid ``worker_of``) holds the data dir's lock for all its workers."""
         self.base = base or {}
         self.overrides = overrides or {}
         self.env = env or {}
@@ -553,6 +567,8 @@ class Gateway:
         self.edge_options = dict(edge_options or {})
         self._check_automation(first)
         self.outbound = outbound
+        self.worker = worker
+        self.worker_of = worker_of
         self.data_dir = first.resolved_data_dir
         self._own_db = store is None and first.database_url is None
         # Every caller sees the store through the transcript cache, so no transcript write bypasses it.
@@ -628,16 +644,12 @@ class Gateway:
         self.transcripts.resize(
             s.limits.transcript_cache_sessions, s.limits.transcript_cache_messages, s.limits.transcript_cache_bytes
         )
-        failed = await self.store.fail_interrupted_runs("gateway restarted while the run was active", now_ms())
-        if failed:
-            log.warning("marked %d interrupted run(s) as error", failed)
+        bus, cluster = await self._shared_state(s)
+        if not await cluster.others_alive():  # runs marked running by a live process are its own
+            failed = await self.store.fail_interrupted_runs("gateway restarted while the run was active", now_ms())
+            if failed:
+                log.warning("marked %d interrupted run(s) as error", failed)
         await self.store.purge_idempotent(now_ms() - s.limits.idempotency_ttl_s * 1000)
-        bus = MemoryBus(
-            s.limits.history_per_stream,
-            s.limits.max_streams,
-            bytes_per_stream=s.limits.history_bytes_per_stream,
-            bytes_total=s.limits.history_bytes_total,
-        )
         runtime = RuntimeCache(self.config, self.runtime_factory)
         tools = default_tools()
         # Node commands join the built-in tools of every run (bound once the node registry exists).
@@ -650,6 +662,7 @@ class Gateway:
             chat_delta_interval_ms=s.limits.chat_delta_interval_ms,
             run_timeout_s=s.limits.run_timeout_s,
             max_message_chars=s.limits.max_message_chars,
+            cluster=cluster,
         )
         sec = s.security
         mode = sec.resolved_auth_mode(s.token)
@@ -657,11 +670,16 @@ class Gateway:
         security = security_limits(s)
         pairing = PairingService(self.store, require_pairing=sec.require_pairing, cache_size=sec.device_cache_size)
         self._stack.push_async_callback(pairing.flush)  # runs before store.close (LIFO)
+        limiter = RedisAuthLimiter(security, cluster) if isinstance(cluster, RedisCluster) else AuthLimiter(security)
+        if isinstance(cluster, RedisCluster):  # the caches other processes keep of what this one writes
+            pairing.join(cluster)
+            self.transcripts.on_write = lambda key: cluster.invalidate("transcript", key)
+            cluster.on_invalidate("transcript", self.transcripts.forget)
         auth = Authenticator(
             self.store,
             token_hash,
             pairing=pairing,
-            limiter=AuthLimiter(security),
+            limiter=limiter,
             password_hash=hash_secret(sec.password.get_secret_value())
             if sec.password is not None and mode == "password"
             else None,
@@ -682,6 +700,12 @@ class Gateway:
         self.node = node
         node.security = security
         node.preauth.limits = security
+        if isinstance(cluster, RedisCluster):
+            await cluster.start()
+            self._stack.push_async_callback(cluster.stop)
+        if isinstance(bus, RedisBus):
+            bus.state_listeners.append(node.health_changed)
+        self._watch_database(node)
         pairing.bind(node.hub.broadcast, lambda: node.connections.values())
         if self.outbound is not None:
             node.outbound = self.outbound
@@ -760,6 +784,74 @@ class Gateway:
             getattr(self.transcripts.inner, "display_name", type(self.transcripts.inner).__name__),
         )
 
+    async def _shared_state(self, s: GatewaySettings) -> tuple[EventBus, Cluster]:
+        """The bus and the cluster: in memory for one process, on Redis when ``redis_url`` is set."""
+        if not s.redis_url:
+            bus = MemoryBus(
+                s.limits.history_per_stream,
+                s.limits.max_streams,
+                bytes_per_stream=s.limits.history_bytes_per_stream,
+                bytes_total=s.limits.history_bytes_total,
+            )
+            return bus, LocalCluster(self.worker)
+        r = s.redis
+        limits = RedisBusLimits(
+            history_per_stream=s.limits.history_per_stream,
+            bytes_per_stream=s.limits.history_bytes_per_stream,
+            stream_ttl_s=r.stream_ttl_s,
+            firehose_len=r.firehose_len,
+            publish_timeout_s=r.publish_timeout_s,
+            max_pending=r.max_pending,
+        )
+        redis_bus = RedisBus(s.redis_url, prefix=r.prefix, limits=limits)
+        try:
+            await redis_bus.start()
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await redis_bus.stop(flush_s=0)
+            raise ConfigError(
+                f"cannot reach Redis at {mask_url_password(s.redis_url)}: {exc} "
+                "(start it, or fix --redis-url / AGENTHUB_REDIS_URL)"
+            ) from None
+        self._stack.push_async_callback(redis_bus.stop)  # after the cluster and the node (LIFO)
+        cluster = RedisCluster(
+            redis_bus,
+            worker=self.worker,
+            node_ttl_ms=r.node_ttl_ms,
+            rpc_timeout_s=r.rpc_timeout_s,
+            lock_ttl_ms=r.lock_ttl_ms,
+        )
+        return redis_bus, cluster
+
+    def _watch_database(self, node: Node) -> None:
+        """Probe the database now and then: ``health`` shows it, and new runs wait while it is down."""
+        ping = getattr(self.transcripts.inner, "ping", None)
+        if ping is None:
+            return
+
+        async def watch() -> None:
+            was_ok = True
+            while True:
+                try:
+                    state = await ping()
+                    state["ok"] = True
+                except Exception as exc:
+                    state = {"ok": False, "error": str(exc) or type(exc).__name__}
+                ok = bool(state["ok"])
+                node.backends["database"] = state
+                if ok:
+                    node.runs.unavailable.pop("database", None)
+                else:
+                    node.runs.unavailable["database"] = f"database unreachable: {state['error']}"
+                if ok != was_ok:
+                    log.log(logging.INFO if ok else logging.WARNING, "database %s", "reachable again" if ok else state)
+                    node.health_changed()
+                was_ok = ok
+                await asyncio.sleep(self.settings.limits.database_probe_s)
+
+        task = asyncio.get_running_loop().create_task(watch(), name="database-probe")
+        self._stack.callback(task.cancel)
+
     def _canvas_root(self, s: GatewaySettings) -> Path:
         return (s.canvas.root or s.resolved_data_dir / "canvas").expanduser()
 
@@ -796,18 +888,30 @@ class Gateway:
         return self.edge.bound.get(name, 0) if self.edge is not None else 0
 
     def _lock_data_dir(self) -> None:
-        """Data dir 0700, database 0600, and an exclusive lock: one gateway per data dir."""
+        """Data dir 0700, database 0600, and an exclusive lock: one gateway per data dir.
+
+        A worker of ``--workers N`` takes no lock of its own: its supervisor holds it for
+        the whole gateway, which the worker checks (the lock file names the supervisor).
+        """
         try:
             note = secure_dir(self.data_dir)
             if note is not None:
                 log.log(logging.WARNING if "chmod" in note else logging.INFO, "%s", note)
-            lock = DataDirLock(self.data_dir)
-            lock.acquire()
+            if self.worker_of is not None:
+                holder = lock_holder(self.data_dir)
+                if holder != self.worker_of:
+                    raise ConfigError(
+                        f"data dir {self.data_dir} is not held by this worker's supervisor (pid {self.worker_of}, "
+                        f"holder: {holder}): workers are started by `agenthub gateway --workers N` only"
+                    )
+            else:
+                lock = DataDirLock(self.data_dir)
+                lock.acquire()
+                self._stack.callback(lock.release)
         except DataDirBusyError as exc:
             raise ConfigError(str(exc)) from None
         except OSError as exc:
             raise self._data_dir_error(exc) from None
-        self._stack.callback(lock.release)
         if self._own_db:
             try:
                 secure_file(self.data_dir / "agenthub.db", create=True)
@@ -843,7 +947,9 @@ class Gateway:
         )
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
-        site = GuardedSite(runner, host, port, self.door, name, ssl_context=ssl_context)
+        # The workers of one --workers N gateway share the main port (the kernel spreads the connections).
+        reuse_port = self.worker is not None and name == "main"
+        site = GuardedSite(runner, host, port, self.door, name, ssl_context=ssl_context, reuse_port=reuse_port)
         await site.start()
         assert self.edge is not None
         self.edge.bound[name] = site.port

@@ -148,6 +148,9 @@ class Limits(_Section):
     idempotency_ttl_s: int = _f(600, "how long idempotency keys replay", ge=1)
     chat_delta_interval_ms: int = _f(150, "min spacing of chat delta events", ge=0)
     run_timeout_s: int = _f(600, "a run is failed after this long", ge=1)
+    database_probe_s: float = _f(
+        2, "how often the database is pinged (health shows it; new runs wait while it is down)", gt=0, le=3600
+    )
     presence_debounce_ms: int = _f(100, "presence broadcasts are coalesced over this window", ge=0)
     transcript_cache_sessions: int = _f(
         128, "sessions whose recent transcript is kept in memory for chat.history (0: off)", ge=0
@@ -294,6 +297,23 @@ class SecuritySettings(_Section):
         if self.password is not None:
             return "password"
         return "token" if token is not None else "none"
+
+
+class RedisSettings(_Section):
+    """Tuning of the shared Redis (``redis_url``) that several gateway processes use together."""
+
+    prefix: str = _f("agenthub", "key prefix, so several gateways can share one Redis", min_length=1, max_length=64)
+    node_ttl_ms: int = _f(
+        10_000, "a process that stops renewing its heartbeat this long is dead: its runs end as errors", ge=1000
+    )
+    rpc_timeout_s: float = _f(5, "wait for another process to answer a forwarded abort or wait", gt=0, le=600)
+    publish_timeout_s: float = _f(
+        5, "while Redis is unreachable, events wait this long before going to local clients only", gt=0, le=600
+    )
+    stream_ttl_s: int = _f(3600, "a stream's replay history expires this long after its last event", ge=10)
+    firehose_len: int = _f(100_000, "entries kept in the shared log every process reads (MAXLEN ~)", ge=1000)
+    max_pending: int = _f(100_000, "events queued for Redis per process before they go to local clients only", ge=100)
+    lock_ttl_ms: int = _f(30_000, "lease of a cross-process lock (idempotency keys)", ge=1000)
 
 
 class CronSettings(_Section):
@@ -590,6 +610,20 @@ class GatewaySettings(BaseSettings):
     database_timeout_s: float = _f(
         10, "wait for a pooled database connection, or to connect, before failing", gt=0, le=600
     )
+    redis_url: str | None = _f(
+        None,
+        "Redis URL shared by several gateway processes, e.g. redis://host:6379/0 "
+        "(default: none, the gateway is one process)",
+        flag="--redis-url",
+    )
+    workers: int | None = _f(
+        None,
+        "gateway processes serving one port (SO_REUSEPORT); default: the number of cores with redis_url, else 1",
+        flag="--workers",
+        ge=1,
+        le=256,
+    )
+    redis: RedisSettings = _f(RedisSettings, "the shared Redis (with redis_url)")
     token: SecretStr | None = _f(None, "shared gateway token (secret)", flag="--token")
     token_file: Path | None = _f(None, "file holding the gateway token", flag="--token-file")
     provider: Literal["demo", "openai", "anthropic"] = _f("demo", "agent provider", flag="--provider")
@@ -633,6 +667,13 @@ class GatewaySettings(BaseSettings):
         return self.data_dir.expanduser()
 
     @property
+    def resolved_workers(self) -> int:
+        """``workers``, or its default: every core when Redis is shared, else one process."""
+        if self.workers is not None:
+            return self.workers
+        return (os.cpu_count() or 1) if self.redis_url else 1
+
+    @property
     def auth_mode(self) -> str:
         return "token" if self.token is not None else "none"
 
@@ -650,6 +691,9 @@ RESTART_FIELDS = frozenset(
         "database_url",
         "database_pool_size",
         "database_timeout_s",
+        "redis_url",
+        "workers",
+        "redis",
         "log_format",
         "log_level",
         "myagent",
@@ -678,6 +722,7 @@ SECURITY_PATHS = (
     "port",
     "dev",
     "database_url",
+    "redis_url",
     "security.",
     "myagent.port",
     "myagent.host",
@@ -717,9 +762,10 @@ def redact(data: dict[str, Any], settings: GatewaySettings | None = None) -> dic
         section = out.get(parent) if parent else out
         if isinstance(section, dict) and section.get(key) not in (None, ""):
             section[key] = REDACTED
-    url = out.get("database_url")
-    if isinstance(url, str):
-        out["database_url"] = mask_url_password(url)
+    for key in ("database_url", "redis_url"):
+        url = out.get(key)
+        if isinstance(url, str):
+            out[key] = mask_url_password(url)
     if "channels" in out:
         out["channels"] = _redact_keys(out["channels"], CHANNEL_SECRET_KEYS)
     return out

@@ -213,7 +213,7 @@ async def test_a_run_aborted_before_its_task_ran_still_ends(world: Callable[...,
     """Cancelling a task before its first step skips ``_drive`` entirely: the run must end all the same."""
     runs, rec, _ = await opened(world(Script([TextDelta("never")])))
     run = await runs.start("r1", "s", "hi", "test")
-    assert runs.abort("s") == ["r1"]  # same loop step: the task has not run yet
+    assert await runs.abort("s") == ["r1"]  # same loop step: the task has not run yet
     async with asyncio.timeout(10):
         await run.done.wait()
     assert run.status is RunStatus.ABORTED and runs.get("r1") is run and not runs.active("s")

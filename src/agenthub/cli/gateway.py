@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from ..config import GatewaySettings, env_layer, merge_layers, validation_messages
 from ..log import configure
 from .options import CliError, flag_layer, settings_options, shared, shared_options
+from .workers import WORKER_READY
 
 __all__ = ["gateway", "settings_layers"]
 
@@ -45,6 +47,9 @@ def validate_layers(layers: dict[str, dict[str, Any]]) -> GatewaySettings:
 @click.command(context_settings={"show_default": True})
 @settings_options
 @shared_options("data_dir", "config", "token", "token_file", "password", "password_file")
+# Set by the supervisor of --workers N on each worker it starts (cli.workers); not for operators.
+@click.option("--worker-index", "worker_index", type=int, hidden=True)
+@click.option("--worker-of", "worker_of", type=int, hidden=True)
 @click.pass_context
 def gateway(ctx: click.Context, /, **params: Any) -> int:
     """Run the gateway in the foreground (Ctrl+C stops it).
@@ -56,9 +61,22 @@ def gateway(ctx: click.Context, /, **params: Any) -> int:
     from ..app import ConfigError, Gateway
     from ..core.store import StoreOpenError
 
+    worker: int | None = params.pop("worker_index", None)
+    worker_of: int | None = params.pop("worker_of", None)
     base, env, overrides = settings_layers(ctx, params)
     first = validate_layers({"file": base, "env": env, "flag": overrides})
     configure(first.log_format, first.log_level)
+    workers = first.resolved_workers
+    if worker is None and workers > 1:
+        if not first.redis_url:
+            raise CliError(
+                f"--workers {workers} needs --redis-url (AGENTHUB_REDIS_URL): the processes share the bus, presence, "
+                "run ownership and caches through Redis; without it the gateway is one process",
+                2,
+            )
+        from .workers import supervise
+
+        return supervise(workers, first, sys.argv[1:])
 
     async def serve() -> int:
         stop = asyncio.Event()
@@ -66,8 +84,12 @@ def gateway(ctx: click.Context, /, **params: Any) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            async with Gateway(base, overrides, env=env) as gw:
-                print(f"agenthub gateway ready on {gw.scheme}://{gw.settings.host}:{gw.port}", flush=True)
+            async with Gateway(base, overrides, env=env, worker=worker, worker_of=worker_of) as gw:
+                url = f"{gw.scheme}://{gw.settings.host}:{gw.port}"
+                if worker is not None:  # the supervisor prints the gateway's one ready line
+                    print(WORKER_READY.format(index=worker, pid=os.getpid(), url=url), flush=True)
+                else:
+                    print(f"agenthub gateway ready on {url}", flush=True)
                 for name, port in gw.edge.bound.items() if gw.edge else ():
                     if name != "main":
                         print(f"agenthub {name} listener on port {port}", flush=True)

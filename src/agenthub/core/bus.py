@@ -18,6 +18,18 @@ this: ``agent`` events are anchors numbered 1..n by the run manager, and each
 position stays answerable while nothing published after its anchor has left
 the history; below that the answer is ``ReplayGap``.
 
+Delivery. ``publish`` is synchronous for every bus: it numbers (or queues)
+the publication and returns at once. ``MemoryBus`` hands it to the listeners
+before returning; a cluster bus (``storage.redis_bus.RedisBus``) hands it to
+every process's listeners, its own included, in the order the shared log took
+it, so every process sees one order per stream. ``when_delivered(fn)`` runs
+``fn`` once everything published so far has reached the local listeners: a run
+releases its waiters (the final ``res``) only after its last events went out.
+``history`` and ``position`` are coroutines, because a cluster bus reads them
+from the shared store. A publication another process made arrives with
+``remote`` set: listeners that derive new publications from events (a dialect
+bridge, a channel reply) act only on local ones, so each is derived once.
+
 Memory. History is bounded in bytes, per stream and in total (and in events
 per stream and in streams), evicting the oldest events of a stream and the
 least recently published streams first. It stores each payload as compact
@@ -33,7 +45,7 @@ from __future__ import annotations
 import secrets
 import string
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,10 +56,14 @@ __all__ = [
     "BusStats",
     "EventBus",
     "Fold",
+    "HistoryEntry",
     "MemoryBus",
     "Publication",
     "ReplayGap",
     "StreamPos",
+    "new_epoch",
+    "replay_entries",
+    "retained_entry",
 ]
 
 # What one retained event and one retained stream cost beyond their JSON and delta text
@@ -92,6 +108,8 @@ class Publication:
     payload: dict[str, Any]
     droppable: bool = False
     state_version: dict[str, int] | None = None
+    # Made by another gateway process (a cluster bus): deliver it, derive nothing from it.
+    remote: bool = False
     # Per-encoder cache so fan-out encodes once per wire format, not once per client.
     encoded: dict[object, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -133,16 +151,24 @@ class EventBus(Protocol):
         fold: Fold | None = None,
     ) -> Publication: ...
 
-    def history(self, stream: str, after_seq: int, epoch: str | None = None) -> list[Publication]: ...
+    async def history(self, stream: str, after_seq: int, epoch: str | None = None) -> list[Publication]: ...
 
-    def position(self, stream: str) -> StreamPos | None: ...
+    async def position(self, stream: str) -> StreamPos | None: ...
 
     def add_listener(self, listener: BusListener) -> Callable[[], None]: ...
 
+    def when_delivered(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once every publication made so far has been handed to the local listeners."""
+        ...
+
     def stats(self) -> BusStats: ...
 
+    def describe(self) -> dict[str, Any]:
+        """What ``health``, ``status`` and ``/metrics`` show of the backend (kind, lag, state)."""
+        ...
 
-def _new_epoch() -> str:
+
+def new_epoch() -> str:
     return "".join(secrets.choice(string.ascii_letters) for _ in range(8))
 
 
@@ -172,7 +198,7 @@ def _put(payload: Any, path: Path, value: Any) -> None:
 
 
 @dataclass(slots=True)
-class _Entry:
+class HistoryEntry:
     """One retained publication: its payload as JSON minus the folded text (and delta)."""
 
     seq: int
@@ -183,6 +209,8 @@ class _Entry:
     fold: Fold | None
     delta: str
     size: int
+    # The payload's ``seq`` is written at replay (a bus that numbers after encoding, e.g. RedisBus).
+    seq_field: bool = False
 
 
 @dataclass(slots=True)
@@ -191,7 +219,7 @@ class _Stream:
     seq: int = 0
     # Replays after a position below ``floor`` are incomplete: ReplayGap.
     floor: int = 0
-    entries: deque[_Entry] = field(default_factory=deque)
+    entries: deque[HistoryEntry] = field(default_factory=deque)
     # Deltas of evicted entries, per fold key: the text the retained entries build on.
     base: dict[str, list[str]] = field(default_factory=dict)
     bytes: int = STREAM_OVERHEAD
@@ -242,7 +270,7 @@ class MemoryBus:
         st = self._streams.get(stream)
         fresh = st is None
         if st is None:
-            st = self._streams[stream] = _Stream(_new_epoch())
+            st = self._streams[stream] = _Stream(new_epoch())
             self._bytes += STREAM_OVERHEAD
         else:
             self._streams.move_to_end(stream)
@@ -267,21 +295,9 @@ class MemoryBus:
         if st.broken:
             st.floor = st.seq
             return
-        stored: Any = pub.payload
-        delta = ""
-        if fold is not None:
-            if fold.delta is not None:
-                delta = _get(stored, fold.delta)
-                stored = _without(stored, fold.delta)
-            stored = _without(stored, fold.text)
-        try:
-            encoded = _json.dumps(stored)
-        except TypeError:  # a value orjson cannot hold: keep it as text rather than lose the event
-            encoded = _json.dumps(_json.wire_safe(stored))
-        # A copy of exactly its length: orjson's small outputs keep a 4 KiB buffer each.
-        data = bytes(memoryview(encoded))
-        size = len(data) + len(delta) + ENTRY_OVERHEAD
-        st.entries.append(_Entry(pub.seq, attached, pub.event, data, pub.droppable, fold, delta, size))
+        entry = retained_entry(pub, attached, fold, ENTRY_OVERHEAD)
+        size = entry.size
+        st.entries.append(entry)
         st.bytes += size
         self._bytes += size
         self._events += 1
@@ -328,7 +344,7 @@ class MemoryBus:
         self._evicted_streams += 1
 
     # -- reading ------------------------------------------------------------
-    def history(self, stream: str, after_seq: int, epoch: str | None = None) -> list[Publication]:
+    async def history(self, stream: str, after_seq: int, epoch: str | None = None) -> list[Publication]:
         """Publications after anchor ``after_seq`` (its attachments first), in order; ``ReplayGap`` if any are gone.
 
         Folded text is rebuilt here, from the deltas of the stream's retained
@@ -343,28 +359,9 @@ class MemoryBus:
             return []
         if after_seq < st.floor:
             raise ReplayGap(stream, "events left retained history")
-        parts = {key: list(deltas) for key, deltas in st.base.items()}
-        texts: dict[str, str] = {}
-        out: list[Publication] = []
-        for entry in st.entries:
-            fold = entry.fold
-            if fold is not None and entry.delta:
-                parts.setdefault(fold.key, []).append(entry.delta)
-                texts.pop(fold.key, None)
-            if entry.seq < after_seq or (entry.seq == after_seq and not entry.attached):
-                continue
-            payload = _json.loads(entry.data)
-            if fold is not None:
-                text = texts.get(fold.key)
-                if text is None:
-                    text = texts[fold.key] = "".join(parts.get(fold.key, ()))
-                if fold.delta is not None:
-                    _put(payload, fold.delta, entry.delta)
-                _put(payload, fold.text, text)
-            out.append(Publication(stream, entry.seq, st.epoch, entry.event, payload, entry.droppable))
-        return out
+        return replay_entries(stream, st.epoch, st.entries, st.base, after_seq)
 
-    def position(self, stream: str) -> StreamPos | None:
+    async def position(self, stream: str) -> StreamPos | None:
         st = self._streams.get(stream)
         return StreamPos(st.seq, st.epoch) if st else None
 
@@ -372,8 +369,65 @@ class MemoryBus:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
+    def when_delivered(self, fn: Callable[[], None]) -> None:
+        fn()  # publish() delivers before it returns
+
     def stats(self) -> BusStats:
         return BusStats(len(self._streams), self._events, self._bytes, self._evicted_streams, self._evicted_events)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "memory", "ok": True}
+
+
+def retained_entry(pub: Publication, attached: bool, fold: Fold | None, overhead: int) -> HistoryEntry:
+    """The history form of ``pub``: compact JSON without the folded text, and the delta apart."""
+    stored: Any = pub.payload
+    delta = ""
+    if fold is not None:
+        if fold.delta is not None:
+            delta = _get(stored, fold.delta)
+            stored = _without(stored, fold.delta)
+        stored = _without(stored, fold.text)
+    try:
+        encoded = _json.dumps(stored)
+    except TypeError:  # a value orjson cannot hold: keep it as text rather than lose the event
+        encoded = _json.dumps(_json.wire_safe(stored))
+    # A copy of exactly its length: orjson's small outputs keep a 4 KiB buffer each.
+    data = bytes(memoryview(encoded))
+    size = len(data) + len(delta) + overhead
+    return HistoryEntry(pub.seq, attached, pub.event, data, pub.droppable, fold, delta, size)
+
+
+def replay_entries(
+    stream: str, epoch: str, entries: Iterable[HistoryEntry], base: dict[str, list[str]], after_seq: int
+) -> list[Publication]:
+    """The publications after anchor ``after_seq`` among ``entries`` (oldest first), folded text rebuilt.
+
+    ``base`` holds, per fold key, the deltas of entries no longer retained: the
+    text the retained entries build on. Shared by every bus implementation.
+    """
+    parts = {key: list(deltas) for key, deltas in base.items()}
+    texts: dict[str, str] = {}
+    out: list[Publication] = []
+    for entry in entries:
+        fold = entry.fold
+        if fold is not None and entry.delta:
+            parts.setdefault(fold.key, []).append(entry.delta)
+            texts.pop(fold.key, None)
+        if entry.seq < after_seq or (entry.seq == after_seq and not entry.attached):
+            continue
+        payload = _json.loads(entry.data)
+        if entry.seq_field:
+            payload["seq"] = entry.seq
+        if fold is not None:
+            text = texts.get(fold.key)
+            if text is None:
+                text = texts[fold.key] = "".join(parts.get(fold.key, ()))
+            if fold.delta is not None:
+                _put(payload, fold.delta, entry.delta)
+            _put(payload, fold.text, text)
+        out.append(Publication(stream, entry.seq, epoch, entry.event, payload, entry.droppable))
+    return out
 
 
 if TYPE_CHECKING:

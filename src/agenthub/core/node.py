@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import socket
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from ..protocol.handshake import Accepted
 from ..protocol.methods import EVENT_SCOPES
 from .auth import Authenticator
 from .bus import EventBus
+from .cluster import Cluster
 from .connection import Connection, ConnState, Principal
 from .hub import Hub
 from .logbuffer import LogBuffer
@@ -67,6 +69,8 @@ class Node:
         self.bus = bus
         self.store = store
         self.runs = runs
+        # The other processes of this gateway (the run manager's): presence, forwarded aborts, waits.
+        self.cluster: Cluster = runs.cluster
         self.auth = auth
         self.limits = limits
         self.provider_name = provider_name
@@ -93,6 +97,10 @@ class Node:
         self.capabilities: set[str] = set()
         # The recent log for logs.tail, when the composition root keeps one (see core.logbuffer).
         self.log_buffer: LogBuffer | None = None
+        # Backends other than the bus the composition root watches (the database): name -> state.
+        self.backends: dict[str, dict[str, Any]] = {}
+        self._presence_local = False  # a local change not yet told to the cluster
+        self.cluster.bind(self)
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -156,21 +164,32 @@ class Node:
             except Exception:
                 log.exception("close listener failed")
 
-    def _presence_changed(self) -> None:
+    def _presence_changed(self, local: bool = True) -> None:
         """Bump the version now; broadcast once per ``presence_debounce_ms``.
 
         A burst of N connects would otherwise send N full presence lists to N
         clients (quadratic); clients only need the latest list and version.
+        A local change is also told to the other processes (once per window);
+        a change they told us is only broadcast here, so nothing echoes.
         """
         self.presence_version += 1
+        self._presence_local = self._presence_local or local
         if self._presence_timer is None:
             delay = self.limits.presence_debounce_ms / 1000
             self._presence_timer = asyncio.get_running_loop().call_later(delay, self._broadcast_presence)
+
+    def remote_presence_changed(self) -> None:
+        """Another process's connections changed (or it died): tell this process's clients."""
+        if not self.stopping:
+            self._presence_changed(local=False)
 
     def _broadcast_presence(self) -> None:
         self._presence_timer = None
         if self.stopping:
             return
+        if self._presence_local:
+            self._presence_local = False
+            self.cluster.presence_changed(self.local_presence())
         self.hub.broadcast(
             "presence",
             {"presence": self.presence()},
@@ -186,7 +205,15 @@ class Node:
 
     # -- snapshots -------------------------------------------------------------
     def presence(self) -> list[dict[str, Any]]:
-        """The newest ``max_presence_entries`` open connections, oldest first.
+        """Every process's connections (this one's last), the newest ``max_presence_entries``."""
+        remote = self.cluster.remote_presence()
+        local = self.local_presence()
+        if not remote:
+            return local
+        return [*remote, *local][-self.limits.max_presence_entries :]
+
+    def local_presence(self) -> list[dict[str, Any]]:
+        """The newest ``max_presence_entries`` open connections of this process, oldest first.
 
         Walks connections newest first and stops at the cap, reusing each
         connection's cached entry, so a snapshot costs O(cap), not O(connections):
@@ -235,14 +262,46 @@ class Node:
         return entry
 
     def health(self) -> dict[str, Any]:
-        """Read from in-memory state: there are no probes, so ``durationMs`` is 0."""
-        return {
-            "ok": True,
+        """Read from in-memory state (the backends' states are kept by their own probes), so
+        ``durationMs`` is 0. ``ok`` is false while a shared backend is unreachable (degraded)."""
+        degraded = [name for name, state in self.backends.items() if not state.get("ok", True)]
+        why = self.cluster.unavailable()
+        if why is not None:
+            degraded.insert(0, "redis")
+        out: dict[str, Any] = {
+            "ok": not degraded,
             "ts": now_ms(),
             "durationMs": 0,
             "heartbeatSeconds": max(1, self.limits.tick_interval_ms // 1000),
             "defaultAgentId": "main",
         }
+        if degraded:
+            out["degraded"] = degraded
+        return out
+
+    def backend(self) -> dict[str, Any]:
+        """Which process answered and what it runs on: ``health``, ``status`` and ``/metrics`` show it."""
+        return {
+            "process": {"pid": os.getpid(), "worker": self.cluster.worker, "nodeId": self.cluster.node_id},
+            "bus": self.bus.describe(),
+            "cluster": self.cluster.describe(),
+            **self.backends,
+        }
+
+    # -- what other processes ask of this one (core.cluster.ClusterMember) ---------
+    async def serve_abort(self, session_key: str, run_id: str | None, reason: str) -> list[str]:
+        return self.runs.abort_local(session_key, run_id, reason)
+
+    async def serve_wait(self, run_id: str, timeout_s: float) -> dict[str, Any] | None:
+        run = await self.runs.wait(run_id, timeout_s)
+        if run is None:
+            return None
+        if not run.done.is_set():
+            return {"runId": run.run_id, "status": "timeout"}
+        return run.result()
+
+    async def fail_orphaned_run(self, run_id: str, reason: str) -> bool:
+        return await self.runs.fail_orphaned(run_id, reason)
 
     def hello(self, conn: Connection, accepted: Accepted) -> dict[str, Any]:
         principal = conn.principal

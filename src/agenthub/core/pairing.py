@@ -24,8 +24,10 @@ seen in memory (``cache_size``, oldest evicted) and a connect costs no read.
 Writes are group-committed: all records changed in one loop iteration go to the
 store in one transaction, and each caller waits for that commit, so a token is
 durable before it is handed out while a connect storm pays one commit per batch
-instead of one per connect (S4 in ``bench/``). The cache assumes one gateway
-process per data dir.
+instead of one per connect (S4 in ``bench/``). Several gateway processes
+sharing a database keep their caches right through ``Cluster.invalidate``:
+each committed device write is announced before its caller is answered, and
+a revoked or removed device's sockets are closed on every process.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from ..protocol.methods import (
     expand_scopes,
     is_operator_scope,
 )
+from .cluster import Cluster, LocalCluster
 from .connection import Connection
 from .secrets import hash_secret, secret_matches
 from .store import DeviceRecord, Store
@@ -227,6 +230,22 @@ class PairingService:
         self._writer: asyncio.Task[None] | None = None
         self._publish: Publish = lambda *a, **k: None
         self._connections: Callable[[], Iterable[Connection]] = lambda: ()
+        self.cluster: Cluster = LocalCluster()
+
+    def join(self, cluster: Cluster) -> None:
+        """Share the device cache with the other gateway processes (see the module doc)."""
+        self.cluster = cluster
+        cluster.on_invalidate("device", self._forget_devices)
+        cluster.on_invalidate("device-close", self._close_remote)
+
+    def _forget_devices(self, ids: str) -> None:
+        for device_id in ids.split(","):
+            if device_id not in self._dirty:
+                self._devices.pop(device_id, None)
+
+    def _close_remote(self, device_id: str) -> None:
+        self._forget_devices(device_id)
+        self.close_device(device_id, "device token revoked")
 
     def publish(self, event: str, payload: dict[str, Any]) -> None:
         """Broadcast a pairing event (operators holding ``operator.pairing`` receive it)."""
@@ -279,6 +298,8 @@ class PairingService:
             assert batch is not None
             try:
                 await self.store.put_devices(records)
+                # Other processes drop their copies before any caller here is answered.
+                await self.cluster.invalidate("device", ",".join(r.device_id for r in records))
             except Exception as exc:
                 for r in records:  # the store is the truth again: reload on next use
                     if self._devices.get(r.device_id) is r and r.device_id not in self._dirty:
@@ -490,6 +511,7 @@ class PairingService:
         record.token_issued_ms = None
         await self._save(record)
         closed = self.close_device(record.device_id, "device removed")
+        await self.cluster.invalidate("device-close", record.device_id)
         return {"deviceId": record.device_id, "removedAtMs": now_ms, "closed": closed}
 
     async def rotate(self, p: DeviceTokenRotateParams, caller_scopes: frozenset[str], now_ms: int) -> dict[str, Any]:
@@ -527,6 +549,7 @@ class PairingService:
         record.token_issued_ms = None
         await self._save(record)
         closed = self.close_device(record.device_id, "device token revoked")
+        await self.cluster.invalidate("device-close", record.device_id)
         log.info("device token revoked device=%s closed=%d", record.device_id[:12], closed)
         return {"deviceId": record.device_id, "role": record.role, "revokedAtMs": now_ms, "closed": closed}
 

@@ -41,6 +41,7 @@ from typing import Any
 from ..protocol._json import wire_safe
 from ..protocol.errors import ErrorCode, RpcError
 from .bus import EventBus, Fold
+from .cluster import Cluster, LocalCluster
 from .runtime import (
     AgentRuntime,
     ChatMessage,
@@ -171,8 +172,13 @@ class RunManager:
         chat_delta_interval_ms: int = 150,
         run_timeout_s: float = 600,
         max_message_chars: int = 100_000,
+        cluster: Cluster | None = None,
     ) -> None:
         self.bus = bus
+        # The other gateway processes (run ownership, forwarded aborts); alone: LocalCluster.
+        self.cluster: Cluster = cluster or LocalCluster()
+        # Backends found unreachable by their probes (the database): name -> why. New runs wait.
+        self.unavailable: dict[str, str] = {}
         self.store = store
         self.runtime = runtime
         self.tools = tools
@@ -243,6 +249,7 @@ class RunManager:
         """
         session_key = canonical_session_key(session_key)
         self.check_message(message)
+        self.check_available()
         run = Run(
             run_id,
             session_key,
@@ -259,6 +266,7 @@ class RunManager:
         try:
             await self.store.ensure_session(session_key, run.created_ms)
             await self.store.put_run(run.record())
+            await self._own(run)
         except BaseException:
             # Not accepted (e.g. the disk is full): nothing may wait for a run that will never start.
             self.runs.pop(run_id, None)
@@ -280,6 +288,7 @@ class RunManager:
         The outcome is stored before anything is published, so a retry after a
         restart reports it; ``launch`` as in ``start``.
         """
+        self.check_available()
         run = Run(run_id, canonical_session_key(session_key), "", origin, now_ms())
         run.started_ms = run.ended_ms = run.created_ms
         run.text = text
@@ -296,14 +305,47 @@ class RunManager:
             self.launch(run)
         return run
 
+    def check_available(self) -> None:
+        """Refuse new work while a shared backend is unreachable (degraded mode).
+
+        Raises:
+            RpcError: UNAVAILABLE, retryable, saying which backend is down.
+        """
+        why = self.cluster.unavailable() or next(iter(self.unavailable.values()), None)
+        if why is not None:
+            raise RpcError(
+                ErrorCode.UNAVAILABLE, f"cannot start a run now: {why}", details={"reason": "DEGRADED"}, retryable=True
+            )
+
+    async def _own(self, run: Run) -> None:
+        """Record this process as the run's owner, so aborts and waits sent elsewhere reach it."""
+        try:
+            await self.cluster.run_started(run.run_id, run.session_key)
+        except RpcError:
+            raise
+        except Exception as exc:  # the backend went away between the check and now
+            raise RpcError(
+                ErrorCode.UNAVAILABLE, f"cannot start a run now: {exc}", details={"reason": "DEGRADED"}, retryable=True
+            ) from None
+
     def launch(self, run: Run) -> None:
         """Start a run accepted with ``launch=False`` (a no-op the second time)."""
         launch, run._launch = run._launch, None
         if launch is not None:
             launch()
 
-    def abort(self, session_key: str, run_id: str | None = None, reason: str = "aborted by user") -> list[str]:
-        """Cancel matching runs now; each publishes ``chat`` aborted as it unwinds."""
+    async def abort(self, session_key: str, run_id: str | None = None, reason: str = "aborted by user") -> list[str]:
+        """Cancel matching runs, here and (forwarded to their owners) in every other gateway process.
+
+        Each publishes ``chat`` aborted as it unwinds. Returns the run ids aborted.
+        """
+        aborted = self.abort_local(session_key, run_id, reason)
+        if run_id is None or not aborted:
+            aborted += [r for r in await self.cluster.abort_remote(session_key, run_id, reason) if r not in aborted]
+        return aborted
+
+    def abort_local(self, session_key: str, run_id: str | None = None, reason: str = "aborted by user") -> list[str]:
+        """Cancel the matching runs this process executes (what a forwarded abort does at the owner)."""
         aborted = []
         for run in self.active(session_key):
             if run_id is not None and run.run_id != run_id:
@@ -514,6 +556,13 @@ class RunManager:
         run.message_meta = {}
         run.runtime = None
         run.tools = None
+        self.cluster.run_ended(run.run_id, run.session_key)
+        # Waiters (a final ``res``, agent.wait) are released once the terminal events reached
+        # this process's clients: with a cluster bus they go out after a round trip.
+        self.bus.when_delivered(lambda: self._release(run))
+
+    @staticmethod
+    def _release(run: Run) -> None:
         run.done.set()
         callbacks, run.on_done = run.on_done, []
         for callback in callbacks:
@@ -521,6 +570,38 @@ class RunManager:
                 callback(run)
             except Exception:
                 log.exception("run completion callback failed")
+
+    async def fail_orphaned(self, run_id: str, reason: str) -> bool:
+        """End a run whose gateway process died: stored as an error, and its stream told so.
+
+        Called by whichever process noticed the death first (``Cluster``). The
+        closing events continue the dead owner's numbering on the shared bus,
+        so a client following the run from another process sees it end.
+        Returns False when the run had already ended.
+        """
+        record = await self.store.get_run(run_id)
+        if record is None or record.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+            return False
+        ended = now_ms()
+        record.status = RunStatus.ERROR.value
+        record.error = reason
+        record.ended_ms = ended
+        await self.store.put_run(record)
+        pos = await self.bus.position(run_stream(run_id))
+        seq = (pos.seq if pos is not None else 0) + 1
+        fields = event_session_fields(record.session_key)
+        agent = {
+            "runId": run_id,
+            "stream": "lifecycle",
+            "ts": ended,
+            "data": {"phase": "error", "endedAt": ended, "error": reason},
+            **fields,
+        }
+        self.bus.publish(run_stream(run_id), "agent", agent, seq=seq)
+        chat = {"runId": run_id, **fields, "state": "error", "errorMessage": reason}
+        self.bus.publish(run_stream(run_id), "chat", chat, seq=seq)
+        self.totals[RunStatus.ERROR] += 1
+        return True
 
     # -- publishing ----------------------------------------------------------
     def _agent(

@@ -141,6 +141,9 @@ class TranscriptCache:
         self._writing: dict[str, int] = {}  # session -> transcript writes in flight
         self.hits = 0
         self.misses = 0
+        # Called with a session's key after each write of its transcript (the composition root
+        # tells the other gateway processes, whose cached copy is now stale: ``forget``).
+        self.on_write: Callable[[str], object] | None = None
 
     @property
     def inner(self) -> Store:
@@ -175,6 +178,11 @@ class TranscriptCache:
         if max_bytes is not None:
             self._max_bytes = max_bytes
         self._evict()
+
+    def forget(self, key: str) -> None:
+        """Drop one session's cached transcript (another gateway process wrote it)."""
+        self._drop(key)
+        self._loading.pop(key, None)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -314,6 +322,8 @@ class TranscriptCache:
         else:
             del self._writing[key]
         self._loading.pop(key, None)  # a load begun during the write may have read before its commit
+        if not failed and self.on_write is not None:
+            self.on_write(key)
         entry = self._entries.get(key)
         if entry is None:
             return

@@ -308,12 +308,12 @@ class _Prepared:
     frame: bytes
 
 
-def _prepare(pub: Publication, owner_of: Callable[[str], str | None]) -> _Prepared | None:
+def _prepare(pub: Publication, owner_of: Callable[[str, object], str | None]) -> _Prepared | None:
     if pub.event == SYSTEM_EVENT:
         p = pub.payload
         channel, topic, event_type, data, owner = "system", p["topic"], p["event_type"], p["data"], p["owner"]
     elif pub.event in ("agent", "chat") and pub.stream.startswith("run:"):
-        owner = owner_of(pub.payload.get("runId", ""))
+        owner = owner_of(pub.payload.get("runId", ""), pub.payload.get("sessionKey"))
         translated = _translate_run(pub) if owner is not None else None
         if translated is None:
             return None
@@ -326,6 +326,10 @@ def _prepare(pub: Publication, owner_of: Callable[[str], str | None]) -> _Prepar
 
 
 # -- tasks: the operations both the socket and REST expose ---------------------------
+
+
+def run_stream_names(run_ids: list[str]) -> frozenset[str]:
+    return frozenset(run_stream(r) for r in run_ids)
 
 
 def session_key(user_id: str, session_id: str) -> str:
@@ -420,7 +424,7 @@ class Tasks:
         turns = await self.turns(await self.owned(user, task_id, request_id))
         aborted: list[str] = []
         for turn in turns:
-            aborted += self.node.runs.abort(turn.session_key, turn.run_id, "cancelled by user")
+            aborted += await self.node.runs.abort(turn.session_key, turn.run_id, "cancelled by user")
         return {"task_id": task_id, "action": "cancel", "cancelled": bool(aborted), "turn_ids": aborted}
 
     async def append_turn(self, user: User, task_id: str, text: str, request_id: str | None = None) -> dict[str, Any]:
@@ -483,6 +487,7 @@ class AgentBoxSession:
 
     __slots__ = (
         "_deadline",
+        "_holding",
         "_preauth",
         "_replay",
         "conn",
@@ -506,6 +511,8 @@ class AgentBoxSession:
         self.subs: dict[str, _ChannelSub] = {}
         self._deadline: asyncio.TimerHandle | None = None
         self._replay: list[Publication] = []
+        # Run streams whose history is being read: their live events wait here (see _subscribe).
+        self._holding: dict[frozenset[str], list[Publication]] = {}
         self._preauth = False  # holds a node.preauth slot until auth succeeds or the socket ends
 
     def open(self) -> None:
@@ -609,14 +616,25 @@ class AgentBoxSession:
         p = parse(SubscribePayload, req.payload, req.id)
         turns = await self._check_topics(user, p, req.id)
         sub = self.subs.setdefault(p.channel, _ChannelSub())
-        # Named tasks not yet followed get their retained history after the reply. Reading it
-        # and subscribing happen with no await in between, so nothing is missed or repeated.
+        # Named tasks not yet followed get their retained history after the reply. The socket
+        # follows them first and holds their live events while the history is read (a cluster
+        # bus reads it from Redis), then the two are merged without repeats (centrifuge's
+        # PubSubSync): nothing is missed or repeated.
         fresh = [t for t in p.topics if t in turns and not sub.matches(t)]
-        self._replay = [pub for t in fresh for run_id in turns[t] for pub in self._history(run_id)]
+        run_ids = [run_id for t in fresh for run_id in turns[t]]
+        held: list[Publication] = []
+        if run_ids:
+            self._holding[run_stream_names(run_ids)] = held
         if not p.topics:
             sub.all, sub.excluded = True, set()
         sub.topics.update(p.topics)
         sub.excluded.difference_update(p.topics)
+        try:
+            replay = [pub for run_id in run_ids for pub in await self._history(run_id)]
+        finally:
+            self._holding = {k: v for k, v in self._holding.items() if v is not held}
+        seen = {(pub.stream, pub.seq, pub.event) for pub in replay}
+        self._replay = replay + [pub for pub in held if (pub.stream, pub.seq, pub.event) not in seen]
         return "subscribe.result", self._describe(p.channel)
 
     async def _unsubscribe(self, user: User, req: Envelope) -> tuple[str, Any]:
@@ -644,9 +662,9 @@ class AgentBoxSession:
             turns[topic] = [t.run_id for t in await self.tasks.turns(await self.tasks.owned(user, topic, rid))]
         return turns
 
-    def _history(self, run_id: str) -> list[Publication]:
+    async def _history(self, run_id: str) -> list[Publication]:
         try:
-            return self.node.bus.history(run_stream(run_id), 0)
+            return await self.node.bus.history(run_stream(run_id), 0)
         except ReplayGap:  # no longer retained (or never published): live events only
             return []
 
@@ -682,6 +700,14 @@ class AgentBoxSession:
         "task.action": _task_action,
     }
 
+    def hold(self, pub: Publication) -> bool:
+        """Keep a live event of a run whose history is being read; True when held."""
+        for streams, held in self._holding.items():
+            if pub.stream in streams:
+                held.append(pub)
+                return True
+        return False
+
     def push(self, prepared: _Prepared, droppable: bool) -> None:
         """Send an event of this user's if the socket subscribed to its topic; never awaits."""
         sub = self.subs.get(prepared.channel)
@@ -715,9 +741,16 @@ class AgentBoxHub:
             if not sessions:
                 del self.users[user.user_id]
 
-    def owner_of(self, run_id: str) -> str | None:
+    def owner_of(self, run_id: str, session_key: object = None) -> str | None:
+        """The AgentBox user a run belongs to: the local run's owner, else (a run on another
+        gateway process) the user its session key names (``agentbox:<user>:<session>``)."""
         run = self.node.runs.get(run_id)
-        return run.owner if run is not None else None
+        if run is not None:
+            return run.owner
+        if isinstance(session_key, str) and session_key.startswith("agentbox:"):
+            user, _, _ = session_key[len("agentbox:") :].partition(":")
+            return user or None
+        return None
 
     def deliver(self, pub: Publication) -> None:
         if not self.users:
@@ -730,4 +763,6 @@ class AgentBoxHub:
         else:
             targets = list(self.users.get(prepared.owner, ()))
         for session in targets:
+            if session._holding and session.hold(pub):
+                continue
             session.push(prepared, pub.droppable)

@@ -56,6 +56,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -391,6 +392,10 @@ _API_KEY_SCOPES = list(api_keys.c.keys()).index("scopes")
 _DEVICE_SCOPES = list(devices.c.keys()).index("scopes")
 
 
+def _ping(conn: Connection) -> None:
+    conn.execute(text("SELECT 1"))
+
+
 def _messages(rows: Sequence[Sequence[Any]]) -> list[MessageRecord]:
     """Newest-first ``_HISTORY`` rows as records, oldest first.
 
@@ -578,6 +583,21 @@ class SqlStore:
         return typed
 
     # sessions and transcripts
+
+    async def ping(self, timeout_s: float = 2.0) -> dict[str, Any]:
+        """One round trip to the database; raises ``StoreUnavailableError`` when it cannot answer.
+
+        Returns the connection pool's state (``health``, ``status`` and ``/metrics`` show it).
+        """
+        async with asyncio.timeout(timeout_s):
+            await self._read(_ping)
+        pool: Any = self.engine.pool
+        state: dict[str, Any] = {"kind": self.backend}
+        for name in ("size", "checkedout", "overflow", "checkedin"):
+            fn = getattr(pool, name, None)
+            if callable(fn):
+                state[name] = fn()
+        return state
 
     async def ensure_session(self, key: str, now_ms: int) -> SessionRecord:
         """Return the session, creating it at ``now_ms``; an existing one is left untouched."""

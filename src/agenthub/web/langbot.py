@@ -316,7 +316,7 @@ def mount(edge: Edge) -> None:
         if kind is None:
             return _json_response({"error": "session type must be person or group"}, 400)
         key = lb.session_key(pipeline.uuid, kind)
-        node.runs.abort(key, reason="session reset")
+        await node.runs.abort(key, reason="session reset")
         await node.store.reset_session(key, now_ms())
         return _json_response({"ok": True})
 

@@ -189,7 +189,7 @@ class _GuardedConnection(asyncio.Protocol):
 class GuardedSite(web.BaseSite):
     """``web.TCPSite`` with every accepted connection behind a ``ConnectionDoor``."""
 
-    __slots__ = ("_bound_port", "_door", "_here", "_host", "_port", "_reuse_address")
+    __slots__ = ("_bound_port", "_door", "_here", "_host", "_port", "_reuse_address", "_reuse_port")
 
     def __init__(
         self,
@@ -202,13 +202,16 @@ class GuardedSite(web.BaseSite):
         ssl_context: ssl.SSLContext | None = None,
         backlog: int = 4096,
         reuse_address: bool = True,
+        reuse_port: bool = False,
     ) -> None:
+        """``reuse_port``: several processes (``--workers N``) bind one port; the kernel spreads connections."""
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._host = host
         self._port = port
         self._door = door
         self._here = door.listener(name)
         self._reuse_address = reuse_address
+        self._reuse_port = reuse_port
         self._bound_port = port
 
     @property
@@ -240,6 +243,7 @@ class GuardedSite(web.BaseSite):
             ssl=self._ssl_context,
             backlog=self._backlog,
             reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port or None,
             **extra,
         )
         sockets = self._server.sockets

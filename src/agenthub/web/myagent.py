@@ -74,6 +74,8 @@ class MyAgentSocket:
     conn: Connection
     sessions: set[str] = field(default_factory=set)
     n: int = 0
+    # While a reconnect reads the session's history, its live events wait here (then merged).
+    holding: list[Publication] | None = None
 
     def send_local(
         self, event: str, content: Any, metadata: dict[str, Any] | None = None, session_id: str | None = None
@@ -137,6 +139,8 @@ class MyAgentBridge:
     def deliver(self, pub: Publication) -> None:
         stream = pub.stream
         if stream.startswith("run:"):
+            if pub.remote:  # the run's own gateway process translates it, once for everyone
+                return
             key = pub.payload.get("sessionKey")
             if isinstance(key, str) and key.startswith("myagent:"):
                 msg = ma.translate(pub.event, pub.payload)
@@ -147,7 +151,10 @@ class MyAgentBridge:
             if session is not None and session.sockets:
                 data = self.encode(pub)
                 for sock in session.sockets:
-                    sock.conn.send(data)
+                    if sock.holding is not None:
+                        sock.holding.append(pub)
+                    else:
+                        sock.conn.send(data)
 
     def publish(self, session_id: str, msg: dict[str, Any]) -> None:
         msg["session_id"] = session_id
@@ -345,19 +352,25 @@ class MyAgentHandler:
         if cmd.last_seq is not None:
             after = cmd.last_seq
         stream = ma.session_stream(cmd.session_id)
+        # Follow the session first and hold its live events while the history is read (a cluster
+        # bus reads it from Redis), then send the history and the held events it lacks, in order.
+        held: list[Publication] = []
+        self.sock.holding = held
+        bridge.attach(self.sock, session)
         try:
             replay = (
                 []
-                if bridge.node.bus.position(stream) is None and after == 0
-                else bridge.node.bus.history(stream, after, epoch)
+                if await bridge.node.bus.position(stream) is None and after == 0
+                else await bridge.node.bus.history(stream, after, epoch)
             )
         except ReplayGap as exc:
             replay = []
             self.error(f"cannot replay after seq {after}: {exc.reason}", cmd.session_id, code="REPLAY_GAP")
-        # No await between reading history and attaching: nothing published in between is missed.
-        for pub in replay:
+        finally:
+            self.sock.holding = None
+        last = replay[-1].seq if replay else after
+        for pub in [*replay, *(p for p in held if p.seq > last)]:
             self.sock.conn.send(bridge.encode(pub))
-        bridge.attach(self.sock, session)
         bridge.publish(
             session.session_id,
             ma.message("agent.session_resumed", None, "Session resumed", {"replayed": len(replay), "after_seq": after}),

@@ -111,7 +111,9 @@ class ApiContext:
             await asyncio.shield(busy)
         accepting[key] = done = asyncio.get_running_loop().create_future()
         try:
-            yield
+            # ...and across the gateway's processes (a Redis lock; nothing when alone).
+            async with self.node.cluster.lock(f"idem:{key}"):
+                yield
         finally:
             del accepting[key]
             done.set_result(None)

@@ -85,6 +85,10 @@ def register(ctx: ApiContext) -> None:
             if not run.done.is_set():
                 return {"runId": run.run_id, "status": "timeout"}
             return run.result()
+        # A run another gateway process executes: its owner waits and answers.
+        remote = await runs.cluster.wait_remote(p.runId, p.timeoutMs / 1000)
+        if remote is not None:
+            return remote
         record = await store.get_run(p.runId)
         if record is None:
             raise not_found(f"unknown run: {p.runId}", "RUN_NOT_FOUND", runId=p.runId)
@@ -93,12 +97,12 @@ def register(ctx: ApiContext) -> None:
     async def agent_replay(call: Call, p: AgentReplayParams) -> Any:
         stream = run_stream(p.runId)
         try:
-            pubs = node.bus.history(stream, p.afterSeq, p.epoch)
+            pubs = await node.bus.history(stream, p.afterSeq, p.epoch)
         except ReplayGap as gap:
             raise not_found(
                 f"cannot replay run {p.runId}: {gap.reason}", "REPLAY_GAP", code="REPLAY_GAP", runId=p.runId
             ) from None
-        pos = node.bus.position(stream)
+        pos = await node.bus.position(stream)
         run = runs.get(p.runId)
         return {
             "runId": p.runId,

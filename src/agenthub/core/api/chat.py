@@ -88,10 +88,10 @@ def register(ctx: ApiContext) -> None:
 
     async def slash_command(session_key: str, command: str) -> str:
         if command == "/stop":
-            stopped = runs.abort(session_key, reason="stopped by /stop")
+            stopped = await runs.abort(session_key, reason="stopped by /stop")
             return f"Stopped {len(stopped)} run(s)."
         if command == "/reset":
-            runs.abort(session_key, reason="session reset")
+            await runs.abort(session_key, reason="session reset")
             await store.reset_session(session_key, now_ms())
             return "Session reset."
         if command == "/status":
@@ -115,7 +115,7 @@ def register(ctx: ApiContext) -> None:
         return await history_payload(ctx, key, p.limit, receipts=p.inputRunIds is not None)
 
     async def chat_abort(call: Call, p: ChatAbortParams) -> Any:
-        aborted = runs.abort(ctx.session_key(p.sessionKey, p.agentId), p.runId)
+        aborted = await runs.abort(ctx.session_key(p.sessionKey, p.agentId), p.runId)
         return {"ok": True, "aborted": bool(aborted), "runIds": aborted}
 
     async def channel_command(session_key: str, text: str) -> str | None:

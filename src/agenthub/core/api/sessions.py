@@ -288,7 +288,7 @@ def register(ctx: ApiContext) -> None:
                     meta[name] = value
         aborted: list[str] = []
         if p.archived is True and "archivedAt" not in meta:
-            aborted = runs.abort(key, reason="session archived")
+            aborted = await runs.abort(key, reason="session archived")
             meta["archivedAt"] = now_ms()
         elif p.archived is False:
             meta.pop("archivedAt", None)
@@ -300,7 +300,7 @@ def register(ctx: ApiContext) -> None:
     async def sessions_reset(call: Call, p: SessionKeyParams) -> Any:
         key = ctx.session_key(p.key, p.agentId)
         await require(key, p.expectedSessionId)
-        aborted = runs.abort(key, reason="session reset")
+        aborted = await runs.abort(key, reason="session reset")
         await store.reset_session(key, now_ms())
         row = await row_of(key)
         subs.sessions_changed("reset", key, agentId=parse_session_key(key).agent_id or DEFAULT_AGENT_ID)
@@ -323,7 +323,7 @@ def register(ctx: ApiContext) -> None:
                     f"session {key} is not archived",
                     details={"reason": "SESSION_NOT_ARCHIVED", "key": key},
                 )
-        aborted = runs.abort(key, reason="session deleted")
+        aborted = await runs.abort(key, reason="session deleted")
         deleted = await store.delete_session(key)
         subs.sessions_changed(
             "delete",

@@ -18,7 +18,12 @@ def register(ctx: ApiContext) -> None:
     node = ctx.node
 
     async def health(call: Call, p: EmptyParams) -> Any:
-        return {**node.health(), "provider": node.provider_name(), "connections": len(node.connections)}
+        return {
+            **node.health(),
+            "provider": node.provider_name(),
+            "connections": len(node.connections),
+            "backend": node.backend(),
+        }
 
     async def status(call: Call, p: EmptyParams) -> Any:
         runs = ctx.runs
@@ -29,6 +34,7 @@ def register(ctx: ApiContext) -> None:
             "uptimeMs": now_ms() - node.started_ms,
             "provider": node.provider_name(),
             "connections": len(node.connections),
+            "backend": node.backend(),
             "runs": {
                 "active": [r.result() | {"sessionKey": r.session_key} for r in runs.active()],
                 "totals": dict(runs.totals),
