@@ -224,7 +224,7 @@ class RedisCluster:
                 self._presence[node] = _json.loads(raw)
 
     def presence_changed(self, entries: list[dict[str, Any]]) -> None:
-        self._own_presence = [{**e, "gatewayNode": self.node_id} for e in entries]
+        self._own_presence = list(entries)
         self._spawn(self._announce_presence())
 
     async def _announce_presence(self) -> None:

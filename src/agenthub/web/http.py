@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from .. import __version__
@@ -35,8 +35,9 @@ class GatewayCollector(Collector):
         self.transcripts = transcripts
         self.door = door
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
         node = self.node
+        yield from self._backend(node)
         yield GaugeMetricFamily("agenthub_connections", "Open client connections", value=len(node.connections))
         yield CounterMetricFamily("agenthub_frames_in", "Frames received", value=self.counters.frames_in)
         yield CounterMetricFamily("agenthub_frames_out", "Frames sent", value=self.counters.frames_out)
@@ -87,6 +88,52 @@ class GatewayCollector(Collector):
                 "Approximate bytes the transcript cache holds",
                 value=cache.cached_bytes,
             )
+
+    @staticmethod
+    def _backend(node: Node) -> Iterator[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
+        """Which process answers (a scrape reaches one worker) and the shared backends' state."""
+        backend = node.backend()
+        proc, bus, cluster = backend["process"], backend["bus"], backend["cluster"]
+        worker = "" if proc["worker"] is None else str(proc["worker"])
+        yield InfoMetricFamily(
+            "agenthub_backend",
+            "The process that answered and its backends",
+            value={
+                "bus": str(bus["kind"]),
+                "cluster": str(cluster["kind"]),
+                "pid": str(proc["pid"]),
+                "worker": worker,
+                "node": str(proc["nodeId"]),
+            },
+        )
+        yield GaugeMetricFamily(
+            "agenthub_backend_ok", "1 while every shared backend is reachable", value=int(node.health()["ok"])
+        )
+        if bus["kind"] == "redis":
+            yield GaugeMetricFamily(
+                "agenthub_bus_lag_ms", "Publish to local delivery through Redis (smoothed)", value=bus["lagMs"]
+            )
+            yield GaugeMetricFamily(
+                "agenthub_bus_pending", "Events queued for Redis or in flight", value=bus["pending"]
+            )
+            yield CounterMetricFamily(
+                "agenthub_bus_remote_events", "Events received from other processes", value=bus["remote"]
+            )
+            yield CounterMetricFamily(
+                "agenthub_bus_local_only_events",
+                "Events delivered without Redis (it was unreachable)",
+                value=bus["localOnly"],
+            )
+            yield GaugeMetricFamily(
+                "agenthub_cluster_nodes", "Live gateway processes sharing Redis", value=cluster.get("liveNodes", 1)
+            )
+        db = backend.get("database")
+        if isinstance(db, dict):
+            for name, key in (("size", "size"), ("checked_out", "checkedout"), ("overflow", "overflow")):
+                if isinstance(db.get(key), int):
+                    yield GaugeMetricFamily(
+                        f"agenthub_db_pool_{name}", f"Database connection pool: {name}", value=db[key]
+                    )
 
 
 def metrics_handler(
