@@ -31,7 +31,8 @@ CLUSTER_CONFIG: dict[str, Any] = {"redis": {"node_ttl_ms": 1500}, "demo": {"word
 @pytest.fixture
 def pair(make_gateway: Any, redis_url: str, pg_url: str) -> Callable[..., Pair]:
     def start(*extra: str, config: dict[str, Any] | None = None) -> Pair:
-        args = ("--redis-url", redis_url, "--database-url", pg_url, *extra)
+        # --workers 1: with Redis the default is one worker per core; here each gateway is one process.
+        args = ("--redis-url", redis_url, "--database-url", pg_url, "--workers", "1", *extra)
         cfg = {**CLUSTER_CONFIG, **(config or {})}
         return make_gateway(*args, config=cfg), make_gateway(*args, config=cfg)
 
@@ -188,6 +189,8 @@ async def test_redis_restarted_mid_run_health_degrades_and_recovers(
     make_gateway: Any, redis_server: Any, pg_url: str
 ) -> None:
     gw = make_gateway(
+        "--workers",
+        "1",
         "--redis-url",
         redis_server.url(0),
         "--database-url",
@@ -211,7 +214,7 @@ async def test_redis_restarted_mid_run_health_degrades_and_recovers(
         assert log.chat[-1]["state"] == "final"
         again = await c.call("chat.send", {"sessionKey": "rr2", "message": "now?", "idempotencyKey": "rr-2"})
         assert again["ok"], again
-        await collect_run(c, "rr-2")
+        await collect_run(c, "rr-2")  # the refused key was not spent: the retry runs
         history = await c.ok("chat.history", {"sessionKey": "rr"})
         assert [m["role"] for m in history["messages"]] == ["user", "assistant"]
         assert (await c.ok("health"))["ok"] is True

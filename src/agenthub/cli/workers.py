@@ -47,6 +47,14 @@ class _Worker:
     restarts: deque[float] = field(default_factory=deque)
 
 
+def _die_with_parent() -> None:
+    """In the worker, before exec: SIGTERM when the supervisor dies (even by SIGKILL), so no worker is orphaned."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _free_reuse_port(host: str) -> tuple[int, socket.socket]:
     """A free port, held by a bound (not listening) ``SO_REUSEPORT`` socket until the workers bind it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -101,7 +109,9 @@ def supervise(n: int, settings: GatewaySettings, argv: list[str], out: IO[str] |
             str(os.getpid()),
         ]
         worker.ready.clear()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ.copy())
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ.copy(), preexec_fn=_die_with_parent
+        )
         worker.proc = proc
         threading.Thread(target=relay, args=(worker, proc), daemon=True).start()
 

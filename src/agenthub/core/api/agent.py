@@ -46,6 +46,7 @@ def register(ctx: ApiContext) -> None:
                 ctx.reply_after_first(call, agent_final_from_record(record, await reply_text(record)))
             return first
         runs.check_message(p.message)  # before the key is spent: a refused request may be retried
+        runs.check_available()
         accepted = {"runId": run_id, "status": "accepted", "acceptedAt": now_ms()}
         await store.put_idempotent(run_id, "agent", accepted, now_ms())
         key = await agent_session_key(ctx, p)

@@ -73,6 +73,7 @@ def register(ctx: ApiContext) -> None:
             command = None
             runs.check_message(p.message)
         # Checked before the key is spent: a refused request may be retried with the same key.
+        runs.check_available()
         started = {"runId": run_id, "status": "started"}
         await store.put_idempotent(run_id, "chat.send", started, now_ms())
         key = ctx.session_key(p.sessionKey, p.agentId)
