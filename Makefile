@@ -14,11 +14,13 @@ OPENCLAW_STAMP := $(OPENCLAW_DIR)/node_modules/.openclaw-stamp
 CHROMIUM := /usr/bin/chromium
 # The storage tests start a real PostgreSQL from Debian's server binaries (initdb, pg_ctl); any version will do.
 PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
+# The scale-out tests start a real Redis from Debian's redis-server (tests/_servers.py; no service is started).
+REDIS_SERVER := $(firstword $(wildcard /usr/bin/redis-server))
 # The Control UI: TypeScript in ui/, built into the package (committed, so running needs no Node).
 UI_BUILT := src/agenthub/web/static/index.html
 UI_SOURCES := ui/index.html ui/package.json ui/package-lock.json ui/tsconfig.json ui/vite.config.ts $(wildcard ui/src/*)
 
-.PHONY: run test lint bench bench-quick coverage clean ui postgres
+.PHONY: run test lint bench bench-quick coverage clean ui postgres redis
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -56,6 +58,13 @@ ifeq ($(PG_INITDB),)
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql
 endif
 
+# Installs redis-server when it is not there (tests/_servers.py runs it on a free port; no service is started).
+redis:
+ifeq ($(REDIS_SERVER),)
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server
+endif
+
 # Rebuilds only when a UI source is newer than the committed build; `make test` never needs it.
 $(UI_BUILT): $(UI_SOURCES)
 	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build
@@ -65,22 +74,22 @@ ui: $(UI_BUILT)
 run: $(STAMP)
 	$(BIN)/agenthub gateway
 
-test: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) postgres | $(CHROMIUM)
+test: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) postgres redis | $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 # All six scenarios against agenthub and the baselines, OpenClaw included (about 5-6 minutes); writes
 # bench/results/<date>-<commit>.{md,json,png} and latest.md: commit them, they are the history.
-bench: $(BENCH_STAMP) $(OPENCLAW_STAMP)
+bench: $(BENCH_STAMP) $(OPENCLAW_STAMP) postgres redis
 	$(BIN)/python -m bench
 
 # The smoke version CI runs (under a minute of scenarios): small N, short windows, OpenClaw skipped;
 # writes bench/results/quick.{md,json,png} (git-ignored).
-bench-quick: $(BENCH_STAMP)
+bench-quick: $(BENCH_STAMP) postgres redis
 	$(BIN)/python -m bench --quick
 
 # The whole suite under coverage, gateway subprocesses included ([tool.coverage] in pyproject.toml);
 # prints the line coverage of src/agenthub per file, worst first, and the total.
-coverage: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) postgres | $(CHROMIUM)
+coverage: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) postgres redis | $(CHROMIUM)
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest -q -p no:cacheprovider
 	$(BIN)/coverage combine -q
