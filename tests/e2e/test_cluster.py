@@ -246,3 +246,19 @@ async def test_workers_2_on_one_port_both_serve(make_gateway: Any, redis_url: st
         for c in clients:
             await c._cm.__aexit__(None, None, None)  # type: ignore[attr-defined]
     assert gw.stop(signal.SIGTERM) == 0
+
+
+def test_workers_need_redis_and_a_workers_data_dir_is_one_gateway(make_gateway: Any, redis_url: str) -> None:
+    from ._util import gateway_cli
+
+    gw = make_gateway("--workers", "2", "--redis-url", redis_url)
+    refused = gateway_cli(gw.data_dir / "other", "--workers", "2")
+    assert refused.returncode == 2 and "--workers 2 needs --redis-url" in refused.stderr
+    # The supervisor holds the data dir for its workers: another gateway there is refused...
+    busy = gateway_cli(gw.data_dir, "--workers", "1")
+    assert busy.returncode == 2 and "in use by another gateway" in busy.stderr
+    # ...and a process posing as a worker of someone else is refused too.
+    impostor = gateway_cli(
+        gw.data_dir, "--workers", "1", "--redis-url", redis_url, "--worker-index", "5", "--worker-of", "1"
+    )
+    assert impostor.returncode == 2 and "not held by this worker's supervisor" in impostor.stderr
