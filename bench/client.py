@@ -407,6 +407,8 @@ class Worker:
             c.on_frame = Client._agent
             c.last_seq = 0
             c.runs = {}
+        if cmd["runs"] == 0:  # a reader only (S3 across processes): every run is another connection's
+            self.all_final.set()
         for i in range(cmd["runs"]):
             c = self.clients[i % len(self.clients)]
             assert c.t is not None
@@ -425,7 +427,7 @@ class Worker:
             await asyncio.wait_for(self.all_final.wait(), cmd.get("timeout", 60))
         # Every connection also receives the other workers' runs: wait (bounded) for their tails.
         loop = asyncio.get_running_loop()
-        tail_end = loop.time() + 3.0
+        tail_end = loop.time() + (3.0 if cmd["runs"] else cmd.get("timeout", 60))
         while loop.time() < tail_end and any(  # noqa: ASYNC110 - polls counters the frame callbacks bump
             len(c.runs) < cmd.get("total_runs", cmd["runs"]) or any(r[1] < cmd.get("count", 0) for r in c.runs.values())
             for c in self.clients

@@ -89,12 +89,15 @@ async def produce(
     buffered: Callable[[], list[int]],
     seconds: float,
     rate: float,
+    held: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Publish for ``seconds``: at ``rate`` events/s, or (rate 0) as fast as the server accepts them.
 
     "As fast as accepted" = publish, yield to the loop once, and back off 1 ms at a
     time while ``backlogged`` (so unsent bytes do not grow without bound). The
-    same loop drives every stack. Returns the count and the first/last stamp.
+    same loop drives every stack. ``held`` is a server's own backlog beyond its sockets (a
+    cluster bus's events queued for Redis), backed off from the same way. Returns the count
+    and the first/last stamp.
     """
     loop = asyncio.get_running_loop()
     t0 = time.time_ns()
@@ -113,7 +116,7 @@ async def produce(
             await asyncio.sleep(delay if delay > 0 else 0)
         else:
             await asyncio.sleep(0)
-            while backlogged(buffered()) and loop.time() < end:
+            while (backlogged(buffered()) or (held is not None and held())) and loop.time() < end:
                 waits += 1
                 await asyncio.sleep(0.001)
     return {"published": n, "t0_ns": t0, "t1_ns": time.time_ns(), "backoffs": waits, "pid": os.getpid()}

@@ -15,6 +15,10 @@ takes driver commands on stdin (``bench.control``):
 - ``stats``: connections, droppable events skipped, and slow-consumer closes,
   also for the stalled peers of S1 alone (``limit`` then ``mark``).
 
+With ``--redis-url`` (and ``--database-url``) it is one worker of a scaled-out
+gateway (``--worker I``, binding ``--port`` with ``SO_REUSEPORT`` as
+``agenthub gateway --workers N`` does); the bench starts two (``procs.start_cluster``).
+
 The gateway runs as shipped: no ``gc.freeze()`` or other tuning the product
 does not do itself (``agenthub gateway`` is ``Gateway`` plus signal handling).
 """
@@ -37,6 +41,8 @@ from agenthub.core.store import MessageRecord
 
 from .control import WORD, FanoutFrame, emit, produce, raise_nofile_limit, serve_commands
 from .history_seed import HISTORY_SESSION, history_messages
+
+HELD_EVENTS = 2_000  # S1 on a cluster bus: events queued for Redis before the producer backs off
 
 
 class PacedRuntime:
@@ -70,19 +76,25 @@ class PacedRuntime:
 
 async def main(args: argparse.Namespace) -> None:
     base: dict[str, Any] = load_file(args.config) if args.config else {}
-    overrides: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "data_dir": str(args.data_dir)}
+    overrides: dict[str, Any] = {"host": "127.0.0.1", "port": args.port, "data_dir": str(args.data_dir)}
+    if args.redis_url:
+        overrides["redis_url"] = args.redis_url
+        overrides["workers"] = 1  # this process is one worker; the bench starts the others
+    if args.database_url:
+        overrides["database_url"] = args.database_url
     if "security" in GatewaySettings.model_fields:
         # Every bench client comes from 127.0.0.1: lift the per-IP cap on sockets still in the
         # handshake (OpenClaw gets the same through OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP).
         overrides["security"] = {"max_preauth_per_ip": 1_000_000}
     if args.token:
         overrides["token"] = args.token
-    async with Gateway(base, overrides, runtime_factory=lambda s: PacedRuntime()) as gw:
+    worker = args.worker if args.worker >= 0 else None
+    async with Gateway(base, overrides, runtime_factory=lambda s: PacedRuntime(), worker=worker) as gw:
         node = gw.node
         assert node is not None
         store = gw.store
         await store.ensure_session(HISTORY_SESSION, time.time_ns() // 1_000_000)
-        if not await store.history(HISTORY_SESSION, 1):
+        if worker in (None, 0) and not await store.history(HISTORY_SESSION, 1):
             for i, (role, text) in enumerate(history_messages()):
                 await store.append_message(MessageRecord(HISTORY_SESSION, role, text, 1_700_000_000_000 + i))
         frame = FanoutFrame(100)
@@ -108,7 +120,12 @@ async def main(args: argparse.Namespace) -> None:
         async def fanout(cmd: dict[str, Any]) -> dict[str, Any]:
             nonlocal must_every
             must_every = int(cmd.get("must_every", 0))
-            return await produce(publish, buffered, cmd["seconds"], cmd.get("rate", 0))
+            return await produce(publish, buffered, cmd["seconds"], cmd.get("rate", 0), held)
+
+        def held() -> bool:
+            """A cluster bus's events queued for Redis or in flight: back off past a bound, as from full sockets."""
+            pending = node.bus.describe().get("pending", 0)
+            return isinstance(pending, int) and pending > HELD_EVENTS
 
         async def stats(cmd: dict[str, Any]) -> dict[str, Any]:
             """Counters now; ``marked_*`` cover the stalled peers alone, closed ones included."""
@@ -169,6 +186,10 @@ if __name__ == "__main__":
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--token", default="")
     parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--redis-url", default="")
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--worker", type=int, default=-1, help="worker index (with --redis-url)")
     a = parser.parse_args()
     raise_nofile_limit()
     GatewaySettings.model_rebuild()

@@ -213,6 +213,87 @@ def start_server(kind: str) -> Server:
     raise ValueError(kind)
 
 
+class _Fan:
+    """The control channel of a scaled-out gateway: the producer is worker 0; counters add up."""
+
+    def __init__(self, members: list[Server]) -> None:
+        self.members = members
+
+    def call(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        controls = [m.control for m in self.members if m.control is not None]
+        if cmd.get("cmd") == "fanout":
+            return controls[0].call(cmd)
+        answers = [c.call(cmd) for c in controls]
+        out = dict(answers[0])
+        for key in ("connections", "dropped_open", "dropped_closed", "marked", "marked_dropped", "marked_closed"):
+            if key in out:
+                out[key] = sum(a.get(key, 0) for a in answers)
+        for key in ("max_buffered", "marked_peak_unsent"):
+            if key in out:
+                out[key] = max(a.get(key, 0) for a in answers)
+        return out
+
+    def stop(self) -> None:
+        for m in self.members:
+            m.stop()
+
+
+@dataclass
+class ClusterServer(Server):
+    """Two agenthub workers sharing a real Redis and PostgreSQL (started here, stopped with them).
+
+    ``shared_port``: both bind one port with SO_REUSEPORT (``--workers 2``); otherwise each has its
+    own port (``urls``), so a scenario can start runs on one and read them on the other.
+    """
+
+    members: list[Server] = field(default_factory=list)
+    backends: list[Any] = field(default_factory=list)
+
+    @property
+    def urls(self) -> list[str]:
+        return [m.url for m in self.members]
+
+    def procs(self) -> list[psutil.Process]:
+        return [p for m in self.members for p in tree(m.ps)]
+
+    def stop(self) -> None:
+        for m in self.members:
+            m.stop()
+        for b in self.backends:
+            with contextlib.suppress(Exception):
+                b.stop()
+
+
+def start_cluster(name: str, workers: int = 2, shared_port: bool = True) -> ClusterServer:
+    """``workers`` bench gateway processes on one Redis and one PostgreSQL (``tests/_servers.py``'s)."""
+    from tests._servers import PostgresServer, RedisServer, find_pg_bin, require_redis_server
+
+    pg_bin = find_pg_bin()
+    if pg_bin is None:
+        raise RuntimeError("PostgreSQL is not installed: run `make postgres` (make bench does)")
+    redis = RedisServer(require_redis_server()).start()
+    backends: list[Any] = [redis]
+    try:
+        pg = PostgresServer(pg_bin).start()
+        backends.append(pg)
+        db = pg.url(pg.create_database("bench"))
+        port = _free_port() if shared_port else 0
+        members: list[Server] = []
+        for i in range(workers):
+            tmp = tempfile.mkdtemp(prefix=f"agenthub-bench-w{i}-")
+            argv = [sys.executable, "-m", "bench.gateway_proc", "--data-dir", tmp, "--token", TOKEN]
+            argv += ["--redis-url", redis.url(0), "--database-url", db, "--worker", str(i), "--port", str(port)]
+            child = Child(argv)
+            members.append(Server(f"{name}[{i}]", int(child.read()["port"]), child.ps, child, child.proc, tmp))
+    except BaseException:
+        for b in backends:
+            with contextlib.suppress(Exception):
+                b.stop()
+        raise
+    first = members[0]
+    return ClusterServer(name, first.port, first.ps, _Fan(members), first.popen, "", {}, members, backends)  # type: ignore[arg-type]
+
+
 class ClientPool:
     """``n`` client worker processes; commands go to all, answers are read from all."""
 

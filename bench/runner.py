@@ -36,12 +36,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .control import raise_nofile_limit
-from .procs import ROOT, ClientPool, Server, openclaw_available, start_server
+from .procs import ROOT, ClientPool, Server, openclaw_available, start_cluster, start_server
 from .scenarios import (
+    SCALED,
     Figure,
     Plan,
     s1_fanout,
     s2_idle,
+    s2_scaled,
+    s3_across,
     s3_agent,
     s4_handshakes,
     s5_requests,
@@ -62,9 +65,13 @@ SCENARIOS: dict[str, Scenario] = {
     "S4": s4_handshakes,
     "S5": s5_requests,
     "S6": s6_finished_runs,
+    # The scaled-out gateway (SCALED): S3 with runs on worker A read on worker B (a port each), and
+    # RSS per idle connection over both workers (one port).
+    "S3x": s3_across,
+    "S2x": s2_scaled,
 }
 # S1 runs agenthub and baselines (a) and (b) side by side, in interleaved rounds.
-S1_STACKS = [OURS, "ws-broadcast", "starlette-naive"]
+S1_STACKS = [OURS, SCALED, "ws-broadcast", "starlette-naive"]
 # Which stacks run which other scenario. Every (stack, scenario) gets a fresh server process, so no
 # scenario inherits another's memory, connections or warm caches. Baselines (a) and (b) run what they can
 # speak (S4, S5 health, S2; not S3 or S6: no agent runs; not chat.history: no transcript).
@@ -74,6 +81,9 @@ RUNS: list[tuple[str, list[str]]] = [
     (OURS, ["S5"]),
     (OURS, ["S2"]),
     (OURS, ["S6"]),
+    (SCALED, ["S3x"]),
+    (SCALED, ["S5"]),
+    (SCALED, ["S2x"]),
     ("ws-broadcast", ["S4"]),
     ("ws-broadcast", ["S5"]),
     ("ws-broadcast", ["S2"]),
@@ -141,6 +151,36 @@ def targets(figs: list[Figure], plan: Plan) -> list[tuple[str, str, bool | None]
         rss_step,
         rss_c if both else None,
     )
+    x1, x1p = find(figs, SCALED, "S1", "delivered events/s ("), find(figs, SCALED, "S1", "p99 latency at peak")
+    s1peak_p99 = find(figs, OURS, "S1", "p99 latency at peak")
+    check(
+        "S1",
+        "--workers 2: >= 1.6x one process's delivered events/s, p99 <= one process's p99",
+        lambda: x1.value >= 1.6 * s1.value and x1p.value <= s1peak_p99.value,  # type: ignore[union-attr]
+        x1,
+        s1,
+        x1p,
+        s1peak_p99,
+    )
+    x1h = find(figs, SCALED, "S1", "p99 latency at half")
+    check("S1", "--workers 2: p99 <= 20 ms at half its peak rate", lambda: x1h.value <= 20, x1h)  # type: ignore[union-attr]
+    x3 = find(figs, SCALED, "S3", "gateway-added latency p99, produced on A")
+    x3d = find(figs, SCALED, "S3", "dropped")
+    check(
+        "S3",
+        "--workers 2: p99 gateway-added latency <= 5 ms across processes (produced on A, received on B)",
+        lambda: x3.value <= 5 and x3d.value == 0,  # type: ignore[union-attr]
+        x3,
+        x3d,
+    )
+    x2 = find(figs, SCALED, "S2", f"RSS per idle connection at {plan.s2_step:,}")
+    check(
+        "S2",
+        "--workers 2: RSS per idle connection unchanged (within 20% of one process's)",
+        lambda: x2.value <= 1.2 * rss_step.value,  # type: ignore[union-attr]
+        x2,
+        rss_step,
+    )
     p99, drops = find(figs, OURS, "S3", "gateway-added latency p99"), find(figs, OURS, "S3", "dropped")
     check("S3", "p99 gateway-added latency <= 5 ms", lambda: p99.value <= 5, p99)  # type: ignore[union-attr]
     check("S3", "zero drops / reordering", lambda: drops.value == 0, drops)  # type: ignore[union-attr]
@@ -197,8 +237,14 @@ def render(figs: list[Figure], plan: Plan, header: list[str], errors: list[str])
         key = (f.scenario, f.metric)
         if key not in seen:
             seen.append(key)
+    scaled_rows: list[tuple[str, str]] = []
     for scen, metric in seen:
         row = {f.stack: f for f in figs if f.scenario == scen and f.metric == metric}
+        if SCALED in row:
+            scaled_rows.append((scen, metric))
+            if all(k == SCALED for k in row):
+                notes += _notes(scen, metric, row)
+                continue
         ours = row.get(OURS)
         others = [row.get(k) for k in BASELINES]
         ratios = [ratio(ours, o) if ours else "–" for o in others]
@@ -209,12 +255,19 @@ def render(figs: list[Figure], plan: Plan, header: list[str], errors: list[str])
             + " | ".join(ratios)
             + " |"
         )
-        for f in row.values():
-            bits = [f.note] if f.note else []
-            if f.server_cpu_pct is not None:
-                bits.append(f"server CPU {f.server_cpu_pct:.0f}% of a core")
-            if bits:
-                notes.append(f"- {scen} / {metric} / {f.stack}: " + "; ".join(bits))
+        notes += _notes(scen, metric, row)
+    if scaled_rows:
+        lines += [
+            "",
+            f"Scale-out, from the same run: {SCALED} (two processes sharing Redis and PostgreSQL) beside one process:",
+            "",
+            f"| Scenario | Metric | agenthub (1 process) | {SCALED} | ratio |",
+            "|---|---|---|---|---|",
+        ]
+        for scen, metric in scaled_rows:
+            row = {f.stack: f for f in figs if f.scenario == scen and f.metric == metric}
+            one, two = row.get(OURS), row[SCALED]
+            lines.append(f"| {scen} | {metric} | {cell(one)} | {cell(two)} | {ratio(two, one)} |")
     lines += ["", "Targets:", "", "| Scenario | Target | Met |", "|---|---|---|"]
     for scen, text, ok in targets(figs, plan):
         lines.append(f"| {scen} | {text} | {'yes' if ok else 'n/a' if ok is None else '**NO**'} |")
@@ -222,6 +275,17 @@ def render(figs: list[Figure], plan: Plan, header: list[str], errors: list[str])
     if errors:
         lines += ["", "Errors:", "", *[f"- {e}" for e in errors]]
     return "\n".join(lines) + "\n"
+
+
+def _notes(scen: str, metric: str, row: dict[str, Figure]) -> list[str]:
+    out = []
+    for f in row.values():
+        bits = [f.note] if f.note else []
+        if f.server_cpu_pct is not None:
+            bits.append(f"server CPU {f.server_cpu_pct:.0f}% of a core")
+        if bits:
+            out.append(f"- {scen} / {metric} / {f.stack}: " + "; ".join(bits))
+    return out
 
 
 def plot(figs: list[Figure], plan: Plan, path: Path) -> None:
@@ -341,7 +405,7 @@ def run_s1(
         for name in names:
             step(f"starting {name}")
             try:
-                servers.append(start_server(name))
+                servers.append(start_cluster(name) if name == SCALED else start_server(name))
             except Exception as exc:
                 errors.append(f"{name}: could not start: {exc}")
         for server in servers:
@@ -382,7 +446,7 @@ def main() -> None:
     command = shlex.join(["python", "-m", "bench", *sys.argv[1:]])
     console = Console(stderr=True)
     errors: list[str] = []
-    runs = [(stack, [s for s in scens if not only or s in only]) for stack, scens in RUNS]
+    runs = [(stack, [s for s in scens if not only or s.rstrip("x") in only]) for stack, scens in RUNS]
     runs = [(st, sc) for st, sc in runs if sc and (not stacks or st in stacks)]
     skip_openclaw = args.no_openclaw or (args.quick and not args.openclaw)
     if any(st == "openclaw" for st, _ in runs) and (skip_openclaw or not openclaw_available()):
@@ -416,7 +480,10 @@ def main() -> None:
             for stack, scens in runs:
                 step(f"starting {stack}")
                 try:
-                    server = start_server(stack)
+                    # S3x reads runs of worker A on worker B: each worker gets a port of its own.
+                    server = (
+                        start_cluster(stack, shared_port="S3x" not in scens) if stack == SCALED else start_server(stack)
+                    )
                 except Exception as exc:
                     errors.append(f"{stack}: could not start: {exc}")
                     progress.advance(task, len(scens))

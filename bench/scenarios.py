@@ -18,10 +18,13 @@ from .history_seed import HISTORY_COUNT, HISTORY_SESSION, seed_openclaw
 from .procs import TOKEN, ClientPool, Server
 
 __all__ = [
+    "SCALED",
     "Figure",
     "Plan",
     "s1_fanout",
     "s2_idle",
+    "s2_scaled",
+    "s3_across",
     "s3_agent",
     "s4_handshakes",
     "s5_requests",
@@ -30,6 +33,8 @@ __all__ = [
 ]
 
 STALLED_LIMIT = 64 * 1024
+# The scaled-out stack: `--workers 2` sharing Redis and PostgreSQL (bench.procs.start_cluster).
+SCALED = "agenthub --workers 2"
 RATE = "rate"
 HIGHER = "higher"
 LOWER = "lower"
@@ -295,29 +300,43 @@ def s1_fanout(servers: list[Server], pool: ClientPool, plan: Plan, step: Progres
             ),
         ]
     ours = next((s for s in servers if s.name == "agenthub"), None)
+    scaled = next((s for s in servers if s.name == SCALED), None)
+    if scaled is not None:  # the scaled-out gateway's latency target is at half its own peak
+        figs += _half_peak(scaled, pool, plan, step, peak_by_name[scaled.name])
     for server in servers:
         if server is not ours:
             pool.all({"cmd": "close", "url": server.url})
     if ours is None:
         return figs
-    server, name, peak = ours, ours.name, peak_by_name[ours.name]
+    server = ours
+    figs += _half_peak(ours, pool, plan, step, peak_by_name[ours.name])
+    figs += _stall_rounds(server, pool, plan, step)
+    pool.all({"cmd": "close"})
+    figs += _policy_check(server, pool, plan, step)
+    return figs
+
+
+def _half_peak(server: Server, pool: ClientPool, plan: Plan, step: Progress, peak: dict[str, Any]) -> list[Figure]:
+    """A run paced at half the peak publish rate: the latency target's condition."""
+    name = server.name
     half_rate = max(1.0, peak["pub_rate"] / 2)
     step(f"S1 {name}: half peak ({half_rate:.0f} ev/s) {plan.s1_half_seconds:g}s")
     half = _fanout_round(server, pool, plan.s1_half_seconds, half_rate)
-    for q, label in ((0.5, "p50"), (0.99, "p99")):
-        figs.append(
-            Figure(
-                "S1 fan-out",
-                f"{label} latency at half peak, {half_rate:.0f} pub/s (ms)",
-                name,
-                pct(half["lat"], q) / 1000,
-                "ms",
-                LOWER,
-                gen_cpu_pct=half["gen_cpu"],
-                server_cpu_pct=half["srv_cpu"],
-                samples_us=half["lat"] if label == "p50" else [],
-            )
+    figs = [
+        Figure(
+            "S1 fan-out",
+            f"{label} latency at half peak (ms)",
+            name,
+            pct(half["lat"], q) / 1000,
+            "ms",
+            LOWER,
+            gen_cpu_pct=half["gen_cpu"],
+            server_cpu_pct=half["srv_cpu"],
+            samples_us=half["lat"] if label == "p50" else [],
+            note=f"paced at {half_rate:.0f} pub/s" if label == "p50" else "",
         )
+        for q, label in ((0.5, "p50"), (0.99, "p99"))
+    ]
     figs.append(
         Figure(
             "S1 fan-out",
@@ -330,9 +349,6 @@ def s1_fanout(servers: list[Server], pool: ClientPool, plan: Plan, step: Progres
             note=f"{half['published']} published, gaps {half['gaps']}, reorders {half['reorders']}",
         )
     )
-    figs += _stall_rounds(server, pool, plan, step)
-    pool.all({"cmd": "close"})
-    figs += _policy_check(server, pool, plan, step)
     return figs
 
 
@@ -699,6 +715,123 @@ def s3_agent(server: Server, pool: ClientPool, plan: Plan, step: Progress) -> li
     ]
 
 
+def s3_across(server: Server, pool: ClientPool, plan: Plan, step: Progress) -> list[Figure]:
+    """S3 on two workers with a port each: runs start on worker A, half the operators read them on B.
+
+    The readers on B receive only events produced on A, through Redis: their emit -> receive
+    latency is the cross-process figure. The operators on A (which start the runs) are the
+    same-process reference, within the same run.
+    """
+    urls: list[str] = getattr(server, "urls", [server.url])
+    assert len(urls) == 2, "two workers, a port each"
+    k = len(pool.workers)
+    starters = max(1, k // 2)
+    step(f"S3 {server.name}: {plan.s3_runs} runs on worker A, read on worker B")
+    pool.all([{"cmd": "open", "url": urls[0] if i < starters else urls[1], "n": 1, "token": TOKEN} for i in range(k)])
+    count = int(plan.s3_rate * plan.s3_seconds)
+    prefix = f"s3x-{time.time_ns()}"
+    shares = [plan.s3_runs // starters + (i < plan.s3_runs % starters) for i in range(starters)]
+    cmds = [
+        {
+            "cmd": "agent",
+            "runs": shares[i] if i < starters else 0,
+            "message": f"bench {plan.s3_rate:g}/s {count}",
+            "prefix": f"{prefix}-{i}",
+            "timeout": plan.s3_seconds * 4 + 20,
+            "total_runs": plan.s3_runs,
+            "count": count,
+        }
+        for i in range(k)
+    ]
+    win = Window(server, pool)
+    reports = pool.all(cmds)
+    _, srv_cpu, gen_cpu = win.close()
+    pool.all({"cmd": "close"})
+    local, remote = reports[:starters], reports[starters:]
+    lat_b, max_b = _latencies(remote)
+    lat_a, _ = _latencies(local)
+    gaps = sum(r["gaps"] for r in reports)
+    reorders = sum(r["reorders"] for r in reports)
+    expected = plan.s3_runs * count * k
+    marked = sum(r["marked"] for r in reports)
+    finals = sum(r["finals"] for r in local)
+    note = (
+        f"{finals}/{plan.s3_runs} runs final on A; {marked}/{expected} deltas received by {k} operators "
+        f"({starters} on A, {k - starters} on B); max on B {max_b / 1000:.1f} ms"
+    )
+    name = server.name
+    return [
+        Figure(
+            "S3 agent streaming",
+            "gateway-added latency p50, produced on A, received on B (ms)",
+            name,
+            pct(lat_b, 0.5) / 1000,
+            "ms",
+            LOWER,
+            gen_cpu_pct=gen_cpu,
+            server_cpu_pct=srv_cpu,
+            samples_us=lat_b,
+        ),
+        Figure(
+            "S3 agent streaming",
+            "gateway-added latency p99, produced on A, received on B (ms)",
+            name,
+            pct(lat_b, 0.99) / 1000,
+            "ms",
+            LOWER,
+            gen_cpu_pct=gen_cpu,
+            note=note,
+        ),
+        Figure(
+            "S3 agent streaming",
+            "gateway-added latency p99 (ms)",
+            name,
+            pct(lat_a, 0.99) / 1000,
+            "ms",
+            LOWER,
+            gen_cpu_pct=gen_cpu,
+            note="operators on A, the runs' own worker (through Redis too: every process delivers from it)",
+        ),
+        Figure(
+            "S3 agent streaming",
+            "dropped + reordered events",
+            name,
+            float(gaps + reorders + (expected - marked)),
+            "events",
+            LOWER,
+            gen_cpu_pct=gen_cpu,
+            note=f"gaps {gaps}, reorders {reorders}, missing {expected - marked}",
+        ),
+    ]
+
+
+def s2_scaled(server: Server, pool: ClientPool, plan: Plan, step: Progress) -> list[Figure]:
+    """RSS per idle connection of the scaled-out gateway (both workers' RSS) at ``s2_step`` connections."""
+    name = server.name
+    rss0 = _settled_rss(server, 3.0 if plan.quick else 10.0)
+    params = {"concurrency": 64, "scopes": IDLE_SCOPES, "device": False, "deadline_s": plan.s2_connect_deadline}
+    step(f"S2 {name}: connect {plan.s2_step}")
+    first = open_all(server, pool, plan.s2_step, **params)
+    time.sleep(0.2 if plan.quick else 1.0)
+    rss1 = statistics.median(_rss_samples(server, 3, 0.5))
+    pool.all({"cmd": "close"})
+    n1 = first["opened"]
+    return [
+        Figure(
+            "S2 idle",
+            f"RSS per idle connection at {plan.s2_step:,} (KiB)",
+            name,
+            (rss1 - rss0) / max(1, n1) / 1024,
+            "KiB",
+            LOWER,
+            at="" if n1 >= plan.s2_step else f"at {n1:,}",
+            note=f"{n1:,}/{plan.s2_step:,} connected over both workers; RSS of both {rss0 / 2**20:.0f} -> "
+            f"{rss1 / 2**20:.0f} MiB",
+            extra={"opened": n1},
+        )
+    ]
+
+
 def s4_handshakes(server: Server, pool: ClientPool, plan: Plan, step: Progress) -> list[Figure]:
     figs = _s4(server, pool, plan, step, device=True)
     return figs + _s4(server, pool, plan, step, device=False)
@@ -756,7 +889,11 @@ def s5_requests(server: Server, pool: ClientPool, plan: Plan, step: Progress) ->
     conn = open_all(server, pool, plan.s5_clients)
     figs = []
     calls: list[tuple[str, dict[str, Any], float]] = [("health", {}, plan.s5_seconds)]
-    if name in ("agenthub", "openclaw"):  # baselines (a) and (b) answer every request with a canned {"ok": true}
+    if name in (
+        "agenthub",
+        SCALED,
+        "openclaw",
+    ):  # baselines (a) and (b) answer every request with a canned {"ok": true}
         calls.append(("chat.history", {"sessionKey": HISTORY_SESSION, "limit": 200}, plan.s5_history_seconds))
     for method, params, seconds in calls:
         step(f"S5 {name}: {method} {seconds:g}s")

@@ -99,11 +99,12 @@ async def test_a_retried_pipeline_appends_once(buses: Callable[..., Any], redis_
     bus = await buses()
     bus.publish("run:r", "agent", {"n": 1}, seq=1)
     await settled(bus)
-    item_args = ["t:m:run:r", "t:s:run:r", "t:b:run:r", "t:fire", 1, "EPOCH", "agent", b"{}", b"", "", "", "0", b""]
-    item_args += [bus.origin, 1, 10, 1 << 20, 60_000, 1000, 100, "1", "0", "run:r"]
+    keys = ["t:fire", "t:m:run:r", "t:s:run:r", "t:b:run:r"]
+    args = [bus.origin, 10, 1 << 20, 60_000, 1000, 100]  # origin, limits
+    args += [1, "EPOCH", "agent", b"{}", b"", "", "", "0", b"", 1, "1", "0", "run:r"]  # the same publication (lid 1)
     client = aioredis.Redis.from_url(redis_url)
     try:
-        again = await client.evalsha(bus._sha, 4, *item_args)
+        again = await client.evalsha(bus._sha, len(keys), *keys, *args)
         assert again[0] == -1  # already applied: nothing appended
         assert await client.xlen("t:s:run:r") == 1
     finally:

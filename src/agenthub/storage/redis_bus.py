@@ -61,7 +61,6 @@ from ..core.bus import (
     Publication,
     ReplayGap,
     StreamPos,
-    new_epoch,
     replay_entries,
     retained_entry,
 )
@@ -77,74 +76,92 @@ ENTRY_OVERHEAD = 120
 _BATCH = 256  # publications per pipeline
 
 _PUBLISH = """
-local meta, st, base, fire = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local origin, lid = ARGV[10], tonumber(ARGV[11])
-local m = redis.call('HMGET', meta, 'epoch', 'seq', 'floor', 'bytes', 'broken', 'o:' .. origin)
-local epoch = m[1]
-local fresh = not epoch
-if not fresh and m[6] and tonumber(m[6]) >= lid then
-  return {-1, epoch}
-end
-local cseq, floor, bytes, broken = tonumber(m[2] or '0'), tonumber(m[3] or '0'), tonumber(m[4] or '0'), m[5] == '1'
-if fresh then epoch = ARGV[2]; cseq = 0; floor = 0; bytes = 0; broken = false end
-local seq
-if ARGV[1] == '' then
-  seq = cseq + 1
-else
-  seq = tonumber(ARGV[1])
-  if seq < math.max(cseq, 1) then
-    return redis.error_reply('seq ' .. seq .. ' goes back (the stream is at ' .. cseq .. ')')
-  end
-end
-local attached = (seq == cseq) or (fresh and seq > 1)
-if fresh then
-  if attached then floor = seq else floor = seq - 1 end
-end
-if ARGV[18] == '1' then
-  if attached then floor = math.max(floor, seq) else floor = math.max(floor, seq - 1) end
-end
-if broken then
-  floor = seq
-else
-  local size = #ARGV[4] + #ARGV[7] + tonumber(ARGV[16])
-  redis.call('XADD', st, '*', 'q', seq, 'a', attached and '1' or '0', 'e', ARGV[3], 'd', ARGV[4],
-    'f', ARGV[5], 'k', ARGV[6], 'l', ARGV[7], 'r', ARGV[8], 'z', size, 'w', ARGV[17])
-  bytes = bytes + size
-  local maxn, maxb = tonumber(ARGV[12]), tonumber(ARGV[13])
-  local n = redis.call('XLEN', st)
-  while n > 0 and (bytes > maxb or n > maxn) do
-    local old = redis.call('XRANGE', st, '-', '+', 'COUNT', 1)[1]
-    local f = {}
-    for i = 1, #old[2], 2 do f[old[2][i]] = old[2][i + 1] end
-    redis.call('XDEL', st, old[1])
-    n = n - 1
-    bytes = bytes - tonumber(f['z'])
-    local oseq = tonumber(f['q'])
-    if f['a'] == '1' then floor = math.max(floor, oseq + 1) else floor = math.max(floor, oseq) end
-    if f['l'] ~= '' then
-      local cur = redis.call('HGET', base, f['k']) or ''
-      redis.call('HSET', base, f['k'], cur .. f['l'])
-      bytes = bytes + #f['l']
+-- A batch of publications, in order. KEYS: the shared log, then meta, entries and fold base of each
+-- publication's stream. ARGV: origin, max events, max bytes, ttl ms, log length, entry overhead, then
+-- per publication: seq ('' = next), epoch candidate, event, data, fold spec, fold key, delta,
+-- droppable, full payload ('' = data), local id, seq field, gap, stream. Returns, per publication,
+-- seq and epoch; seq -1: applied before (a retried batch), -2: refused (the epoch holds the reason).
+local fire, origin = KEYS[1], ARGV[1]
+local maxn, maxb, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local firelen, overhead = ARGV[5], tonumber(ARGV[6])
+local out = {}
+local per = 13
+for i = 0, (#ARGV - 6) / per - 1 do
+  local a = 6 + i * per
+  local meta, st, base = KEYS[2 + i * 3], KEYS[3 + i * 3], KEYS[4 + i * 3]
+  local lid = tonumber(ARGV[a + 10])
+  local m = redis.call('HMGET', meta, 'epoch', 'seq', 'floor', 'bytes', 'broken', 'o:' .. origin)
+  local epoch = m[1]
+  local fresh = not epoch
+  local cseq, floor, bytes, broken = tonumber(m[2] or '0'), tonumber(m[3] or '0'), tonumber(m[4] or '0'), m[5] == '1'
+  local seq
+  if not fresh and m[6] and tonumber(m[6]) >= lid then
+    seq = -1
+  else
+    if fresh then epoch = ARGV[a + 2]; cseq = 0; floor = 0; bytes = 0; broken = false end
+    if ARGV[a + 1] == '' then seq = cseq + 1 else seq = tonumber(ARGV[a + 1]) end
+    if seq < math.max(cseq, 1) then
+      out[#out + 1] = -2
+      out[#out + 1] = 'seq ' .. seq .. ' goes back (the stream is at ' .. cseq .. ')'
+      seq = nil
     end
   end
-  if bytes > maxb then
-    redis.call('DEL', st, base)
-    bytes = 0
-    floor = seq
-    broken = true
+  if seq == -1 then
+    out[#out + 1] = -1
+    out[#out + 1] = epoch
+  elseif seq ~= nil then
+    local data, delta, dr, sf = ARGV[a + 4], ARGV[a + 7], ARGV[a + 8], ARGV[a + 11]
+    local attached = (seq == cseq) or (fresh and seq > 1)
+    if fresh then
+      if attached then floor = seq else floor = seq - 1 end
+    end
+    if ARGV[a + 12] == '1' then
+      if attached then floor = math.max(floor, seq) else floor = math.max(floor, seq - 1) end
+    end
+    if broken then
+      floor = seq
+    else
+      local size = #data + #delta + overhead
+      redis.call('XADD', st, '*', 'q', seq, 'a', attached and '1' or '0', 'e', ARGV[a + 3], 'd', data,
+        'f', ARGV[a + 5], 'k', ARGV[a + 6], 'l', delta, 'r', dr, 'z', size, 'w', sf)
+      bytes = bytes + size
+      local n = redis.call('XLEN', st)
+      while n > 0 and (bytes > maxb or n > maxn) do
+        local old = redis.call('XRANGE', st, '-', '+', 'COUNT', 1)[1]
+        local f = {}
+        for j = 1, #old[2], 2 do f[old[2][j]] = old[2][j + 1] end
+        redis.call('XDEL', st, old[1])
+        n = n - 1
+        bytes = bytes - tonumber(f['z'])
+        local oseq = tonumber(f['q'])
+        if f['a'] == '1' then floor = math.max(floor, oseq + 1) else floor = math.max(floor, oseq) end
+        if f['l'] ~= '' then
+          local cur = redis.call('HGET', base, f['k']) or ''
+          redis.call('HSET', base, f['k'], cur .. f['l'])
+          bytes = bytes + #f['l']
+        end
+      end
+      if bytes > maxb then
+        redis.call('DEL', st, base)
+        bytes = 0
+        floor = seq
+        broken = true
+      end
+    end
+    redis.call('HSET', meta, 'epoch', epoch, 'seq', seq, 'floor', floor, 'bytes', bytes,
+      'broken', broken and '1' or '0', 'o:' .. origin, lid)
+    redis.call('PEXPIRE', meta, ttl)
+    redis.call('PEXPIRE', st, ttl)
+    redis.call('PEXPIRE', base, ttl)
+    local full = ARGV[a + 9]
+    if full == '' then full = data end
+    redis.call('XADD', fire, 'MAXLEN', '~', firelen, '*', 'k', 'p', 'o', origin, 'n', lid, 's', ARGV[a + 13],
+      'q', seq, 'ep', epoch, 'v', ARGV[a + 3], 'p', full, 'r', dr, 'sf', sf)
+    out[#out + 1] = seq
+    out[#out + 1] = epoch
   end
 end
-redis.call('HSET', meta, 'epoch', epoch, 'seq', seq, 'floor', floor, 'bytes', bytes,
-  'broken', broken and '1' or '0', 'o:' .. origin, lid)
-local ttl = tonumber(ARGV[14])
-redis.call('PEXPIRE', meta, ttl)
-redis.call('PEXPIRE', st, ttl)
-redis.call('PEXPIRE', base, ttl)
-local full = ARGV[9]
-if full == '' then full = ARGV[4] end
-redis.call('XADD', fire, 'MAXLEN', '~', ARGV[15], '*', 'k', 'p', 'o', origin, 'n', lid, 's', ARGV[19],
-  'q', seq, 'ep', epoch, 'v', ARGV[3], 'p', full, 'r', ARGV[8], 'sf', ARGV[17])
-return {seq, epoch}
+return out
 """
 
 
@@ -300,9 +317,9 @@ class RedisBus:
                 f"{p}:m:{stream}",
                 f"{p}:s:{stream}",
                 f"{p}:b:{stream}",
-                self._fire,
                 "" if seq is None else seq,
-                new_epoch(),
+                # Used only if the stream is new in Redis: unique per publication, and free to make.
+                f"{self.origin}{lid:x}",
                 event,
                 entry.data,
                 fold_spec,
@@ -310,13 +327,7 @@ class RedisBus:
                 entry.delta,
                 "1" if droppable else "0",
                 full,
-                self.origin,
                 lid,
-                self.limits.history_per_stream,
-                self.limits.bytes_per_stream,
-                self.limits.stream_ttl_s * 1000,
-                self.limits.firehose_len,
-                ENTRY_OVERHEAD,
                 "1" if seq_field else "0",
                 "0",
                 stream,
@@ -463,27 +474,53 @@ class RedisBus:
             self._drain_failed()
 
     async def _send(self, batch: list[_Item]) -> list[Any]:
+        """One pipeline: each run of consecutive publications is one script call, control entries
+        go between them as plain ``XADD``s, so Redis applies everything in queue order.
+
+        Returns one result per item: ``[seq, epoch]``, or an exception for a refused publication.
+        """
+        lim = self.limits
+        head = [self.origin, lim.history_per_stream, lim.bytes_per_stream, lim.stream_ttl_s * 1000]
+        head += [lim.firehose_len, ENTRY_OVERHEAD]
+        groups: list[list[_Item]] = []
+        for item in batch:
+            if item.pub is None:
+                groups.append([item])
+                continue
+            if item.pub.stream in self._gaps:
+                item.args[14] = "1"
+            if not groups or groups[-1][0].pub is None:
+                groups.append([])
+            groups[-1].append(item)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for item in batch:
-                if item.pub is None:
-                    pipe.xadd(
-                        self._fire,
-                        dict(zip(item.args[::2], item.args[1::2], strict=True)),
-                        maxlen=self.limits.firehose_len,
-                        approximate=True,
-                    )
-                else:
-                    if item.pub.stream in self._gaps:
-                        item.args[21] = "1"
-                    pipe.evalsha(self._sha, 4, *item.args)
-            results: list[Any] = await pipe.execute(raise_on_error=False)
-        if any(isinstance(r, NoScriptError) for r in results):  # Redis lost its script cache: none ran
+            for group in groups:  # in queue order: Redis applies them in that order
+                first = group[0]
+                if first.pub is None:
+                    fields = dict(zip(first.args[::2], first.args[1::2], strict=True))
+                    pipe.xadd(self._fire, fields, maxlen=lim.firehose_len, approximate=True)
+                    continue
+                keys: list[Any] = [self._fire]
+                args: list[Any] = list(head)
+                for item in group:
+                    keys += item.args[:3]
+                    args += item.args[3:]
+                pipe.evalsha(self._sha, len(keys), *keys, *args)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        if any(isinstance(r, NoScriptError) for r in replies):  # Redis lost its script cache: none ran
             self._sha = await self.redis.script_load(_PUBLISH)
             raise ConnectionError("script cache flushed")
-        for r in results:
+        for r in replies:
             if isinstance(r, RedisError) and not isinstance(r, ResponseError):
                 raise r
-        return results
+        by_item: dict[int, Any] = {}
+        for group, reply in zip(groups, replies, strict=True):
+            for i, item in enumerate(group):
+                if item.pub is None or isinstance(reply, Exception):
+                    by_item[item.lid] = reply
+                    continue
+                seq, epoch = reply[2 * i], reply[2 * i + 1]
+                by_item[item.lid] = ResponseError(_str(epoch)) if seq == -2 else [seq, epoch]
+        return [by_item[item.lid] for item in batch]
 
     def _drop_queue(self) -> None:
         """Redis stayed away past ``publish_timeout_s``: queued publications go to local listeners only."""
@@ -680,6 +717,10 @@ def _entry(f: dict[bytes, bytes]) -> HistoryEntry:
         int(f[b"z"]),
         f.get(b"w") == b"1",
     )
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _unavailable(exc: BaseException) -> RpcError:
