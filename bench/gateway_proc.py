@@ -39,10 +39,11 @@ from agenthub.core.connection import Connection
 from agenthub.core.runtime import AgentEvent, TextDelta, Turn
 from agenthub.core.store import MessageRecord
 
-from .control import WORD, FanoutFrame, emit, produce, raise_nofile_limit, serve_commands
+from .control import WORD, FanoutFrame, backlogged, emit, produce, raise_nofile_limit, serve_commands
 from .history_seed import HISTORY_SESSION, history_messages
 
 HELD_EVENTS = 2_000  # S1 on a cluster bus: events queued for Redis before the producer backs off
+HELD_LAG_MS = 20.0  # ...or a worker reading the shared log this far behind its head
 
 
 class PacedRuntime:
@@ -72,6 +73,21 @@ class PacedRuntime:
             if delay > 0:
                 await asyncio.sleep(delay)
             yield TextDelta(f"D{i}@{time.time_ns():019d}|")
+
+
+async def share_lag(node: Any, client: Any, worker: int, lags: dict[str, float]) -> None:
+    """Every 10 ms: publish this worker's backlog (read lag behind the shared log, or ``backlogged`` sockets
+    counted as a lag past the bound), read every worker's."""
+    while True:
+        lag = float(node.bus.describe().get("readLagMs", 0.0))
+        if backlogged([c.transport.buffered() for c in node.connections.values()]):
+            lag = max(lag, 2 * HELD_LAG_MS)
+        await client.set(f"bench:lag:{worker}", lag, px=1000)
+        keys = [k async for k in client.scan_iter("bench:lag:*")]
+        values = await client.mget(keys) if keys else []
+        lags.clear()
+        lags.update({k.decode(): float(v) for k, v in zip(keys, values, strict=True) if v is not None})
+        await asyncio.sleep(0.01)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -123,9 +139,11 @@ async def main(args: argparse.Namespace) -> None:
             return await produce(publish, buffered, cmd["seconds"], cmd.get("rate", 0), held)
 
         def held() -> bool:
-            """A cluster bus's events queued for Redis or in flight: back off past a bound, as from full sockets."""
-            pending = node.bus.describe().get("pending", 0)
-            return isinstance(pending, int) and pending > HELD_EVENTS
+            """A cluster bus's backlog: events queued for Redis here, or any worker reading the shared log
+            more than HELD_LAG_MS behind. Backed off from like full sockets, so the producer runs at the rate
+            the slowest worker delivers (no worker sees its peers' sockets)."""
+            bus = node.bus.describe()
+            return bus.get("pending", 0) > HELD_EVENTS or max(lags.values(), default=0.0) > HELD_LAG_MS
 
         async def stats(cmd: dict[str, Any]) -> dict[str, Any]:
             """Counters now; ``marked_*`` cover the stalled peers alone, closed ones included."""
@@ -177,6 +195,10 @@ async def main(args: argparse.Namespace) -> None:
             marked.clear()
             return {"ok": True}
 
+        lags: dict[str, float] = {}
+        redis_client = getattr(node.bus, "redis", None)
+        if redis_client is not None:  # one worker of a cluster: share read lags (bench only)
+            asyncio.get_running_loop().create_task(share_lag(node, redis_client, args.worker, lags))
         emit({"port": gw.port})
         await serve_commands({"fanout": fanout, "stats": stats, "limit": limit, "mark": mark, "unmark": unmark})
 

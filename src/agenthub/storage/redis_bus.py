@@ -227,6 +227,7 @@ class RedisBus:
         self._lids = itertools.count(1)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._checks: set[asyncio.Task[None]] = set()
         self._last_id = b"0-0"
         self._run_id = b""
         self._gaps: set[str] = set()  # streams that lost publications while Redis was away
@@ -240,6 +241,9 @@ class RedisBus:
         self.local_only = 0
         self.lag_ms = 0.0  # publish to local delivery, smoothed
         self.lag_max_ms = 0.0
+        # How far this process's reading is behind the shared log's head (ms), as of its last read.
+        self.read_lag_ms = 0.0
+        self.overruns = 0  # reads that found the log trimmed past this process's position
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -413,6 +417,8 @@ class RedisBus:
             "pending": len(self._pending),
             "lagMs": round(self.lag_ms, 3),
             "lagMaxMs": round(self.lag_max_ms, 3),
+            "readLagMs": round(self.read_lag_ms, 3),
+            "overruns": self.overruns,
             "delivered": self.delivered,
             "remote": self.remote,
             "localOnly": self.local_only,
@@ -555,13 +561,42 @@ class RedisBus:
             backoff = 0.05
             if self.down_since is not None and not self._queue:
                 self._set_up()  # reachable again (the writer, if it has work, says so itself)
+            if not resp:
+                self.read_lag_ms = 0.0  # nothing new within the block: caught up
             for _name, entries in resp or ():
+                if entries:
+                    self._note_position(entries[0][0], entries[-1][0], len(entries))
                 for entry_id, fields in entries:
                     self._last_id = entry_id
                     try:
                         self._on_entry(fields)
                     except Exception:
                         log.exception("bus: a shared-log entry could not be handled")
+
+    def _note_position(self, first: bytes, last: bytes, n: int) -> None:
+        """Track the read lag (entry ids are Redis's clock in ms), and count a log overrun.
+
+        A full batch whose first entry is not the one after ``_last_id`` means ``MAXLEN ~``
+        trimmed entries this process never read: its clients miss those events (they see a seq
+        gap and replay). ``redis.firehose_len`` bounds how far a process may fall behind.
+        """
+        self.read_lag_ms = max(0.0, time.time() * 1000 - int(last.split(b"-", 1)[0]))
+        if n >= 1024 and self._last_id != b"0-0":
+            self._spawn_overrun_check(first)
+
+    def _spawn_overrun_check(self, first: bytes) -> None:
+        expected = self._last_id
+
+        async def check() -> None:
+            with contextlib.suppress(RedisError, OSError):
+                gone: Any = await self.redis.xrange(self._fire, expected, first, count=2)
+                if len(gone) < 2:  # the entry after ``expected`` is not there: trimmed unread
+                    self.overruns += 1
+                    log.warning("bus: this process fell behind the shared log past redis.firehose_len")
+
+        task = asyncio.get_running_loop().create_task(check())
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
 
     async def _check_restart(self) -> None:
         """A Redis that came back with a new run id lost the log: read the new one from its start."""

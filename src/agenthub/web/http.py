@@ -116,6 +116,14 @@ class GatewayCollector(Collector):
             yield GaugeMetricFamily(
                 "agenthub_bus_pending", "Events queued for Redis or in flight", value=bus["pending"]
             )
+            yield GaugeMetricFamily(
+                "agenthub_bus_read_lag_ms", "How far this process reads behind the shared log", value=bus["readLagMs"]
+            )
+            yield CounterMetricFamily(
+                "agenthub_bus_log_overruns",
+                "Shared-log entries trimmed before this process read them",
+                value=bus["overruns"],
+            )
             yield CounterMetricFamily(
                 "agenthub_bus_remote_events", "Events received from other processes", value=bus["remote"]
             )
