@@ -262,3 +262,17 @@ def test_workers_need_redis_and_a_workers_data_dir_is_one_gateway(make_gateway: 
         gw.data_dir, "--workers", "1", "--redis-url", redis_url, "--worker-index", "5", "--worker-of", "1"
     )
     assert impostor.returncode == 2 and "not held by this worker's supervisor" in impostor.stderr
+
+
+async def test_an_agent_retry_sent_to_b_gets_the_final_of_the_run_on_a(pair: Callable[..., Pair]) -> None:
+    a, b = pair()
+    async with Client.open_connected(a.url) as on_a, Client.open_connected(b.url) as on_b:
+        rid_a, first = await start_agent(on_a, "retry me [long:60]", "c-retry", session="cr")
+        # The same idempotency key on B: the original acceptance, then the run's final from A's outcome.
+        rid_b = await on_b.request("agent", {"message": "retry me [long:60]", "idempotencyKey": "c-retry"})
+        again = await on_b.response(rid_b)
+        assert again["ok"] and again["payload"] == first
+        final_b = await on_b.response(rid_b, timeout=60)
+        final_a = await on_a.response(rid_a, timeout=60)
+        assert final_b["payload"]["status"] == final_a["payload"]["status"] == "ok"
+        assert final_b["payload"]["runId"] == "c-retry"

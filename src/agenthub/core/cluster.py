@@ -15,7 +15,9 @@ order the bus gives them:
   (a device token revoked, a transcript appended) is announced with
   ``invalidate``; every other process drops that entry before it next reads it;
 - **mutual exclusion**: ``lock(key)`` serialises work on one key (an
-  idempotency key) across processes;
+  idempotency key) across processes, and ``leads(role)`` names the one process
+  that does a cluster-wide chore (the scheduler fires cron jobs and heartbeats
+  in one process only);
 - **availability**: ``unavailable()`` says why new work must be refused now
   (Redis unreachable), so runs are refused with a retryable ``UNAVAILABLE``
   instead of half-starting.
@@ -85,6 +87,10 @@ class Cluster(Protocol):
 
     def lock(self, key: str) -> contextlib.AbstractAsyncContextManager[None]: ...
 
+    def leads(self, role: str) -> bool:
+        """Whether this process holds the cluster-wide ``role`` now (a lease renewed by its heartbeat)."""
+        ...
+
     def invalidate(self, kind: str, key: str) -> asyncio.Future[None]:
         """Tell every other process to drop its cached ``kind`` entry ``key``.
 
@@ -138,6 +144,9 @@ class LocalCluster:
     @contextlib.asynccontextmanager
     async def lock(self, key: str) -> AsyncIterator[None]:
         yield  # one process: the caller's own in-process exclusion is enough
+
+    def leads(self, role: str) -> bool:
+        return True
 
     def invalidate(self, kind: str, key: str) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()

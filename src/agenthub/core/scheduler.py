@@ -86,6 +86,9 @@ class HeartbeatConfig:
         return self.sessions[0] if self.sessions else session_key("main")
 
 
+LEADER_POLL_S = 2.0  # how often a process that does not fire schedules checks whether it should
+
+
 def session_key(key: str) -> str:
     """The canonical form of a session key from settings or a request (a malformed one is kept as given)."""
     try:
@@ -163,6 +166,10 @@ class Scheduler:
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        # Several gateway processes share the jobs (core.cluster): one of them fires, the others
+        # reload the jobs when any process changes one.
+        self._leading = node.cluster.leads("scheduler")
+        node.cluster.on_invalidate("cron", lambda _job_id: self._spawn(self._reload()))
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
@@ -321,8 +328,22 @@ class Scheduler:
         except ScheduleError as exc:
             raise _invalid(method, str(exc)) from None
 
+    async def _reload(self) -> None:
+        """Read every job again from the store (another process changed one, or this one now fires them)."""
+        loaded: dict[str, Job] = {}
+        for definition, state in await self.store.load():
+            try:
+                job = Job.from_definition(definition, state)
+            except (KeyError, TypeError, ValueError):
+                continue
+            loaded[job.id] = job
+        self.jobs = loaded
+        self.revision += 1
+        self._arm()
+
     def _changed(self, job: Job, action: str) -> None:
         self.revision += 1
+        self.node.cluster.invalidate("cron", job.id)
         payload: dict[str, Any] = {"jobId": job.id, "action": action}
         if action != "removed":
             payload["job"] = job.view()
@@ -455,6 +476,16 @@ class Scheduler:
 
     def _on_timer(self) -> None:
         self._timer = None
+        if not self.node.cluster.leads("scheduler"):
+            # Another gateway process fires schedules; look again later (it may die, or Redis return).
+            self._leading = False
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(LEADER_POLL_S, self._on_timer)
+            return
+        if not self._leading:  # just became the one that fires: start from the jobs as stored now
+            self._leading = True
+            self._spawn(self._reload())
+            return
         now = self.clock()
         if self.cron.enabled:
             due = [

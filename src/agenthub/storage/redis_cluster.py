@@ -48,6 +48,22 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+# Keep a role's lease if this process holds it, else take it if free: 1 when held afterwards.
+_LEAD = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+ROLES = ("scheduler",)  # cluster-wide chores, each done by one process (core.cluster.Cluster.leads)
+
 _FAILED = """
 local now, window, maxf, lockout = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
@@ -93,6 +109,7 @@ class RedisCluster:
         self._heartbeat_error: str | None = None
         self.reaped = 0
         self.live_nodes = 1
+        self._leading: set[str] = set()
         bus.control_handlers[b"i"] = self._on_invalidate
         bus.control_handlers[b"c"] = self._on_control
 
@@ -118,6 +135,9 @@ class RedisCluster:
         for task in list(self._tasks):
             task.cancel()
         with contextlib.suppress(RedisError, OSError):
+            for role in self._leading:  # hand the chores over at once, not after the lease runs out
+                await self.redis.eval(_RELEASE, 1, self._k("leader", role), self.node_id)
+            self._leading.clear()
             await self.redis.delete(self._k("presence", self.node_id))
             owned = await self.redis.scard(self._k("owned", self.node_id))
             if not owned:  # runs still owned are ended by whoever reaps this process
@@ -160,7 +180,14 @@ class RedisCluster:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zadd(self._k("nodes"), {self.node_id: now + self.node_ttl_ms})
             pipe.set(self._k("presence", self.node_id), _json.dumps(self._own_presence), px=self.node_ttl_ms)
-            await pipe.execute()
+            for role in ROLES:
+                pipe.eval(_LEAD, 1, self._k("leader", role), self.node_id, self.node_ttl_ms)
+            replies = await pipe.execute()
+        self._leading = {role for role, held in zip(ROLES, replies[2:], strict=True) if held == 1}
+
+    def leads(self, role: str) -> bool:
+        # A process cut off from Redis cannot know whether its lease still holds: it leads nothing.
+        return role in self._leading and self.unavailable() is None
 
     async def _reap(self) -> None:
         """End the runs of processes whose heartbeat stopped; forget their presence."""
@@ -209,6 +236,7 @@ class RedisCluster:
             "nodeId": self.node_id,
             "liveNodes": self.live_nodes,
             "reaped": self.reaped,
+            "leads": sorted(self._leading),
         }
 
     # -- presence ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ of that is no longer retained.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from ...protocol.errors import not_found
@@ -23,6 +24,9 @@ from ._final import agent_final, agent_final_from_record
 from .sessions import agent_session_key
 
 __all__ = ["register"]
+
+# Retries of runs another process executes, waiting for their end (kept referenced until done).
+_FOLLOWING: set[asyncio.Task[None]] = set()
 
 
 def register(ctx: ApiContext) -> None:
@@ -44,6 +48,8 @@ def register(ctx: ApiContext) -> None:
             record = await store.get_run(run_id)
             if record is not None and record.status not in ("queued", "running"):
                 ctx.reply_after_first(call, agent_final_from_record(record, await reply_text(record)))
+            elif record is not None:  # running in another gateway process: its end is the final reply
+                call.after_response(lambda: _follow(call, run_id))
             return first
         runs.check_message(p.message)  # before the key is spent: a refused request may be retried
         runs.check_available()
@@ -72,6 +78,17 @@ def register(ctx: ApiContext) -> None:
             first: dict[str, Any] = stored[1]  # the original accept, acceptedAt included
             return first
         return {"runId": run.run_id, "status": "accepted", "acceptedAt": run.created_ms}
+
+    def _follow(call: Call, run_id: str) -> None:
+        async def follow() -> None:
+            await runs.cluster.wait_remote(run_id, runs.run_timeout_s + 5)
+            record = await store.get_run(run_id)
+            if record is not None and record.status not in ("queued", "running"):
+                call.late_reply(agent_final_from_record(record, await reply_text(record)))
+
+        task = asyncio.get_running_loop().create_task(follow(), name=f"follow:{run_id}")
+        _FOLLOWING.add(task)
+        task.add_done_callback(_FOLLOWING.discard)
 
     async def reply_text(record: RunRecord) -> str | None:
         """The stored assistant reply of a finished run (its summary is cut at 500 characters)."""
