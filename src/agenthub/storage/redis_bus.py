@@ -273,15 +273,16 @@ class RedisBus:
                     await flushed.wait()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:  # bounded: a stop must never hang on a connection
+            await asyncio.wait(self._tasks, timeout=2)
         self._tasks = []
         for item in list(self._pending.values()):
             self._settle(item)
         self._pending.clear()
-        await self.redis.aclose()
-        await self._reader_client.aclose()
+        for client in (self.redis, self._reader_client):
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await client.aclose()
 
     # -- EventBus --------------------------------------------------------------
     def publish(

@@ -134,15 +134,20 @@ class RedisCluster:
                 await self._loop_task
         for task in list(self._tasks):
             task.cancel()
-        with contextlib.suppress(RedisError, OSError):
-            for role in self._leading:  # hand the chores over at once, not after the lease runs out
-                await self.redis.eval(_RELEASE, 1, self._k("leader", role), self.node_id)
-            self._leading.clear()
-            await self.redis.delete(self._k("presence", self.node_id))
-            owned = await self.redis.scard(self._k("owned", self.node_id))
-            if not owned:  # runs still owned are ended by whoever reaps this process
-                await self.redis.zrem(self._k("nodes"), self.node_id)
-            await self._send_control({"t": "left", "node": self.node_id})
+        # Bounded: a process leaving with Redis away must not hang (the others reap it after the TTL).
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(3):
+                await self._leave()
+
+    async def _leave(self) -> None:
+        for role in self._leading:  # hand the chores over at once, not after the lease runs out
+            await self.redis.eval(_RELEASE, 1, self._k("leader", role), self.node_id)
+        self._leading.clear()
+        await self.redis.delete(self._k("presence", self.node_id))
+        owned = await self.redis.scard(self._k("owned", self.node_id))
+        if not owned:  # runs still owned are ended by whoever reaps this process
+            await self.redis.zrem(self._k("nodes"), self.node_id)
+        await self._send_control({"t": "left", "node": self.node_id})
 
     def _spawn(self, coro: Awaitable[T]) -> None:
         task = asyncio.ensure_future(coro)
