@@ -6,6 +6,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+from agenthub.core.cluster import LocalCluster
 from agenthub.core.runs import Run, RunStatus
 from agenthub.core.scheduler import CronConfig, HeartbeatConfig, MemoryCronStore, Scheduler
 
@@ -32,7 +33,9 @@ async def started(policy: str, *jobs: tuple[dict[str, Any], dict[str, Any]]) -> 
     for definition, state in jobs:
         await store.put_job(definition, state)
     events: list[tuple[str, dict[str, Any]]] = []
-    node = SimpleNamespace(hub=SimpleNamespace(broadcast=lambda e, p, **kw: events.append((e, p))))
+    node = SimpleNamespace(
+        hub=SimpleNamespace(broadcast=lambda e, p, **kw: events.append((e, p))), cluster=LocalCluster()
+    )
     cron = CronConfig(missed_run_policy=policy, catchup_delay_ms=500)
     scheduler = Scheduler(node, store, cron, HeartbeatConfig(), clock=lambda: NOW)  # type: ignore[arg-type]
     await scheduler.start()
@@ -105,6 +108,7 @@ async def test_concurrency_is_bounded_and_the_rest_wait_their_turn() -> None:
         runs=runs,
         store=SimpleNamespace(reset_session=reset_session),
         outbound=None,
+        cluster=LocalCluster(),
     )
     scheduler = Scheduler(node, store, CronConfig(max_concurrent_runs=2), HeartbeatConfig(), clock=lambda: NOW)  # type: ignore[arg-type]
     await scheduler.start()

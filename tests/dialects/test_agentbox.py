@@ -68,7 +68,7 @@ def _pub(event: str, payload: dict[str, Any], stream: str = "run:task-1.2") -> P
 def test_run_events_translate_under_the_task_topic(
     event: str, payload: dict[str, Any], event_type: str, data: dict[str, Any]
 ) -> None:
-    prepared = ab._prepare(_pub(event, {"runId": "task-1.2", **payload}), lambda run_id: "alice")
+    prepared = ab._prepare(_pub(event, {"runId": "task-1.2", **payload}), lambda run_id, key=None: "alice")
     assert prepared is not None and prepared.owner == "alice"
     frame = json.loads(prepared.frame)
     assert frame["type"] == "event"
@@ -80,9 +80,9 @@ def test_run_events_translate_under_the_task_topic(
 
 def test_unowned_runs_and_other_events_are_not_translated() -> None:
     final = {"runId": "r1", "state": "final", "message": {"content": []}}
-    assert ab._prepare(_pub("chat", final), lambda run_id: None) is None  # an operator run
-    assert ab._prepare(_pub("chat", {**final, "state": "delta"}), lambda run_id: "u") is None
-    assert ab._prepare(_pub("presence", {}, "system"), lambda run_id: "u") is None
+    assert ab._prepare(_pub("chat", final), lambda run_id, key=None: None) is None  # an operator run
+    assert ab._prepare(_pub("chat", {**final, "state": "delta"}), lambda run_id, key=None: "u") is None
+    assert ab._prepare(_pub("presence", {}, "system"), lambda run_id, key=None: "u") is None
 
 
 class _Keys:
@@ -114,6 +114,7 @@ class _Sock:
     def __init__(self, user: str) -> None:
         self.user = ab.User(user, frozenset(), "k")
         self.got: list[str] = []
+        self._holding: dict[frozenset[str], list[Any]] = {}  # no subscribe reading history here
 
     def push(self, prepared: Any, droppable: bool) -> None:
         self.got.append(json.loads(prepared.frame)["payload"]["event_type"])
