@@ -174,7 +174,7 @@ async def test_kill_9_mid_run_clients_replay_on_b_and_the_run_ends_as_an_error(
         rest = await on_b.ok("agent.replay", {"runId": "k9-2", "afterSeq": last, "epoch": replay["epoch"]})
         seqs = [e["payload"]["seq"] for e in rest["events"] if e["event"] == "agent"]
         assert seqs == list(range(last + 1, last + 1 + len(seqs))), "nothing missing, nothing twice"
-        assert rest["events"][-1]["payload"]["state"] == "error"
+        assert rest["events"][-1]["payload"]["state"] == "error" and rest["done"] is True
         waited = await on_b.ok("agent.wait", {"runId": "k9-2", "timeoutMs": 1000})
         assert waited["status"] == "error" and "died" in waited["error"]
         # The transcript holds every acknowledged message (the first turn, and the second question).

@@ -122,11 +122,16 @@ def register(ctx: ApiContext) -> None:
             ) from None
         pos = await node.bus.position(stream)
         run = runs.get(p.runId)
+        if run is not None:
+            done = run.done.is_set()
+        else:  # another gateway process runs it (or ran it): the store knows whether it ended
+            record = await store.get_run(p.runId)
+            done = record is not None and record.status not in ("queued", "running")
         return {
             "runId": p.runId,
             "epoch": pos.epoch if pos else None,
             "lastSeq": pos.seq if pos else 0,
-            "done": bool(run and run.done.is_set()),
+            "done": done,
             "events": [{"event": pub.event, "payload": pub.payload} for pub in pubs],
         }
 
