@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from agenthub.core.bus import EventBus, ReplayGap
+from agenthub.core.bus import EventBus, Fold, ReplayGap
 from agenthub.storage.redis_bus import RedisBus, RedisBusLimits
 
 from .._servers import RedisServer
-from ..core.bus_contract import BusContract, MakeBus, Recorder, settled
+from ..core.bus_contract import BusContract, MakeBus, Recorder, publish_run, settled
 
 
 @pytest.fixture
@@ -101,7 +101,22 @@ async def test_a_retried_pipeline_appends_once(buses: Callable[..., Any], redis_
     await settled(bus)
     keys = ["t:fire", "t:m:run:r", "t:s:run:r", "t:b:run:r"]
     args = [bus.origin, 10, 1 << 20, 60_000, 1000, 100]  # origin, limits
-    args += [1, "EPOCH", "agent", b"{}", b"", "", "", "0", b"", 1, "1", "0", "run:r"]  # the same publication (lid 1)
+    args += [
+        1,
+        "EPOCH",
+        "agent",
+        b"{}",
+        b"",
+        "",
+        "",
+        "0",
+        b"",
+        1,
+        "1",
+        "0",
+        "run:r",
+        "",
+    ]  # the same publication (lid 1)
     client = aioredis.Redis.from_url(redis_url)
     try:
         again = await client.evalsha(bus._sha, len(keys), *keys, *args)
@@ -139,3 +154,42 @@ async def test_redis_away_delivers_locally_then_raises_the_replay_floor(redis_se
         assert [p.payload["n"] for p in await bus.history("run:d", 3)] == [3]
     finally:
         await bus.stop(flush_s=0)
+
+
+async def test_folded_text_crosses_as_deltas_and_is_rebuilt_exactly(buses: Callable[..., Any]) -> None:
+    """The shared log carries a run's cumulative text only in keyframes; B rebuilds every payload."""
+    a, b = await buses(), await buses()
+    on_b = Recorder()
+    b.add_listener(on_b)
+    seen_on_a = await publish_run(a, "run:fold", [f"w{i} " for i in range(100)])
+    await until(lambda: len(on_b.seen) == len(seen_on_a))
+    assert [(p.event, p.payload) for p in on_b.seen] == seen_on_a
+    assert b.skipped == 0
+
+
+async def test_a_process_joining_mid_stream_skips_deltas_until_a_keyframe(buses: Callable[..., Any]) -> None:
+    a = await buses()
+    fold = Fold("assistant", ("data", "text"), ("data", "delta"))
+    text = ""
+
+    def publish(seq: int) -> None:
+        nonlocal text
+        word = f"w{seq} "
+        text += word
+        a.publish("run:late", "agent", {"data": {"text": text, "delta": word}}, seq=seq, droppable=True, fold=fold)
+
+    for seq in range(1, 6):  # before B exists
+        publish(seq)
+    await settled(a)
+    b = await buses()
+    on_b = Recorder()
+    b.add_listener(on_b)
+    for seq in range(6, 81):
+        publish(seq)
+    await settled(a)
+    await until(lambda: bool(on_b.seen) and on_b.seen[-1].payload["seq"] == 80)
+    assert b.skipped > 0, "deltas before B's first keyframe cannot be rebuilt there"
+    first = on_b.seen[0].payload["seq"]
+    assert [p.payload["seq"] for p in on_b.seen] == list(range(first, 81))
+    assert on_b.seen[-1].payload["data"]["text"] == text  # rebuilt from the keyframe and the deltas after it
+    assert all(p.payload["data"]["text"] == "".join(f"w{i} " for i in range(1, p.seq + 1)) for p in on_b.seen)

@@ -26,6 +26,12 @@ its own ``Publication`` object (no decode; its per-encoder cache still encodes
 once per wire format); the others decode each entry once and mark it
 ``remote``. ``when_delivered`` callbacks ride on the last queued publication.
 
+Folded text. A run's answer is cumulative in its events (OpenClaw's ``text``):
+on the shared log most entries carry only the delta, and each process rebuilds
+the text from the deltas it read; must-deliver entries and every
+``KEYFRAME_EVERY``-th carry the whole text (see ``RedisBus._keyframe``), so the
+log grows with the answer, not with its square.
+
 Failure. While Redis is unreachable the writer retries; past
 ``redis.publish_timeout_s`` queued and new publications go to this process's
 own listeners only (its clients keep streaming; other processes miss them and
@@ -73,19 +79,22 @@ log = logging.getLogger(__name__)
 
 # Counted per retained entry beyond its JSON and delta (the Redis Stream entry, its field names).
 ENTRY_OVERHEAD = 120
+KEYFRAME_EVERY = 32  # a droppable folded publication carries its whole text on the shared log this often
+MAX_REBUILT_STREAMS = 1_000  # streams whose text a process keeps to rebuild delta-only entries
 _BATCH = 256  # publications per pipeline
 
 _PUBLISH = """
 -- A batch of publications, in order. KEYS: the shared log, then meta, entries and fold base of each
 -- publication's stream. ARGV: origin, max events, max bytes, ttl ms, log length, entry overhead, then
 -- per publication: seq ('' = next), epoch candidate, event, data, fold spec, fold key, delta,
--- droppable, full payload ('' = data), local id, seq field, gap, stream. Returns, per publication,
--- seq and epoch; seq -1: applied before (a retried batch), -2: refused (the epoch holds the reason).
+-- droppable, full payload ('' = data: delta-only), local id, seq field, gap, stream, text length.
+-- Returns, per publication, seq and epoch; seq -1: applied before (a retried batch), -2: refused
+-- (the epoch holds the reason).
 local fire, origin = KEYS[1], ARGV[1]
 local maxn, maxb, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local firelen, overhead = ARGV[5], tonumber(ARGV[6])
 local out = {}
-local per = 13
+local per = 14
 for i = 0, (#ARGV - 6) / per - 1 do
   local a = 6 + i * per
   local meta, st, base = KEYS[2 + i * 3], KEYS[3 + i * 3], KEYS[4 + i * 3]
@@ -153,10 +162,11 @@ for i = 0, (#ARGV - 6) / per - 1 do
     redis.call('PEXPIRE', meta, ttl)
     redis.call('PEXPIRE', st, ttl)
     redis.call('PEXPIRE', base, ttl)
-    local full = ARGV[a + 9]
-    if full == '' then full = data end
+    local full, kf = ARGV[a + 9], '1'
+    if full == '' then full = data; kf = '0' end
     redis.call('XADD', fire, 'MAXLEN', '~', firelen, '*', 'k', 'p', 'o', origin, 'n', lid, 's', ARGV[a + 13],
-      'q', seq, 'ep', epoch, 'v', ARGV[a + 3], 'p', full, 'r', dr, 'sf', sf)
+      'q', seq, 'ep', epoch, 'v', ARGV[a + 3], 'p', full, 'r', dr, 'sf', sf, 'kf', kf, 'f', ARGV[a + 5],
+      'l', delta, 'tl', ARGV[a + 14])
     out[#out + 1] = seq
     out[#out + 1] = epoch
   end
@@ -232,12 +242,15 @@ class RedisBus:
         self._run_id = b""
         self._gaps: set[str] = set()  # streams that lost publications while Redis was away
         self._local_seq: dict[str, tuple[int, str]] = {}  # last seq and epoch seen per stream
+        self._fold_counts: dict[str, int] = {}  # folded publications per stream (keyframes)
+        self._texts: OrderedDict[tuple[str, str], str] = OrderedDict()  # (stream, fold key) -> text so far
         self.control_handlers: dict[bytes, ControlHandler] = {}
         self.down_since: float | None = None
         self.down_reason: str | None = None
         self.state_listeners: list[Callable[[], None]] = []
         self.delivered = 0
         self.remote = 0
+        self.skipped = 0  # delta-only entries of a stream this process joined mid-way (droppable)
         self.local_only = 0
         self.lag_ms = 0.0  # publish to local delivery, smoothed
         self.lag_max_ms = 0.0
@@ -305,13 +318,15 @@ class RedisBus:
             payload["seq"] = seq
         pub = Publication(stream, seq or 0, "", event, payload, droppable)
         entry = retained_entry(pub, False, fold, ENTRY_OVERHEAD)
-        if fold is None:
-            full = b""
-        else:
-            try:
-                full = _json.dumps(payload)
-            except TypeError:
-                full = _json.dumps(_json.wire_safe(payload))
+        full = b""
+        text_len = ""
+        if fold is not None:
+            text_len = str(len(_text_at(payload, fold)))
+            if self._keyframe(stream, droppable):
+                try:
+                    full = _json.dumps(payload)
+                except TypeError:
+                    full = _json.dumps(_json.wire_safe(payload))
         lid = next(self._lids)
         fold_spec = _json.dumps([fold.key, list(fold.text), list(fold.delta) if fold.delta else None]) if fold else b""
         p = self.prefix
@@ -336,6 +351,7 @@ class RedisBus:
                 "1" if seq_field else "0",
                 "0",
                 stream,
+                text_len,
             ],
             time.monotonic(),
             seq_field,
@@ -346,6 +362,23 @@ class RedisBus:
             return pub
         self._enqueue(item)
         return pub
+
+    def _keyframe(self, stream: str, droppable: bool) -> bool:
+        """Whether this folded publication carries its whole text on the shared log.
+
+        Others rebuild a stream's text from the deltas they read, so most entries carry only
+        the delta (the cumulative text would make the log quadratic in an answer's length).
+        A must-deliver publication (a final) always carries it, and every ``KEYFRAME_EVERY``-th
+        does, so a process that joined mid-stream catches up; until then it skips the
+        droppable ones it cannot rebuild (as backpressure may skip them).
+        """
+        if not droppable:
+            return True
+        n = self._fold_counts.pop(stream, 0)
+        self._fold_counts[stream] = n + 1
+        if len(self._fold_counts) > 10_000:
+            self._fold_counts.pop(next(iter(self._fold_counts)))
+        return n % KEYFRAME_EVERY == 0
 
     def publish_control(self, kind: bytes, kv: dict[bytes, bytes | str | int]) -> asyncio.Future[None]:
         """Queue a control entry for every other process, in order with the publications.
@@ -651,12 +684,38 @@ class RedisBus:
             self._deliver(pub)
             self._settle(item)
             return
+        stream = f[b"s"].decode()
         payload = _json.loads(f[b"p"])
+        fold = _fold(f.get(b"f", b""))
+        if fold is not None and not self._rebuild(stream, fold, payload, f):
+            return  # a droppable delta this process cannot rebuild yet (it joined mid-stream)
         if f.get(b"sf") == b"1":
             payload["seq"] = seq
-        pub = Publication(f[b"s"].decode(), seq, epoch, f[b"v"].decode(), payload, f.get(b"r") == b"1", remote=True)
+        pub = Publication(stream, seq, epoch, f[b"v"].decode(), payload, f.get(b"r") == b"1", remote=True)
         self.remote += 1
         self._deliver(pub)
+
+    def _rebuild(self, stream: str, fold: Fold, payload: dict[str, Any], f: dict[bytes, bytes]) -> bool:
+        """Put the folded text back into a delta-only entry's payload (see ``_keyframe``); False if unknown."""
+        key = (stream, fold.key)
+        texts = self._texts
+        if f.get(b"kf") == b"1":
+            text = _text_at(payload, fold)
+        else:
+            before = texts.get(key)
+            delta = f.get(b"l", b"").decode()
+            if before is None or len(before) + len(delta) != int(f.get(b"tl") or -1):
+                self.skipped += 1
+                return False
+            text = before + delta
+            if fold.delta is not None:
+                _put_at(payload, fold.delta, delta)
+            _put_at(payload, fold.text, text)
+        texts[key] = text
+        texts.move_to_end(key)
+        while len(texts) > MAX_REBUILT_STREAMS:
+            texts.popitem(last=False)
+        return True
 
     def _deliver(self, pub: Publication) -> None:
         self._local_seq[pub.stream] = (pub.seq, pub.epoch)
@@ -753,6 +812,20 @@ def _entry(f: dict[bytes, bytes]) -> HistoryEntry:
         int(f[b"z"]),
         f.get(b"w") == b"1",
     )
+
+
+def _text_at(payload: Any, fold: Fold) -> str:
+    value: Any = payload
+    for part in fold.text:
+        value = value[part]
+    return str(value)
+
+
+def _put_at(payload: Any, path: tuple[str | int, ...], value: Any) -> None:
+    target: Any = payload
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
 
 
 def _str(value: Any) -> str:
