@@ -193,3 +193,22 @@ async def test_a_process_joining_mid_stream_skips_deltas_until_a_keyframe(buses:
     assert [p.payload["seq"] for p in on_b.seen] == list(range(first, 81))
     assert on_b.seen[-1].payload["data"]["text"] == text  # rebuilt from the keyframe and the deltas after it
     assert all(p.payload["data"]["text"] == "".join(f"w{i} " for i in range(1, p.seq + 1)) for p in on_b.seen)
+
+
+async def test_each_folded_text_of_a_stream_starts_with_a_keyframe(buses: Callable[..., Any]) -> None:
+    """A run folds its thinking and its answer: B rebuilds both from the start, skipping nothing."""
+    a, b = await buses(), await buses()
+    on_b = Recorder()
+    b.add_listener(on_b)
+    thinking = Fold("thinking", ("data", "text"), ("data", "delta"))
+    answer = Fold("assistant", ("data", "text"), ("data", "delta"))
+    a.publish("run:two", "agent", {"data": {"text": "hm", "delta": "hm"}}, seq=1, droppable=True, fold=thinking)
+    text = ""
+    for seq in range(2, 6):
+        text += f"w{seq} "
+        a.publish(
+            "run:two", "agent", {"data": {"text": text, "delta": f"w{seq} "}}, seq=seq, droppable=True, fold=answer
+        )
+    await settled(a)
+    await until(lambda: len(on_b.seen) == 5)
+    assert b.skipped == 0 and on_b.seen[-1].payload["data"]["text"] == text

@@ -242,7 +242,7 @@ class RedisBus:
         self._run_id = b""
         self._gaps: set[str] = set()  # streams that lost publications while Redis was away
         self._local_seq: dict[str, tuple[int, str]] = {}  # last seq and epoch seen per stream
-        self._fold_counts: dict[str, int] = {}  # folded publications per stream (keyframes)
+        self._fold_counts: dict[tuple[str, str], int] = {}  # folded publications per (stream, text) (keyframes)
         self._texts: OrderedDict[tuple[str, str], str] = OrderedDict()  # (stream, fold key) -> text so far
         self.control_handlers: dict[bytes, ControlHandler] = {}
         self.down_since: float | None = None
@@ -322,7 +322,7 @@ class RedisBus:
         text_len = ""
         if fold is not None:
             text_len = str(len(_text_at(payload, fold)))
-            if self._keyframe(stream, droppable):
+            if self._keyframe(stream, fold.key, droppable):
                 try:
                     full = _json.dumps(payload)
                 except TypeError:
@@ -363,7 +363,7 @@ class RedisBus:
         self._enqueue(item)
         return pub
 
-    def _keyframe(self, stream: str, droppable: bool) -> bool:
+    def _keyframe(self, stream: str, key: str, droppable: bool) -> bool:
         """Whether this folded publication carries its whole text on the shared log.
 
         Others rebuild a stream's text from the deltas they read, so most entries carry only
@@ -374,8 +374,8 @@ class RedisBus:
         """
         if not droppable:
             return True
-        n = self._fold_counts.pop(stream, 0)
-        self._fold_counts[stream] = n + 1
+        n = self._fold_counts.pop((stream, key), 0)  # per text: a run folds its answer and its thinking
+        self._fold_counts[(stream, key)] = n + 1
         if len(self._fold_counts) > 10_000:
             self._fold_counts.pop(next(iter(self._fold_counts)))
         return n % KEYFRAME_EVERY == 0
