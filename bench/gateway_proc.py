@@ -44,6 +44,7 @@ from .history_seed import HISTORY_SESSION, history_messages
 
 HELD_EVENTS = 2_000  # S1 on a cluster bus: events queued for Redis before the producer backs off
 HELD_LAG_MS = 20.0  # ...or a worker reading the shared log this far behind its head
+BENCH_WORKERS = 2  # procs.start_cluster's worker count (their lag keys are read every 10 ms)
 
 
 class PacedRuntime:
@@ -83,10 +84,10 @@ async def share_lag(node: Any, client: Any, worker: int, lags: dict[str, float])
         if backlogged([c.transport.buffered() for c in node.connections.values()]):
             lag = max(lag, 2 * HELD_LAG_MS)
         await client.set(f"bench:lag:{worker}", lag, px=1000)
-        keys = [k async for k in client.scan_iter("bench:lag:*")]
-        values = await client.mget(keys) if keys else []
+        keys = [f"bench:lag:{i}" for i in range(BENCH_WORKERS)]
+        values = await client.mget(keys)
         lags.clear()
-        lags.update({k.decode(): float(v) for k, v in zip(keys, values, strict=True) if v is not None})
+        lags.update({k: float(v) for k, v in zip(keys, values, strict=True) if v is not None})
         await asyncio.sleep(0.01)
 
 

@@ -53,6 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -205,14 +206,30 @@ class _Item:
 ControlHandler = Callable[[bytes, dict[bytes, bytes]], None]
 
 
+class _HiredisPackedConnection(aioredis.Connection):
+    """redis-py's asyncio connection packs commands in Python (its sync one uses hiredis); a batch of
+    publications is thousands of arguments, so pack them with hiredis here (a profile of the bus showed
+    the Python packer at an eighth of a busy worker's CPU)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if isinstance(args[0], str) and " " in args[0]:
+            args = (*args[0].split(), *args[1:])
+        packed: Any = tuple(bytes(a) if isinstance(a, bytearray | memoryview) else a for a in args)
+        return [hiredis.pack_command(packed)]
+
+
 def connect(url: str, *, timeout_s: float = 5.0) -> aioredis.Redis:
     """A client with no hidden retries: the bus decides what a lost connection means."""
+    extra: dict[str, Any] = {}
+    if url.startswith("redis://"):  # plain TCP (TLS and unix sockets keep redis-py's own connection)
+        extra["connection_class"] = _HiredisPackedConnection
     return aioredis.Redis.from_url(
         url,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
         retry=Retry(NoBackoff(), 0),
         decode_responses=False,
+        **extra,
     )
 
 
