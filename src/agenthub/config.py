@@ -263,6 +263,12 @@ class LangBotSettings(_Section):
     """The LangBot dialect (seed 004), on the main listener."""
 
     heartbeat_interval_s: float = _f(30, "ping period; 2 silent periods close", gt=0)
+    max_images: int = _f(4, "Image components in one message (more are refused)", ge=0, le=64)
+    max_image_bytes: int = _f(
+        5 * 1024 * 1024,
+        "decoded size of one base64 Image component (the frame limit, limits.max_payload, also holds)",
+        ge=1024,
+    )
 
 
 class SecuritySettings(_Section):
