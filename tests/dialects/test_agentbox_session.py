@@ -186,15 +186,19 @@ async def test_subscribing_to_a_named_task_replays_it_once(world: World) -> None
     session.closed()
 
 
+async def finished(world: World, run_id: str) -> None:
+    run = world.node.runs.get(run_id)
+    assert run is not None
+    await run.done.wait()
+
+
 async def test_session_channel_replays_then_streams_every_task_of_the_session(world: World) -> None:
     session, wire = await world.authed("alice")
     alice = ab.User("alice", frozenset(), "k")
     sid = (await world.tasks.create_session(alice, "work"))["session_id"]
     first = (await send(session, wire, "create_task", {"prompt": "one", "session_id": sid}))["payload"]
     assert first["session_id"] == sid and first["status"] == "queued"
-    run = world.node.runs.get(first["task_id"])
-    assert run is not None
-    await run.done.wait()
+    await finished(world, first["task_id"])
     reply_at = len(wire.frames)
     await send(session, wire, "subscribe", {"channel": "session", "topics": [sid]})
     reply = wire.frames[reply_at]
@@ -207,9 +211,7 @@ async def test_session_channel_replays_then_streams_every_task_of_the_session(wo
     done = [(e["topic"], e["data"]["task_id"]) for e in wire.events("task.completed")]
     assert done == [(sid, first["task_id"]), (sid, second["task_id"])]
     other = (await send(session, wire, "create_task", {"prompt": "elsewhere"}))["payload"]  # its own session
-    run = world.node.runs.get(other["task_id"])
-    assert run is not None
-    await run.done.wait()
+    await finished(world, other["task_id"])
     assert all(e["topic"] == sid for e in wire.events())
     session.closed()
 
@@ -221,9 +223,7 @@ async def test_session_channel_is_per_user(world: World) -> None:
     assert reply["payload"] == {"message": f"session not found: {sid}", "code": "not_found"}
     await send(b, wb, "subscribe", {"channel": "session"})  # all of bob's sessions: none of alice's events
     task = (await send(a, wa, "create_task", {"prompt": "mine", "session_id": sid}))["payload"]
-    run = world.node.runs.get(task["task_id"])
-    assert run is not None
-    await run.done.wait()
+    await finished(world, task["task_id"])
     assert wb.events() == []
     reply = await send(b, wb, "create_task", {"prompt": "x", "session_id": sid})
     assert reply["payload"]["code"] == "not_found"
@@ -248,9 +248,7 @@ async def test_stats_on_subscribe_on_demand_and_on_a_timer(world: World) -> None
     other, _ = await world.authed("bob")
     alice = ab.User("alice", frozenset(), "k")
     task_id = (await world.tasks.create_task(alice, "count me"))["task_id"]
-    run = world.node.runs.get(task_id)
-    assert run is not None
-    await run.done.wait()
+    await finished(world, task_id)
     reply = await send(session, wire, "stats")
     assert reply["type"] == "stats.result"
     stats = reply["payload"]
@@ -280,9 +278,7 @@ async def test_admin_stats_cover_the_gateway(world: World) -> None:
     world.keys["root"] = key
     (admin, wire), (alice, _) = await world.authed("root"), await world.authed("alice")
     task_id = (await world.tasks.create_task(ab.User("alice", frozenset(), "k"), "hi"))["task_id"]
-    run = world.node.runs.get(task_id)
-    assert run is not None
-    await run.done.wait()
+    await finished(world, task_id)
     stats = (await send(admin, wire, "stats"))["payload"]
     assert stats["scope"] == "gateway" and stats["connections"] == {"agentbox": 2, "total": 2}
     assert stats["tasks"]["completed"] == 1
