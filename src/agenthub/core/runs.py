@@ -44,6 +44,7 @@ from .bus import EventBus, Fold
 from .runtime import (
     AgentRuntime,
     ChatMessage,
+    ImagePart,
     TextDelta,
     Thinking,
     Tool,
@@ -115,6 +116,7 @@ class Run:
     runtime: AgentRuntime | None = None
     tools: Sequence[Tool] | None = None
     message_meta: dict[str, Any] = field(default_factory=dict)  # stored with the user message
+    images: Sequence[ImagePart] = ()  # sent with the message, to a runtime that takes images (not stored)
     # The caller's limit on the run's execution (agent ``timeout``, chat.send ``timeoutMs``), in seconds.
     timeout_s: float | None = None
     seq: int = 0  # the last agent event's seq
@@ -227,6 +229,7 @@ class RunManager:
         tools: Sequence[Tool] | None = None,
         owner: str | None = None,
         message_meta: dict[str, Any] | None = None,
+        images: Sequence[ImagePart] = (),
         timeout_s: float | None = None,
         launch: bool = True,
     ) -> Run:
@@ -234,7 +237,8 @@ class RunManager:
 
         ``runtime`` and ``tools`` override the configured agent for this run only;
         ``owner`` is recorded with the run so per-user visibility survives a restart;
-        ``timeout_s`` ends the run as timed out that long after it starts executing.
+        ``timeout_s`` ends the run as timed out that long after it starts executing;
+        ``images`` go with the message to the provider (the caller checks ``takes_images``).
         With ``launch=False`` nothing runs (or is published) until ``launch(run)``:
         a request handler launches after its response is written.
 
@@ -253,6 +257,7 @@ class RunManager:
             tools=tools,
             owner=owner,
             message_meta=message_meta or {},
+            images=tuple(images),
             timeout_s=self.timeout_for(timeout_s),
         )
         self.runs[run_id] = run
@@ -381,6 +386,7 @@ class RunManager:
             message=run.message,
             history=[ChatMessage(m.role, m.text) for m in history if m.role in ("user", "assistant")],  # type: ignore[arg-type]
             tools=self.tools(run) if run.tools is None else run.tools,
+            images=run.images,
         )
         events = (run.runtime or self.runtime()).run_turn(turn)
         limit = run.timeout_s or self.run_timeout_s
@@ -512,6 +518,7 @@ class RunManager:
         # A finished run is kept for retries, waits and replies; what only the turn needed goes.
         run.message = run.thinking = ""
         run.message_meta = {}
+        run.images = ()
         run.runtime = None
         run.tools = None
         run.done.set()

@@ -362,8 +362,8 @@ class TranscriptCache:
     async def fail_interrupted_runs(self, reason: str, now_ms: int) -> int:
         return await self._store.fail_interrupted_runs(reason, now_ms)
 
-    async def count_runs_by_status(self) -> dict[str, int]:
-        return await self._store.count_runs_by_status()
+    async def count_runs_by_status(self, owner: str | None = None) -> dict[str, int]:
+        return await self._store.count_runs_by_status(owner)
 
     async def get_device(self, device_id: str) -> DeviceRecord | None:
         return await self._store.get_device(device_id)
