@@ -64,7 +64,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 function humanKey(k: string): string {
-  const words = k.replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/[_.-]+/g, " ").trim();
+  const words = k.replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/[_.-]+/g, " ").trim().toLowerCase();
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 

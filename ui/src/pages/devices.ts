@@ -59,9 +59,16 @@ export class DevicesPage implements Page {
       table(
         ["Device", "Platform", "Asks for", "From", "Asked", "Decision"],
         pending.map((d) => {
-          const label = String(d.displayName ?? d.clientId ?? String(d.deviceId ?? "?").slice(0, 12));
+          const short = String(d.deviceId ?? "?").slice(0, 8);
+          const label = `${String(d.displayName ?? d.clientId ?? "device")} (${short})`;
           return [
-            h("span", {}, h("strong", {}, label), d.isRepair ? h("span", { class: "muted small" }, " (re-pair)") : null),
+            h(
+              "span",
+              {},
+              h("strong", {}, String(d.displayName ?? d.clientId ?? "device")),
+              h("span", { class: "muted small" }, ` ${short}`),
+              d.isRepair ? h("span", { class: "muted small" }, " (re-pair)") : null,
+            ),
             String(d.platform ?? ""),
             chips([String(d.role ?? "operator"), ...(d.scopes ?? []).map((s: string) => s.replace(/^operator\./, ""))], "Requested role and scopes"),
             String(d.remoteIp ?? ""),
@@ -91,9 +98,10 @@ export class DevicesPage implements Page {
         table(
           ["Node", "Commands", "From", "Asked", "Decision"],
           waiting.map((n) => {
-            const label = String(n.displayName ?? n.clientId ?? String(n.nodeId ?? "?").slice(0, 12));
+            const short = String(n.nodeId ?? "?").slice(0, 8);
+            const label = `${String(n.displayName ?? n.clientId ?? "node")} (${short})`;
             return [
-              h("strong", {}, label),
+              h("span", {}, h("strong", {}, String(n.displayName ?? n.clientId ?? "node")), h("span", { class: "muted small" }, ` ${short}`)),
               chips((n.commands ?? []).map(String), "Declared commands"),
               String(n.remoteIp ?? ""),
               ago(n.ts),

@@ -20,8 +20,6 @@ interface Field {
   nullable: boolean;
   input: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;
   initial: unknown;
-  row: HTMLElement;
-  text: string; // what the filter matches
 }
 
 const SOURCE_LABEL: Record<string, string> = {
@@ -62,6 +60,7 @@ function idFor(path: string): string {
 export class SettingsPage implements Page {
   private schema: Schema | null = null;
   private fields: Field[] = [];
+  private rows: { row: HTMLElement; text: string }[] = []; // every row, for the filter
   private dirty = false;
   private form: HTMLFormElement | null = null;
   private status: HTMLElement | null = null;
@@ -91,6 +90,7 @@ export class SettingsPage implements Page {
     this.schema = schemaRes.schema ?? schemaRes;
     this.sources = current.sources ?? {};
     this.fields = [];
+    this.rows = [];
     this.dirty = false;
     const config = current.config ?? {};
     const general = h("div", { class: "cfg-fields" });
@@ -127,7 +127,9 @@ export class SettingsPage implements Page {
       ...sections,
       h("div", { class: "settings-bar" }, save, discard, this.status),
     );
-    this.form.addEventListener("input", () => (this.dirty = true));
+    this.form.addEventListener("input", (ev) => {
+      if (ev.target !== filter) this.dirty = true;
+    });
     this.form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       void this.save(out);
@@ -180,6 +182,7 @@ export class SettingsPage implements Page {
     const text = `${path} ${label} ${s.description ?? ""}`.toLowerCase();
     const secret = s.format === "password" || s.writeOnly === true || /_file$/.test(key) && this.isSecretFile(path);
     const row = h("div", { class: "cfg-field", "data-path": path });
+    this.rows.push({ row, text });
     if (secret || NOT_STORED.has(path)) {
       row.append(
         h("span", { class: "cfg-label", id }, label),
@@ -242,14 +245,12 @@ export class SettingsPage implements Page {
       const reset = h("button", { type: "button", class: "link small", "aria-label": `Remove the saved value of ${label}` }, "Remove saved value");
       reset.addEventListener("click", async () => {
         const ok = await this.patch(setPathFresh(path, null), `${label}: saved value removed.`);
-        if (ok && !this.dirty) {
-          await this.render($("page-settings-body"));
-          this.say(ok);
-        }
+        if (ok && !this.dirty) await this.render($("page-settings-body"));
+        if (ok) this.say(ok);
       });
       row.append(reset);
     }
-    this.fields.push({ path, kind, nullable, input, initial, row, text });
+    this.fields.push({ path, kind, nullable, input, initial });
     return row;
   }
 
@@ -280,7 +281,9 @@ export class SettingsPage implements Page {
     if (f.kind === "boolean") return (el as HTMLInputElement).checked;
     if (f.kind === "list") return el.value.split("\n").map((x) => x.trim()).filter(Boolean);
     const v = el.value.trim();
-    if (v === "") return f.nullable ? null : undefined;
+    if (v === "" && f.nullable) return null;
+    if (v === "" && (f.kind === "string" || f.kind === "enum")) return el.value;
+    if (v === "") return undefined; // a number is required
     if (f.kind === "integer") return Number.isInteger(Number(v)) ? Number(v) : v;
     if (f.kind === "number") return Number.isFinite(Number(v)) ? Number(v) : v;
     return el.value;
@@ -288,7 +291,7 @@ export class SettingsPage implements Page {
 
   private filter(q: string): void {
     const needle = q.trim().toLowerCase();
-    for (const f of this.fields) f.row.hidden = needle !== "" && !f.text.includes(needle);
+    for (const r of this.rows) r.row.hidden = needle !== "" && !r.text.includes(needle);
     this.form?.querySelectorAll<HTMLDetailsElement>("details.cfg-section").forEach((d) => {
       const any = [...d.querySelectorAll<HTMLElement>(".cfg-field")].some((r) => !r.hidden);
       d.hidden = !any;
