@@ -90,7 +90,7 @@ def send(page: Any, text: str) -> None:
 def open_ui(page: Any, gw: Any, hash_: str = "", token: str | None = None) -> None:
     """Load the UI (optionally with a saved token and on a page) and wait until it is connected."""
     if token is not None:
-        page.goto(gw.http + "/assets/nope")  # same origin, to write localStorage before the app runs
+        page.goto(gw.http + "/healthz")  # same origin, to write localStorage before the app runs
         page.evaluate("t => localStorage.setItem('agenthub.token', t)", token)
     page.goto(gw.http + "/" + (f"#{hash_}" if hash_ else ""))
     wait_dot(page, "connected")

@@ -89,7 +89,7 @@ def test_health_presence_and_runs_update_live(page: Any, make_gateway: Any, tmp_
     cards.first.wait_for()
     titles = [t.lower() for t in page.locator("#page-health-body .card-title").all_inner_texts()]
     assert {"gateway", "agent provider", "connections", "runs", "sessions", "channels", "nodes"} <= set(titles)
-    assert page.locator("#page-health-body .card", has_text="Gateway").locator(".badge.ok").inner_text() == "healthy"
+    assert page.locator("#page-health-body .card", has_text="Gateway").locator(".card-value").inner_text() == "Healthy"
     assert "1 aborted" in page.locator("#page-health-body .card", has_text="Runs").inner_text()
     assert page.locator("#page-health-body pre").count() == 0  # cards, no raw JSON
     assert "{" not in page.locator("#page-health-body").inner_text()

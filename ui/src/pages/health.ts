@@ -3,7 +3,7 @@
 import { h } from "../dom";
 import { Gateway } from "../gateway";
 import { optional, type Page } from "../control";
-import { badge, cards, clock, duration, type CardSpec } from "../view";
+import { cards, clock, duration, type CardSpec } from "../view";
 
 export class HealthPage implements Page {
   readonly events = ["health", "presence"] as const;
@@ -26,7 +26,7 @@ export class HealthPage implements Page {
     const specs: CardSpec[] = [
       {
         title: "Gateway",
-        value: badge(health.ok ? "healthy" : "unhealthy", health.ok ? "ok" : "error"),
+        value: h("span", { class: health.ok ? "ok-text" : "error-text" }, health.ok ? "Healthy" : "Unhealthy"),
         detail: `version ${status.version ?? "?"}, up ${duration(status.uptimeMs)}`,
         tone: health.ok ? "ok" : "bad",
       },

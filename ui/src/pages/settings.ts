@@ -50,7 +50,7 @@ function same(a: unknown, b: unknown): boolean {
 /** "bind address" -> "Bind address." */
 function sentence(text: string): string {
   const t = text.trim();
-  return t.charAt(0).toUpperCase() + t.slice(1) + (/[.!?)]$/.test(t) ? "" : ".");
+  return t.charAt(0).toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? "" : ".");
 }
 
 function idFor(path: string): string {
