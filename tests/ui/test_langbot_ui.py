@@ -180,7 +180,7 @@ def test_pipeline_debug_page(page: Any, make_gateway: Any) -> None:
     shot(page, "30-langbot-debug")
 
     gw.restart()
-    page.locator(".toast.bad", has_text="Reconnecting (attempt 1 of 5)").wait_for(timeout=20_000)
+    page.locator(".toast.bad", has_text="Reconnecting (attempt 1 of 5)").first.wait_for(timeout=20_000)
     page.wait_for_selector(".lb-status .dot[data-state='connected']", timeout=40_000)
     page.wait_for_function(
         "[...document.querySelectorAll('#toasts .toast.ok')].some(t => t.textContent.startsWith('Connected'))"
@@ -191,14 +191,14 @@ def test_pipeline_debug_page(page: Any, make_gateway: Any) -> None:
 
     page.locator("#lb-connect").click()  # Disconnect
     page.wait_for_selector(".lb-status .dot[data-state='down']")
-    page.locator(".toast", has_text="Disconnected.").wait_for()
+    page.locator("#toasts .toast.info").get_by_text("Disconnected.", exact=True).wait_for()
     assert page.locator("#lb-send").is_disabled()
 
     page.locator("#lb-key").fill("lbk_wrong")
     page.locator("#lb-connect").click()
     page.wait_for_selector(".lb-status .dot[data-state='down']")
-    page.locator(".toast.bad", has_text="Disconnected:").wait_for()
-    assert "Disconnected:" in page.locator("#lb-status-label").inner_text()
+    page.locator(".toast.bad", has_text="Disconnected: ").last.wait_for()
+    assert page.locator("#lb-status-label").inner_text().startswith("Disconnected: ")
     # Leaving the page closes its socket.
     page.locator("#lb-key").fill("")
     page.locator("#lb-connect").click()

@@ -2,7 +2,7 @@
 // events) and for past turns (from the stored answer's `meta.thinking` / `meta.tools`).
 
 import { h, json } from "./dom";
-import { highlight } from "./markdown";
+import { highlightedCode } from "./markdown";
 
 export interface ToolCall {
   id?: string;
@@ -22,10 +22,7 @@ function valueBlock(cls: string, v: unknown): HTMLPreElement {
     pre.textContent = v;
     return pre;
   }
-  const code = h("code", { class: "hljs language-json" });
-  // highlight() returns escaped text wrapped in spans with hljs classes only.
-  code.innerHTML = highlight(json(v ?? {}), "json").html;
-  pre.append(code);
+  pre.append(h("code", { class: "hljs language-json" }, highlightedCode(json(v ?? {}), "json")));
   return pre;
 }
 

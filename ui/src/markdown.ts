@@ -114,6 +114,11 @@ function decorateCode(pre: HTMLPreElement): void {
   wrap.append(pre);
 }
 
+/** `code` highlighted as `lang`, as sanitized DOM nodes (for tool arguments and results). */
+export function highlightedCode(code: string, lang: string): DocumentFragment {
+  return DOMPurify.sanitize(highlight(code, lang).html, { ...PURIFY, RETURN_DOM_FRAGMENT: true });
+}
+
 /** Render `text` into `el`, replacing what it showed. */
 export function renderInto(el: HTMLElement, text: string): void {
   el.replaceChildren(renderMarkdown(text));

@@ -173,7 +173,7 @@ class RunManager:
         chat_delta_interval_ms: int = 150,
         run_timeout_s: float = 600,
         max_message_chars: int = 100_000,
-        transcript_blocks_chars: int = 32_000,
+        transcript_blocks_chars: int = 4_000,
     ) -> None:
         self.bus = bus
         self.store = store
