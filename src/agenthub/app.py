@@ -650,6 +650,7 @@ class Gateway:
             chat_delta_interval_ms=s.limits.chat_delta_interval_ms,
             run_timeout_s=s.limits.run_timeout_s,
             max_message_chars=s.limits.max_message_chars,
+            transcript_blocks_chars=s.limits.transcript_blocks_chars,
         )
         sec = s.security
         mode = sec.resolved_auth_mode(s.token)
@@ -880,6 +881,7 @@ class Gateway:
         node.runs.chat_delta_interval_ms = settings.limits.chat_delta_interval_ms
         node.runs.run_timeout_s = settings.limits.run_timeout_s
         node.runs.max_message_chars = settings.limits.max_message_chars
+        node.runs.transcript_blocks_chars = settings.limits.transcript_blocks_chars
         lim = settings.limits
         self.transcripts.resize(
             lim.transcript_cache_sessions, lim.transcript_cache_messages, lim.transcript_cache_bytes

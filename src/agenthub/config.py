@@ -142,6 +142,12 @@ class Limits(_Section):
         64 * 1024 * 1024, "replay history bytes in all; the least recent streams go first", ge=64 * 1024
     )
     max_message_chars: int = _f(100_000, "longest message a run accepts, from any dialect (characters)", ge=1)
+    transcript_blocks_chars: int = _f(
+        4_000,
+        "a turn's thinking, and its tool calls, each kept up to this many characters with the stored answer "
+        "(chat.history meta; a 200-message history must fit max_buffered_bytes); 0: not kept",
+        ge=0,
+    )
     max_inflight_per_connection: int = _f(
         64, "requests a native connection may have unanswered; more get UNAVAILABLE (retryable)", ge=1
     )

@@ -40,6 +40,7 @@ from typing import Any
 
 from ..protocol._json import wire_safe
 from ..protocol.errors import ErrorCode, RpcError
+from .blocks import AnswerBlocks
 from .bus import EventBus, Fold
 from .runtime import (
     AgentRuntime,
@@ -120,6 +121,7 @@ class Run:
     # The caller's limit on the run's execution (agent ``timeout``, chat.send ``timeoutMs``), in seconds.
     timeout_s: float | None = None
     seq: int = 0  # the last agent event's seq
+    blocks: AnswerBlocks | None = None  # tool calls kept for the stored answer (created on the first one)
     task: asyncio.Task[None] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     on_done: list[Callable[[Run], None]] = field(default_factory=list)
@@ -173,6 +175,7 @@ class RunManager:
         chat_delta_interval_ms: int = 150,
         run_timeout_s: float = 600,
         max_message_chars: int = 100_000,
+        transcript_blocks_chars: int = 4_000,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -181,6 +184,8 @@ class RunManager:
         self.chat_delta_interval_ms = chat_delta_interval_ms
         self.run_timeout_s = run_timeout_s
         self.max_message_chars = max_message_chars
+        # Thinking and tool calls stored with an answer, each up to this many characters (see core.blocks).
+        self.transcript_blocks_chars = transcript_blocks_chars
         self.runs: dict[str, Run] = {}
         self.finished: dict[str, Run] = {}
         self.totals: dict[str, int] = {s.value: 0 for s in RunStatus}
@@ -418,12 +423,16 @@ class RunManager:
             run.thinking += ev.text
             self._agent(run, "thinking", {"text": run.thinking, "delta": ev.text}, droppable=True, fold=THINKING_TEXT)
         elif isinstance(ev, ToolCallStart):
+            args = wire_safe(dict(ev.args))
+            self._blocks(run).tool_start(ev.tool_call_id, ev.name, args)
             self._agent(
                 run,
                 "tool",
-                {"phase": "start", "name": ev.name, "toolCallId": ev.tool_call_id, "args": wire_safe(dict(ev.args))},
+                {"phase": "start", "name": ev.name, "toolCallId": ev.tool_call_id, "args": args},
             )
         elif isinstance(ev, ToolCallResult):
+            result = wire_safe(ev.result)
+            self._blocks(run).tool_result(ev.tool_call_id, ev.name, result, ev.is_error)
             self._agent(
                 run,
                 "tool",
@@ -431,10 +440,20 @@ class RunManager:
                     "phase": "result",
                     "name": ev.name,
                     "toolCallId": ev.tool_call_id,
-                    "result": wire_safe(ev.result),
+                    "result": result,
                     "isError": ev.is_error,
                 },
             )
+
+    def _blocks(self, run: Run) -> AnswerBlocks:
+        if run.blocks is None:
+            run.blocks = AnswerBlocks(self.transcript_blocks_chars)
+        return run.blocks
+
+    def _answer_meta(self, run: Run, meta: dict[str, Any]) -> dict[str, Any]:
+        """The stored answer's ``meta``: the outcome flags, plus the turn's thinking and tool calls."""
+        blocks = run.blocks or AnswerBlocks(self.transcript_blocks_chars)
+        return {**meta, **blocks.meta(run.thinking)}
 
     async def _end(
         self, run: Run, status: RunStatus, *, error: str | None = None, answer_meta: dict[str, Any] | None = None
@@ -446,8 +465,9 @@ class RunManager:
         """
         try:
             if answer_meta is not None and run.text:
+                meta = self._answer_meta(run, answer_meta)
                 await self.store.append_message(
-                    MessageRecord(run.session_key, "assistant", run.text, now_ms(), run.run_id, answer_meta)
+                    MessageRecord(run.session_key, "assistant", run.text, now_ms(), run.run_id, meta)
                 )
             run.status = status
             run.ended_ms = now_ms()
@@ -519,6 +539,7 @@ class RunManager:
         run.message = run.thinking = ""
         run.message_meta = {}
         run.images = ()
+        run.blocks = None
         run.runtime = None
         run.tools = None
         run.done.set()
