@@ -18,9 +18,11 @@ PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
 REDIS_SERVER := $(firstword $(wildcard /usr/bin/redis-server))
 # The Control UI: TypeScript in ui/, built into the package (committed, so running needs no Node).
 UI_BUILT := src/agenthub/web/static/index.html
-UI_SOURCES := ui/index.html ui/package.json ui/package-lock.json ui/tsconfig.json ui/vite.config.ts $(wildcard ui/src/*)
+UI_SOURCES := ui/index.html ui/package.json ui/package-lock.json ui/tsconfig.json ui/vite.config.ts $(wildcard ui/src/*.ts ui/src/*.css ui/src/pages/*.ts)
+# ui/'s npm packages: the UI's build tools and libraries, and axe-core, which the browser tests inject.
+UI_NPM_STAMP := ui/node_modules/.installed-stamp
 
-.PHONY: run test lint bench bench-quick coverage clean ui postgres redis
+.PHONY: run test lint bench bench-quick coverage clean ui ui-deps screenshots postgres redis
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -65,16 +67,26 @@ ifeq ($(REDIS_SERVER),)
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server
 endif
 
-# Rebuilds only when a UI source is newer than the committed build; `make test` never needs it.
-$(UI_BUILT): $(UI_SOURCES)
-	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build
+$(UI_NPM_STAMP): ui/package.json ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+ui-deps: $(UI_NPM_STAMP)
+
+# Rebuilds only when a UI source is newer than the committed build; `make test` never rebuilds it.
+$(UI_BUILT): $(UI_SOURCES) | $(UI_NPM_STAMP)
+	cd ui && npm run build
 
 ui: $(UI_BUILT)
+
+# The README's screenshots (docs/screenshots/*.png): the accessibility tour of every page writes them.
+screenshots: $(STAMP) $(UI_NPM_STAMP) | $(CHROMIUM)
+	AGENTHUB_SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui/test_pages_a11y.py
 
 run: $(STAMP)
 	$(BIN)/agenthub gateway
 
-test: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) postgres redis | $(CHROMIUM)
+test: $(STAMP) $(NPM_STAMP) $(UI_NPM_STAMP) $(OPENCLAW_STAMP) postgres redis | $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 # All six scenarios against agenthub and the baselines, OpenClaw included (about 5-6 minutes); writes
@@ -89,7 +101,7 @@ bench-quick: $(BENCH_STAMP) postgres redis
 
 # The whole suite under coverage, gateway subprocesses included ([tool.coverage] in pyproject.toml);
 # prints the line coverage of src/agenthub per file, worst first, and the total.
-coverage: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) postgres redis | $(CHROMIUM)
+coverage: $(STAMP) $(NPM_STAMP) $(UI_NPM_STAMP) $(OPENCLAW_STAMP) postgres redis | $(CHROMIUM)
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest -q -p no:cacheprovider
 	$(BIN)/coverage combine -q
