@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import random
 import secrets
@@ -56,13 +57,13 @@ PREAUTH_CAP = SecuritySettings().max_preauth_per_ip  # as shipped: the soak does
 class Plan:
     kills: int
     cycle_s: float  # honest + hostile load between two kills (jittered +-30%)
-    warm_s: float  # the last incarnation's warm-up round, before the RSS baseline
-    load_s: float  # the measured round: p99 window, RSS peak
+    round_s: float  # each of the last incarnation's leak rounds: a warm-up, then the measured ones
+    rounds: int  # measured rounds after the warm-up (the p99 and RSS windows)
     quiet_s: float  # after a round ends and every run finished, before RSS is read
 
 
-FULL = Plan(kills=4, cycle_s=25, warm_s=25, load_s=60, quiet_s=5)
-QUICK = Plan(kills=2, cycle_s=10, warm_s=10, load_s=20, quiet_s=3)
+FULL = Plan(kills=4, cycle_s=25, round_s=40, rounds=2, quiet_s=5)
+QUICK = Plan(kills=2, cycle_s=10, round_s=12, rounds=2, quiet_s=3)
 WORKERS = {"operators": 3, "webchat": 2, "agentbox": 2, "myagent": 2, "langbot": 2, "slow": 2}
 
 
@@ -100,7 +101,7 @@ class Soak:
         self.args = args
         self.plan = QUICK if args.quick else FULL
         if args.kills is not None:
-            self.plan = Plan(args.kills, self.plan.cycle_s, self.plan.warm_s, self.plan.load_s, self.plan.quiet_s)
+            self.plan = dataclasses.replace(self.plan, kills=args.kills)
         self.run_dir = Path(args.out or tempfile.mkdtemp(prefix="agenthub-soak-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = self.run_dir / "data"
@@ -110,6 +111,7 @@ class Soak:
         self.judged_windows: list[tuple[float, float]] = []
         self.metrics: dict[str, float] = {}
         self.slow_outcomes: list[str] = []
+        self.info_rss: list[int] = []
 
     def log(self, text: str) -> None:
         print(f"[soak {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
@@ -273,25 +275,34 @@ class Soak:
         return checks.median(values)
 
     async def leak_rounds(self, phase: Phase, workers: list[Any]) -> tuple[int, int, int]:
-        self.log(f"leak check: warm-up round of {self.plan.warm_s:.0f} s")
-        await self.load_round(phase, self.plan.warm_s)
-        phase.load.clear()
-        await self.quiesce(workers)
-        await asyncio.sleep(self.plan.quiet_s)
-        baseline = await self.rss()
-        self.log(f"RSS baseline {baseline / MIB:.1f} MiB; measured round of {self.plan.load_s:.0f} s")
-        peak = baseline
-        round_task = asyncio.create_task(self.load_round(phase, self.plan.load_s))
-        while not round_task.done():
-            peak = max(peak, self.gw.rss())
-            await asyncio.sleep(1)
-        await round_task
-        phase.load.clear()
-        await self.quiesce(workers)
-        await asyncio.sleep(self.plan.quiet_s)
-        after = await self.rss()
-        self.log(f"RSS after {after / MIB:.1f} MiB (peak {peak / MIB:.1f} MiB)")
+        """A warm-up round, then ``rounds`` identical ones; RSS after each, once every run ended.
+
+        The warm-up fills what is bounded by design (replay history, caches, the
+        allocator's arenas); the baseline is read after it. A leak grows with every
+        further round of the same load; memory that is only bounded does not.
+        """
+        plan = self.plan
+        self.log(f"leak check: warm-up round of {plan.round_s:.0f} s")
+        await self.load_round(phase, plan.round_s)
+        baseline = await self.quiet_rss(phase, workers)
+        self.log(f"RSS baseline {baseline / MIB:.1f} MiB; {plan.rounds} more rounds of {plan.round_s:.0f} s")
+        peak = after = baseline
+        for n in range(plan.rounds):
+            round_task = asyncio.create_task(self.load_round(phase, plan.round_s))
+            while not round_task.done():
+                peak = max(peak, self.gw.rss())
+                await asyncio.sleep(1)
+            await round_task
+            after = await self.quiet_rss(phase, workers)
+            self.info_rss.append(after)
+            self.log(f"RSS after round {n + 1}: {after / MIB:.1f} MiB (peak so far {peak / MIB:.1f} MiB)")
         return baseline, peak, after
+
+    async def quiet_rss(self, phase: Phase, workers: list[Any]) -> int:
+        phase.load.clear()
+        await self.quiesce(workers)
+        await asyncio.sleep(self.plan.quiet_s)
+        return await self.rss()
 
     async def write_targets(self) -> None:
         """alice's task ids, for the hostile mallory to try (it must never see them)."""
@@ -317,6 +328,7 @@ class Soak:
         c = self.ledger.counts
         info = [
             f"{self.plan.kills} SIGKILLs and restarts; {len(self.gw.incarnations)} gateway processes",
+            "RSS after each measured round: " + ", ".join(f"{v / MIB:.1f} MiB" for v in self.info_rss),
             "runs acknowledged: "
             + ", ".join(f"{k.split()[0]} {v}" for k, v in sorted(c.items()) if k.endswith("messages acknowledged")),
             "reconnects: " + ", ".join(f"{k.split()[0]} {v}" for k, v in sorted(c.items()) if k.endswith("connects")),
