@@ -18,7 +18,7 @@ PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
 UI_BUILT := src/agenthub/web/static/index.html
 UI_SOURCES := ui/index.html ui/package.json ui/package-lock.json ui/tsconfig.json ui/vite.config.ts $(wildcard ui/src/*)
 
-.PHONY: run test lint bench bench-quick coverage clean ui postgres
+.PHONY: run test lint bench bench-quick soak soak-quick coverage clean ui postgres
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -78,6 +78,15 @@ bench: $(BENCH_STAMP) $(OPENCLAW_STAMP)
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m bench --quick
 
+# The chaos and soak suite (a few minutes; not part of `make test`): honest load on every dialect,
+# hostile load, SIGKILL restarts; prints the table of end checks and exits 1 if one failed (soak/README.md).
+soak: $(STAMP)
+	$(BIN)/python -m soak
+
+# The short version CI runs after `make test` (under two minutes).
+soak-quick: $(STAMP)
+	$(BIN)/python -m soak --quick
+
 # The whole suite under coverage, gateway subprocesses included ([tool.coverage] in pyproject.toml);
 # prints the line coverage of src/agenthub per file, worst first, and the total.
 coverage: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) postgres | $(CHROMIUM)
@@ -87,8 +96,8 @@ coverage: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) postgres | $(CHROMIUM)
 	$(BIN)/coverage report
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench soak
+	$(BIN)/ruff format --check src tests bench soak
 	$(BIN)/mypy
 
 clean:

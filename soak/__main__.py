@@ -7,7 +7,7 @@ Timeline (``--quick`` for CI: fewer, shorter steps):
 2. chaos: ``--kills`` cycles of honest load (every dialect) plus hostile load,
    each ended by SIGKILL at a random moment and a restart on the same ports;
 3. leak check, in the last incarnation: a warm-up round, quiet, RSS baseline;
-   the measured round (honest and hostile load, the p99 window), quiet, RSS after;
+   two identical measured rounds, quiet, RSS after each;
 4. a graceful stop (SIGTERM), then the checks against the database and the logs.
 
 Prints the table (and writes ``soak.md``/``soak.json`` in the run directory);
@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench.control import raise_nofile_limit
-from bench.procs import Child
 
 from agenthub.config import SecuritySettings
+from bench.control import raise_nofile_limit
+from bench.procs import Child
 
 from . import checks
 from .agentbox import AgentBoxWorker
@@ -197,7 +197,7 @@ class Soak:
                 if task.exception() is not None:
                     self.ledger.honest_error("soak", f"worker {task.get_name()} crashed: {task.exception()!r}")
             targets.cancel()
-            samples = [tuple(s) for s in probe.call({"cmd": "report"})["samples"]]
+            samples = [(float(t), str(kind), float(ms)) for t, kind, ms in probe.call({"cmd": "report"})["samples"]]
             report = hostile.call({"cmd": "report"})
             probe.stop()
             hostile.stop()
@@ -209,7 +209,7 @@ class Soak:
             checks.check_transcripts(self.ledger.acked, stored),
             checks.check_outcomes(self.ledger.runs.values(), stored),
             checks.check_order(self.ledger),
-            checks.check_latency(samples, self.judged_windows, self.args.p99_ms),  # type: ignore[arg-type]
+            checks.check_latency(samples, self.judged_windows, self.args.p99_ms),
             checks.check_rss(baseline, peak, after, self.args.rss_slack_mib, 0.10),
             checks.check_logs(gw.incarnations),
             checks.check_guessing(report["counts"], report["examples"]),
@@ -218,7 +218,7 @@ class Soak:
             checks.check_caps(report["counts"], PREAUTH_CAP),
             checks.check_honest(self.ledger),
         ]
-        return self.finish(rows, samples, report)  # type: ignore[arg-type]
+        return self.finish(rows, samples, report)
 
     def workers(self, env: SoakEnv) -> list[Any]:
         c = env.creds

@@ -94,15 +94,16 @@ class AgentBoxWorker:
         if self.sock is None or not self.sock.open_:
             raise ConnectionError("connection lost")
         rid = f"{type_}-{next(self.ids)}"
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.replies[rid] = fut
         await self.sock.send({"id": rid, "type": type_, "payload": payload, "timestamp": int(time.time() * 1000)})
-        lost = self.sock.lost
+        lost: asyncio.Future[Any] = self.sock.lost
         async with asyncio.timeout(timeout):
-            done, _ = await asyncio.wait({fut, lost}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait([fut, lost], return_when=asyncio.FIRST_COMPLETED)
         if fut not in done:
             raise ConnectionError("connection lost")
-        return fut.result()
+        reply: dict[str, Any] = fut.result()
+        return reply
 
     async def _open(self) -> JsonSocket:
         sock = await JsonSocket.open(f"ws://{self.env.host}:{self.env.agentbox_port}/api/v1/gateway/ws", self.on_frame)

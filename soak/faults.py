@@ -36,7 +36,7 @@ def lose_message() -> None:
             return None
         return await original(self, message)
 
-    SqlStore.append_message = append_message  # type: ignore[method-assign]
+    SqlStore.append_message = append_message  # type: ignore[method-assign,assignment]
 
 
 def lose_outcome() -> None:
@@ -68,8 +68,8 @@ def slow_parser() -> None:
 
     num, op = r"\d+(?:\.\d+)?", r"(?:\*\*|//|[-+*/%])"
     quadratic = re.compile(rf"[-+(\s]*{num}(?:[\s)]*{op}[\s(+-]*{num})+[\s)]*")  # before the fix (9ad20c2^)
-    demo._expressions = lambda text: [m.group() for m in quadratic.finditer(text)]  # type: ignore[assignment]
-    demo.INLINE_ANALYSIS_CHARS = sys.maxsize  # type: ignore[misc]
+    demo._expressions = lambda text: [m.group() for m in quadratic.finditer(text)]
+    demo.INLINE_ANALYSIS_CHARS = sys.maxsize
 
 
 def leak() -> None:

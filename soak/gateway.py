@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
 from bench.procs import rss_bytes, tree
 
 __all__ = ["GatewayPorts", "Incarnation", "SoakGateway", "free_port"]

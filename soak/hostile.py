@@ -33,10 +33,10 @@ from typing import Any
 
 import httpx
 import websockets
-from bench.control import emit, raise_nofile_limit, serve_commands
 from websockets.asyncio.client import ClientConnection
 
 from agenthub.protocol.errors import ErrorCode
+from bench.control import emit, raise_nofile_limit, serve_commands
 
 from . import junk
 from .native import connect_params

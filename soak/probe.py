@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import websockets
-from bench.control import emit, serve_commands
 from websockets.asyncio.client import ClientConnection
+
+from bench.control import emit, serve_commands
 
 from .common import HONEST_IP
 from .native import connect_params
