@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import random
 import secrets
 import shutil
@@ -50,6 +51,7 @@ from .native import NativeWorker, SlowConsumer
 GUESS_IP, HOSTILE_IP, FLOOD_IP, SLOW_IP = "127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.6"
 SETTLE_S = 3.0  # after a restart every client reconnects and replays at once: latency is judged after this
 MIB = 1024 * 1024
+ROOT = Path(__file__).resolve().parents[1]
 PREAUTH_CAP = SecuritySettings().max_preauth_per_ip  # as shipped: the soak does not change it
 
 
@@ -137,9 +139,10 @@ class Soak:
             creds.myagent_secret,
         ]
         command = [sys.executable, "-m", "agenthub", "gateway"]
+        env = {"AGENTHUB_HOOKS_TOKEN": creds.hook_token}
         if self.args.fault:
             command = [sys.executable, "-m", "soak.faults", self.args.fault]
-        env = {"AGENTHUB_HOOKS_TOKEN": creds.hook_token}
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
         return SoakGateway(self.run_dir, GatewayPorts.pick(), args, env, command)
 
     # -- phases ---------------------------------------------------------------------------

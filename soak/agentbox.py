@@ -165,7 +165,8 @@ class AgentBoxWorker:
             try:
                 await self._one_task(f"{self.name}#{n}")
             except (ConnectionError, TimeoutError, httpx.HTTPError):
-                continue  # the socket or the gateway went: the next round reconnects and catches up
+                await asyncio.sleep(0.05)  # the socket or the gateway went: the next round reconnects and catches up
+                continue
             await asyncio.sleep(self.rng.uniform(0, 0.3))
         await self.close()
 

@@ -45,9 +45,12 @@ class JsonSocket:
         except websockets.ConnectionClosed:
             pass
         finally:
-            self.close_code = self.ws.close_code
-            if not self.lost.done():
-                self.lost.set_result(None)
+            self._lost()
+
+    def _lost(self) -> None:
+        self.close_code = self.ws.close_code
+        if not self.lost.done():
+            self.lost.set_result(None)
 
     @property
     def open_(self) -> bool:
@@ -59,6 +62,7 @@ class JsonSocket:
         try:
             await self.ws.send(_json.dumps(obj).decode())
         except websockets.ConnectionClosed:
+            self._lost()  # now, not when the reader task next runs: callers check `open_` to reconnect
             raise ConnectionError("connection lost") from None
 
     def drop(self) -> None:

@@ -126,12 +126,15 @@ class LangBotWorker:
             try:
                 await self.sock.send({"type": "message", "message": [{"type": "Plain", "text": self.sent}]})
             except ConnectionError:
+                self.sent, self.waiting = None, False
+                await asyncio.sleep(0.05)
                 continue
             if self.rng.random() < 0.2:
                 await self._follow(0.05)
                 try:
                     await self.sock.send({"type": "ping"})
                 except ConnectionError:
+                    await asyncio.sleep(0.05)
                     continue
             while self.waiting and not phase.stop.is_set():
                 await self._follow(0.05)

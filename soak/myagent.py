@@ -126,6 +126,7 @@ class MyAgentWorker:
             try:
                 await self._turn(f"{self.name}#{n}")
             except (ConnectionError, TimeoutError):
+                await asyncio.sleep(0.05)  # never a busy loop, whatever failed
                 continue
             await asyncio.sleep(self.rng.uniform(0, 0.3))
         if self.sock is not None:

@@ -146,6 +146,9 @@ class NativeSocket:
         try:
             await self.ws.send(_json.dumps({"type": "req", "id": rid, "method": method, "params": params}).decode())
         except websockets.ConnectionClosed:
+            self.pending.pop(rid, None)
+            if not self.lost.done():  # now, not when the reader task next runs: callers reconnect on it
+                self.lost.set_result(None)
             raise ConnectionError("connection lost") from None
         async with asyncio.timeout(timeout):
             return await fut
