@@ -81,6 +81,11 @@ def cli(data_dir: Path, *args: str) -> dict[str, Any]:
     return data
 
 
+def child_env(cfg: dict[str, Any]) -> dict[str, str]:
+    """A child's configuration, credentials included, in its environment (``SOAK_CONFIG``), not its argv."""
+    return {**os.environ, "SOAK_CONFIG": json.dumps(cfg)}
+
+
 def provision(data_dir: Path) -> Credentials:
     keys = {user: cli(data_dir, "keys", "create", "--user", user)["key"] for user in ("alice", "bob", "mallory")}
     private = cli(data_dir, "pipelines", "create", "--name", "soak")
@@ -109,7 +114,6 @@ class Soak:
         self.data_dir = self.run_dir / "data"
         self.ledger = Ledger()
         self.rng = random.Random(f"{args.seed}:driver")
-        self.info: list[str] = []
         self.judged_windows: list[tuple[float, float]] = []
         self.metrics: dict[str, float] = {}
         self.slow_outcomes: list[str] = []
@@ -133,13 +137,14 @@ class Soak:
             str(self.data_dir),
             "--config",
             str(self.run_dir / "config.json"),
-            "--token",
-            creds.token,
-            "--myagent-secret",
-            creds.myagent_secret,
         ]
         command = [sys.executable, "-m", "agenthub", "gateway"]
-        env = {"AGENTHUB_HOOKS_TOKEN": creds.hook_token}
+        # Secrets go in the environment, not on a command line every local user can read.
+        env = {
+            "AGENTHUB_TOKEN": creds.token,
+            "AGENTHUB_MYAGENT_SECRET": creds.myagent_secret,
+            "AGENTHUB_HOOKS_TOKEN": creds.hook_token,
+        }
         if self.args.fault:
             command = [sys.executable, "-m", "soak.faults", self.args.fault]
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
@@ -159,27 +164,18 @@ class Soak:
             "127.0.0.1", gw.ports.main, gw.ports.agentbox, gw.ports.myagent, creds, self.ledger, phase, self.args.seed
         )
         cfg = {"host": env.host, "port": env.port, "agentbox_port": env.agentbox_port, "myagent_port": env.myagent_port}
-        probe = Child([sys.executable, "-m", "soak.probe", json.dumps(cfg | creds.as_dict())])
+        probe = Child([sys.executable, "-m", "soak.probe"], child_env(cfg | creds.as_dict()))
         probe.read()
-        hostile = Child(
-            [
-                sys.executable,
-                "-m",
-                "soak.hostile",
-                json.dumps(
-                    cfg
-                    | {
-                        "creds": creds.as_dict(),
-                        "guess_ip": GUESS_IP,
-                        "hostile_ip": HOSTILE_IP,
-                        "flood_ip": FLOOD_IP,
-                        "slow_ip": SLOW_IP,
-                        "targets": str(self.run_dir / "targets.json"),
-                        "seed": self.args.seed,
-                    }
-                ),
-            ]
-        )
+        hostile_cfg = {
+            "creds": creds.as_dict(),
+            "guess_ip": GUESS_IP,
+            "hostile_ip": HOSTILE_IP,
+            "flood_ip": FLOOD_IP,
+            "slow_ip": SLOW_IP,
+            "targets": str(self.run_dir / "targets.json"),
+            "seed": self.args.seed,
+        }
+        hostile = Child([sys.executable, "-m", "soak.hostile"], child_env(cfg | hostile_cfg))
         hostile.read()
         self.hostile = hostile
         self.env = env

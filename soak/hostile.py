@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -565,7 +565,7 @@ class Hostile:
 
 async def main() -> None:
     raise_nofile_limit()
-    cfg = json.loads(sys.argv[1])
+    cfg = json.loads(os.environ["SOAK_CONFIG"])
     hostile = Hostile(cfg)
     emit({"ready": True})
     await serve_commands({"start": hostile.start, "pause": hostile.pause, "report": hostile.report})

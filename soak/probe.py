@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -124,7 +124,7 @@ async def _forever(kind: str, clock: Clock, body: Callable[[], Awaitable[None]])
 
 
 async def main() -> None:
-    cfg = json.loads(sys.argv[1])
+    cfg = json.loads(os.environ["SOAK_CONFIG"])
     clock = Clock()
     probes = {"native health": native, "agentbox ping": agentbox, "langbot ping": langbot}
     loops = [
