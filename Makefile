@@ -22,7 +22,7 @@ UI_SOURCES := ui/index.html ui/package.json ui/package-lock.json ui/tsconfig.jso
 # ui/'s npm packages: the UI's build tools and libraries, and axe-core, which the browser tests inject.
 UI_NPM_STAMP := ui/node_modules/.installed-stamp
 
-.PHONY: run test lint bench bench-quick coverage clean ui ui-deps screenshots postgres redis
+.PHONY: run test lint bench bench-quick soak soak-quick coverage clean ui ui-deps screenshots postgres redis
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -99,6 +99,15 @@ bench: $(BENCH_STAMP) $(OPENCLAW_STAMP) postgres redis
 bench-quick: $(BENCH_STAMP) postgres redis
 	$(BIN)/python -m bench --quick
 
+# The chaos and soak suite (a few minutes; not part of `make test`): honest load on every dialect,
+# hostile load, SIGKILL restarts; prints the table of end checks and exits 1 if one failed (soak/README.md).
+soak: $(STAMP)
+	$(BIN)/python -m soak
+
+# The short version CI runs after `make test` (under two minutes).
+soak-quick: $(STAMP)
+	$(BIN)/python -m soak --quick
+
 # The whole suite under coverage, gateway subprocesses included ([tool.coverage] in pyproject.toml);
 # prints the line coverage of src/agenthub per file, worst first, and the total.
 coverage: $(STAMP) $(NPM_STAMP) $(UI_NPM_STAMP) $(OPENCLAW_STAMP) postgres redis | $(CHROMIUM)
@@ -108,8 +117,8 @@ coverage: $(STAMP) $(NPM_STAMP) $(UI_NPM_STAMP) $(OPENCLAW_STAMP) postgres redis
 	$(BIN)/coverage report
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench soak
+	$(BIN)/ruff format --check src tests bench soak
 	$(BIN)/mypy
 
 clean:
