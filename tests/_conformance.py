@@ -89,9 +89,9 @@ KNOWN_DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
         "AgentEvent",
         "",
-        r"'sessionKey' was unexpected",
-        "agent events carry sessionKey so a client can route them without a run->session table "
-        "(OpenClaw's own gateway adds it when it broadcasts; its schema does not list it)",
+        r"'sessionKey' was unexpected|'agentId', 'sessionKey' were unexpected",
+        "agent events carry sessionKey (and agentId) so a client can route them without a run->session table "
+        "(OpenClaw's own gateway adds them when it broadcasts; its schema does not list them)",
     ),
     Deviation(
         "SessionsDeleteResult",

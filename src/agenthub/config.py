@@ -54,6 +54,7 @@ __all__ = [
     "Limits",
     "MyAgentSettings",
     "OpenAISettings",
+    "OtelSettings",
     "SecuritySettings",
     "SlackSettings",
     "TelegramSettings",
@@ -273,6 +274,11 @@ class SecuritySettings(_Section):
         None,
         "the LangBot 'default' pipeline takes sockets without a credential (unset: only when the gateway has no auth)",
     )
+    metrics_public: bool = _f(
+        False,
+        "serve /metrics without the gateway credential (for scrapers that cannot send a Bearer token)",
+        flag="--metrics-public",
+    )
 
     @field_validator("allowed_origins")
     @classmethod
@@ -294,6 +300,18 @@ class SecuritySettings(_Section):
         if self.password is not None:
             return "password"
         return "token" if token is not None else "none"
+
+
+class OtelSettings(_Section):
+    """OpenTelemetry traces (``pip install 'agenthub[otel]'``): a span per RPC and per run.
+
+    Spans go to an OTLP/HTTP collector configured the OpenTelemetry way
+    (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_HEADERS``, ...); an
+    embedding program that installed its own tracer provider keeps it.
+    """
+
+    enabled: bool = _f(False, "export OpenTelemetry traces (needs the otel extra)", flag="--otel")
+    service_name: str = _f("agenthub", "the service.name resource attribute of the spans", min_length=1)
 
 
 class CronSettings(_Section):
@@ -608,6 +626,7 @@ class GatewaySettings(BaseSettings):
     heartbeat: HeartbeatSettings = _f(HeartbeatSettings, "heartbeat turns")
     hooks: HooksSettings = _f(HooksSettings, "inbound webhooks")
     canvas: CanvasSettings = _f(CanvasSettings, "the canvas host")
+    otel: OtelSettings = _f(OtelSettings, "OpenTelemetry traces")
     channels: ChannelsSettings = _f(ChannelsSettings, "messaging channels (Telegram, Slack, Discord, WebChat)")
 
     @classmethod
@@ -659,6 +678,7 @@ RESTART_FIELDS = frozenset(
         "hooks",
         "canvas",
         "channels",
+        "otel",
     }
 )
 
