@@ -71,6 +71,7 @@ from .web import agentbox as agentbox_edge
 from .web import hooks as hooks_edge
 from .web import langbot as langbot_edge
 from .web import myagent as myagent_edge
+from .web import openapi as openapi_edge
 from .web import ui as ui_edge
 from .web.access import AccessDenied, Gatekeeper
 from .web.canvas import CanvasAuth, CanvasHost
@@ -88,6 +89,7 @@ MOUNTS: list[Callable[[Edge], None]] = [
     myagent_edge.mount,
     ui_edge.mount,
     hooks_edge.mount,
+    openapi_edge.mount,
 ]
 
 __all__ = ["ConfigError", "Gateway", "SettingsService", "check_startup"]
