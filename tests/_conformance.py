@@ -89,9 +89,9 @@ KNOWN_DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
         "AgentEvent",
         "",
-        r"'sessionKey' was unexpected|'agentId', 'sessionKey' were unexpected",
-        "agent events carry sessionKey (and agentId) so a client can route them without a run->session table "
-        "(OpenClaw's own gateway adds them when it broadcasts; its schema does not list them)",
+        r"\('agentId', 'sessionKey' were unexpected\)|'sessionKey' was unexpected|'agentId' was unexpected",
+        "agent events carry sessionKey and agentId, as OpenClaw's own gateway adds them when it broadcasts "
+        "(server-chat's agentPayload); the 2026.9.1 schema's AgentEvent does not list them",
     ),
     Deviation(
         "SessionsDeleteResult",

@@ -61,7 +61,7 @@ async def test_a_silent_heartbeat_delivers_nothing(embedded: Any) -> None:
     url, outbound = await embedded({"interval_s": 1})
     async with Client.open_connected(url, scopes=["operator.read"]) as op:
         beat = (await op.until(heartbeat("ok-token"), timeout=20))["payload"]
-        assert beat["silent"] is True and beat["sessionKey"] == "main"
+        assert beat["silent"] is True and beat["sessionKey"] == "agent:main:main"
         # The heartbeat turn is a normal run every operator sees; its reply is the bare acknowledgment.
         chat = run_events(op.events, beat["runId"], "chat")
         assert chat[-1]["state"] == "final" and chat[-1]["message"]["content"][0]["text"] == "HEARTBEAT_OK"
@@ -107,7 +107,7 @@ async def test_set_heartbeats_pauses_and_resumes(embedded: Any) -> None:
         assert "heartbeat" not in patched["restartRequired"]
         assert (await op.ok("cron.status"))["heartbeat"]["intervalSeconds"] == 1
         beat = (await op.until(heartbeat("ok-token"), timeout=20))["payload"]
-        assert beat["sessionKey"] == "main"
+        assert beat["sessionKey"] == "agent:main:main"
 
 
 async def test_cron_system_event_job_wakes_the_heartbeat_and_announce_delivers(embedded: Any) -> None:

@@ -31,7 +31,7 @@ async def test_webchat_counts_browser_clients_and_takes_deliveries(tmp_path: Pat
                 final = await browser.until(
                     lambda f: (
                         f.get("event") == "chat"
-                        and f["payload"].get("sessionKey") == "ops"
+                        and f["payload"].get("sessionKey") == "agent:main:ops"  # the canonical key of "ops"
                         and f["payload"]["state"] == "final"
                     )
                 )

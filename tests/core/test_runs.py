@@ -165,7 +165,7 @@ async def test_a_run_past_its_own_timeout_ends_as_timed_out_with_its_partial_tex
     assert chat["message"]["content"][0]["text"] == "partial answer"
     stored = await store.get_run("t1")
     assert stored is not None and stored.status == "timeout"
-    history = await store.history("s", 10)
+    history = await store.history("agent:main:s", 10)  # runs name sessions by their canonical key
     assert [(m.role, m.text, m.meta) for m in history] == [
         ("user", "go", {}),
         ("assistant", "partial answer", {"timedOut": True}),

@@ -51,7 +51,9 @@ async def test_runs_and_history_on_postgresql_survive_a_restart(make_gateway: An
             ("assistant", answers[1]),
         ]
         # The rows are in PostgreSQL, and there is no SQLite file beside them.
-        assert postgres.psql("SELECT count(*) FROM messages WHERE session_key = 'pg'", database).strip() == "4"
+        assert (
+            postgres.psql("SELECT count(*) FROM messages WHERE session_key = 'agent:main:pg'", database).strip() == "4"
+        )
         assert postgres.psql("SELECT status FROM runs WHERE run_id = 'pg-agent'", database).strip() == "ok"
         assert not (gw.data_dir / "agenthub.db").exists()
         assert config["database_url"] == postgres.url(database, password="***")

@@ -716,4 +716,4 @@ async def test_history_stays_within_its_byte_bounds_and_replays_cumulative_text(
         assert assert_cumulative([e["payload"] for e in whole["events"] if e["event"] == "agent"]) == last.text
         # the oldest is gone, and says so
         gone = await c.call("agent.replay", {"runId": "big-0", "afterSeq": 0})
-        assert gone["error"]["details"] == {"code": "REPLAY_GAP", "runId": "big-0"}
+        assert gone["error"]["details"] == {"code": "REPLAY_GAP", "reason": "REPLAY_GAP", "runId": "big-0"}

@@ -261,16 +261,19 @@ async def test_upgrade_from_an_earlier_schema_keeps_every_row(db_url: str, tmp_p
     await store.open()
     try:
         assert store.schema_version == LATEST
-        history = await store.history("main", 10)
+        # Migration 8 moved the bare keys to OpenClaw's canonical ones: "main" is agent:main:main.
+        main, empty = "agent:main:main", "agent:main:empty"
+        history = await store.history(main, 10)
         assert [(m.role, m.text, m.meta) for m in history] == [
             ("user", "hello ✓", {"source": "chat"}),
             ("assistant", "Grüße 👋", {}),
         ]
-        assert await store.get_session("main") == SessionRecord("main", 1_000, 1_002, 2, "r1")
-        assert [s.key for s in await store.list_sessions(10)] == ["main", "empty"]
+        assert await store.get_session(main) == SessionRecord(main, 1_000, 1_002, 2, "r1")
+        assert await store.get_session("main") is None
+        assert [s.key for s in await store.list_sessions(10)] == [main, empty]
         owner = "alice" if version >= 3 else None
         assert await store.get_run("r1") == RunRecord(
-            "r1", "main", "ok", 1_000, 1_001, 1_002, None, "done", "ws:cli", owner
+            "r1", main, "ok", 1_000, 1_001, 1_002, None, "done", "ws:cli", owner
         )
         assert await store.fail_interrupted_runs("restarted", 9_000) == 1
         device = await store.get_device("d1")
@@ -280,7 +283,7 @@ async def test_upgrade_from_an_earlier_schema_keeps_every_row(db_url: str, tmp_p
         if version >= 3:
             assert await store.list_api_keys() == [ApiKeyRecord("abc", "alice", "sha", ["tasks"], 1_000)]
         # the new schema takes new rows: ids keep growing past the old ones
-        new_id = await store.append_message(MessageRecord("main", "user", "after", 9_001))
+        new_id = await store.append_message(MessageRecord(main, "user", "after", 9_001))
         assert new_id > max(m.id or 0 for m in history)
         pipelines = {p.uuid: p.name for p in await SqlitePipelines(store.engine).list()}
         assert pipelines["default"] == "default"
