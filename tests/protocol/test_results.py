@@ -89,9 +89,7 @@ async def test_live_results_and_events_conform(gateway: Any) -> None:
 
 def test_asyncapi_document_is_valid_asyncapi_3() -> None:
     if not ASYNCAPI_SCHEMA.exists():
-        pytest.fail(
-            f"{ASYNCAPI_SCHEMA} is missing: run `make clients/ts/node_modules/.installed-stamp` (part of make test)"
-        )
+        pytest.fail(f"{ASYNCAPI_SCHEMA} is missing: run `make clients` (part of make test)")
     spec = json.loads(ASYNCAPI_SCHEMA.read_text())
     doc = json.loads(json.dumps(asyncapi_document()))
     errors = list(jsonschema.Draft7Validator(spec).iter_errors(doc))

@@ -61,7 +61,7 @@ class _RpcProbe:
 
     def end(self, ok: bool, error_code: str | None) -> None:
         outcome = "ok" if ok else (error_code or "error")
-        self._m.rpc_seconds.labels(self._method, outcome).observe(time.perf_counter() - self._t0)
+        self._m.rpc_child(self._method, outcome).observe(time.perf_counter() - self._t0)
 
 
 class _RunProbe:
@@ -132,8 +132,17 @@ class GatewayMetrics:
             ["dialect"],
             registry=registry,
         )
+        self._rpc_children: dict[tuple[str, str], Any] = {}
         for dialect in ("native", "agentbox", "langbot", "myagent"):
             self.ws_connections.labels(dialect)  # present at 0 before the first connection
+
+    def rpc_child(self, method: str, outcome: str) -> Any:
+        """The histogram child of (method, outcome), cached: ``labels()`` takes a lock on every call."""
+        key = (method, outcome)
+        child = self._rpc_children.get(key)
+        if child is None:
+            child = self._rpc_children[key] = self.rpc_seconds.labels(method, outcome)
+        return child
 
     # -- core.observe.Observer -----------------------------------------------------
     def rpc(self, method: str, conn_id: str, request_id: str) -> RpcProbe:

@@ -156,7 +156,8 @@ def native_handler(
         if identify is not None:
             conn.proxy_user = identify(request)
         bind_log_context(conn_id=conn.conn_id)  # every line this socket's task logs names the connection
-        log.info("connection open: conn=%s dialect=native ip=%s", conn.conn_id, conn.remote_ip)
+        # DEBUG: the "authenticated" line (core.node) says it at INFO once the peer proved who it is.
+        log.debug("connection open: conn=%s dialect=native ip=%s", conn.conn_id, conn.remote_ip)
         session = NativeSession(node, conn)
         session.open()
         try:
