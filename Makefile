@@ -23,9 +23,11 @@ CHROMIUM := /usr/bin/chromium
 PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
 # The Control UI: TypeScript in ui/, built into the package (committed, so running needs no Node).
 UI_BUILT := src/agenthub/web/static/index.html
-UI_SOURCES := ui/index.html ui/package.json ui/package-lock.json ui/tsconfig.json ui/vite.config.ts $(wildcard ui/src/*)
+UI_SOURCES := ui/index.html ui/package.json ui/package-lock.json ui/tsconfig.json ui/vite.config.ts $(wildcard ui/src/*.ts ui/src/*.css ui/src/pages/*.ts)
+# ui/'s npm packages: the UI's build tools and libraries, and axe-core, which the browser tests inject.
+UI_NPM_STAMP := ui/node_modules/.installed-stamp
 
-.PHONY: run test test-fast lint bench bench-quick coverage clean ui postgres clients apidocs
+.PHONY: run test test-fast lint bench bench-quick coverage clean ui ui-deps screenshots postgres clients apidocs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -81,11 +83,21 @@ ifeq ($(PG_INITDB),)
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql
 endif
 
-# Rebuilds only when a UI source is newer than the committed build; `make test` never needs it.
-$(UI_BUILT): $(UI_SOURCES)
-	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build
+$(UI_NPM_STAMP): ui/package.json ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+ui-deps: $(UI_NPM_STAMP)
+
+# Rebuilds only when a UI source is newer than the committed build; `make test` never rebuilds it.
+$(UI_BUILT): $(UI_SOURCES) | $(UI_NPM_STAMP)
+	cd ui && npm run build
 
 ui: $(UI_BUILT)
+
+# The README's screenshots (docs/screenshots/*.png): the accessibility tour of every page writes them.
+screenshots: $(STAMP) $(UI_NPM_STAMP) | $(CHROMIUM)
+	AGENTHUB_SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui/test_pages_a11y.py
 
 # `make run ARGS="--agentbox-port 18080"`: extra flags for the gateway (`agenthub gateway --help`).
 run: $(RUN_STAMP)
@@ -96,12 +108,12 @@ run: $(RUN_STAMP)
 # Serial by default: on the shared 2-core machine `-n 2` measured 14:17 against 16:38 (1,075 tests), too
 # little to risk timing-sensitive tests under load; `make test PYTEST_ARGS="-n 2"` runs it on 2 workers.
 PYTEST_ARGS ?=
-test: $(STAMP) $(NPM_STAMP) $(CLIENTS_STAMP) $(OPENCLAW_STAMP) postgres | $(CHROMIUM)
+test: $(STAMP) $(NPM_STAMP) $(UI_NPM_STAMP) $(CLIENTS_STAMP) $(OPENCLAW_STAMP) postgres | $(CHROMIUM)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 	cd clients/ts && AGENTHUB_PYTHON=$(CURDIR)/$(BIN)/python npm test
 
 # The quick subset (no OpenClaw clients, no Chromium, no wheel build: markers in pyproject.toml), on 2 workers.
-test-fast: $(STAMP) $(NPM_STAMP) $(CLIENTS_STAMP) postgres
+test-fast: $(STAMP) $(NPM_STAMP) $(UI_NPM_STAMP) $(CLIENTS_STAMP) postgres
 	$(BIN)/python -m pytest -q -n 2 -m "not openclaw and not browser and not packaging"
 
 # All six scenarios against agenthub and the baselines, OpenClaw included (about 5-6 minutes); writes
@@ -116,7 +128,7 @@ bench-quick: $(BENCH_STAMP)
 
 # The whole suite under coverage, gateway subprocesses included ([tool.coverage] in pyproject.toml);
 # prints the line coverage of src/agenthub per file, worst first, and the total.
-coverage: $(STAMP) $(NPM_STAMP) $(OPENCLAW_STAMP) postgres | $(CHROMIUM)
+coverage: $(STAMP) $(NPM_STAMP) $(UI_NPM_STAMP) $(OPENCLAW_STAMP) postgres | $(CHROMIUM)
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest -q -p no:cacheprovider
 	$(BIN)/coverage combine -q

@@ -657,6 +657,7 @@ class Gateway:
             chat_delta_interval_ms=s.limits.chat_delta_interval_ms,
             run_timeout_s=s.limits.run_timeout_s,
             max_message_chars=s.limits.max_message_chars,
+            transcript_blocks_chars=s.limits.transcript_blocks_chars,
         )
         sec = s.security
         mode = sec.resolved_auth_mode(s.token)
@@ -741,13 +742,16 @@ class Gateway:
         await channels.manager.start()  # connects in the background; a failing channel only reports its error
         self._stack.push_async_callback(channels.manager.stop)
         self.app = app
-        self.runner = await self._serve(app, s.host, s.port, "main", tls_context(s))
+        tls = tls_context(s)
+        self.runner = await self._serve(app, s.host, s.port, "main", tls)
         self.port = self.edge.bound["main"]
         for extra in self.edge.listeners:
-            # Dialect ports (--agentbox-port, --myagent-port) get the same Origin allow-list: the gateway's
-            # own pages live on the main port, so by default only those may open sockets here.
-            extra.app.middlewares.extend([*self._door(), self.metrics.middleware(extra.name)])
-            await self._serve(extra.app, extra.host, extra.port, extra.name)
+            # Dialect ports (--agentbox, --myagent-port) get the same Origin allow-list (the gateway's own
+            # pages live on the main port, so by default only those may open sockets here, plus what the
+            # listener itself allows) and, with --tls-cert, the same TLS; their sockets are counted per dialect.
+            extra.app.middlewares.extend([*self._door(extra.also_origin), self.metrics.middleware(extra.name)])
+            await self._serve(extra.app, extra.host, extra.port, extra.name, tls)
+            log.info("%s listening on %s://%s:%d", extra.name, self.scheme, extra.host, self.edge.bound[extra.name])
         if s.canvas.enabled:
             await self._serve_canvas(s, node)
         await scheduler.start()
@@ -857,10 +861,10 @@ class Gateway:
             return open_error(exc, self.data_dir / "agenthub.db")
         return ConfigError(f"cannot use data dir {self.data_dir}: {exc.strerror or exc}")
 
-    def _door(self) -> list[Middleware]:
+    def _door(self, also_origin: Callable[[str], bool] | None = None) -> list[Middleware]:
         """Every listener's middlewares: the forwarded client (behind trusted proxies), then the Origin check."""
         sec = self.settings.security
-        door = [origin_middleware(sec.allowed_origins, self.settings.host, lambda: self.port)]
+        door = [origin_middleware(sec.allowed_origins, self.settings.host, lambda: self.port, also_origin)]
         return [forwarded_middleware(sec.trusted_proxies), *door] if sec.trusted_proxies else door
 
     @property
@@ -914,6 +918,7 @@ class Gateway:
         node.runs.chat_delta_interval_ms = settings.limits.chat_delta_interval_ms
         node.runs.run_timeout_s = settings.limits.run_timeout_s
         node.runs.max_message_chars = settings.limits.max_message_chars
+        node.runs.transcript_blocks_chars = settings.limits.transcript_blocks_chars
         lim = settings.limits
         self.transcripts.resize(
             lim.transcript_cache_sessions, lim.transcript_cache_messages, lim.transcript_cache_bytes

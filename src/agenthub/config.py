@@ -143,6 +143,12 @@ class Limits(_Section):
         64 * 1024 * 1024, "replay history bytes in all; the least recent streams go first", ge=64 * 1024
     )
     max_message_chars: int = _f(100_000, "longest message a run accepts, from any dialect (characters)", ge=1)
+    transcript_blocks_chars: int = _f(
+        4_000,
+        "a turn's thinking, and its tool calls, each kept up to this many characters with the stored answer "
+        "(chat.history meta; a 200-message history must fit max_buffered_bytes); 0: not kept",
+        ge=0,
+    )
     max_inflight_per_connection: int = _f(
         64, "requests a native connection may have unanswered; more get UNAVAILABLE (retryable)", ge=1
     )
@@ -230,15 +236,46 @@ class MyAgentSettings(_Section):
 
 
 class AgentBoxSettings(_Section):
-    """The AgentBox dialect (seed 002): always on the main listener, optionally on its own port too."""
+    """The AgentBox dialect (seed 002): always on the main listener, and on its own port with ``--agentbox``."""
 
-    port: int | None = _f(None, "extra AgentBox listener port (off when unset)", flag="--agentbox-port", ge=0, le=65535)
+    enabled: bool = _f(
+        False, "also serve AgentBox on its own port (agentbox.port, the seed's 18080)", flag="--agentbox"
+    )
+    port: int = _f(
+        18080,
+        "the AgentBox port (0 picks a free one); setting it turns the port on",
+        flag="--agentbox-port",
+        ge=0,
+        le=65535,
+    )
+    stats_interval_s: float = _f(
+        10, "period of the 'stats' system topic's snapshots (0: only on demand)", ge=0, le=86_400
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _port_turns_on(cls, data: Any) -> Any:
+        """``--agentbox-port N`` alone turns the port on (as before ``--agentbox``); an unset port is the default."""
+        if not isinstance(data, dict) or "port" not in data:
+            return data
+        data = dict(data)
+        if data["port"] is None:
+            del data["port"]  # an older stored or file config's "off"
+        else:
+            data.setdefault("enabled", True)
+        return data
 
 
 class LangBotSettings(_Section):
     """The LangBot dialect (seed 004), on the main listener."""
 
     heartbeat_interval_s: float = _f(30, "ping period; 2 silent periods close", gt=0)
+    max_images: int = _f(4, "Image components in one message (more are refused)", ge=0, le=64)
+    max_image_bytes: int = _f(
+        5 * 1024 * 1024,
+        "decoded size of one base64 Image component (the frame limit, limits.max_payload, also holds)",
+        ge=1024,
+    )
 
 
 class SecuritySettings(_Section):
@@ -701,6 +738,7 @@ SECURITY_PATHS = (
     "security.",
     "myagent.port",
     "myagent.host",
+    "agentbox.enabled",
     "agentbox.port",
     "hooks.",
     "canvas.",

@@ -14,6 +14,7 @@ from agenthub.agents.tools import CalculatorTool
 from agenthub.core.runtime import (
     AgentEvent,
     ChatMessage,
+    ImagePart,
     TextDelta,
     Thinking,
     ToolCallResult,
@@ -346,3 +347,44 @@ def test_validation_and_repr() -> None:
     with pytest.raises(ValueError, match="base_url"):
         AnthropicRuntime("api.anthropic.com", API_KEY, "m")
     assert API_KEY not in repr(AnthropicRuntime("https://api.anthropic.com", API_KEY, "m"))
+
+
+async def test_images_go_as_image_blocks_before_the_text(server: ScriptedServer) -> None:
+    """Anthropic's image blocks: base64 with its media type, or a url source; then the text (never empty)."""
+    answer = (
+        message_start("msg_img")
+        + sse(
+            "content_block_start",
+            '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
+        )
+        + sse(
+            "content_block_delta",
+            '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"A cat."}}',
+        )
+        + sse("content_block_stop", '{"type":"content_block_stop","index":0}')
+        + stop("end_turn")
+    )
+    server.replies += [Reply(answer.encode()), Reply(answer.encode())]
+    png = ImagePart(media_type="image/png", data="iVBORw0KGgo=", size=8)
+    url = ImagePart(url="https://example.com/cat.jpg")
+    turn = Turn("r", "s", "what is this?")
+    turn.images = [png, url]
+    assert runtime(server).accepts_images
+    assert await run(runtime(server), turn) == [TextDelta("A cat.")]
+    only_image = Turn("r2", "s", "")
+    only_image.images = [png]
+    await run(runtime(server), only_image)
+    first, second = server.requests
+    assert first.body["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+                {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}},
+                {"type": "text", "text": "what is this?"},
+            ],
+        }
+    ]
+    assert second.body["messages"][-1]["content"] == [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    ]

@@ -22,6 +22,7 @@ from agenthub.agents.demo import (
 from agenthub.agents.tools import CalculatorTool
 from agenthub.core.runtime import (
     AgentEvent,
+    ImagePart,
     TextDelta,
     Thinking,
     Tool,
@@ -238,3 +239,19 @@ async def test_long_answers_take_a_word_count_within_a_bound() -> None:
     assert len(words) == 1000
     capped = [e.text for e in await collect("[long:999999] go") if isinstance(e, TextDelta)]
     assert len(capped) == MAX_LONG_ANSWER_WORDS
+
+
+async def test_images_are_acknowledged_deterministically() -> None:
+    rt = DemoRuntime(word_delay_s=0)
+    assert rt.accepts_images
+    turn = Turn("r", "s", "look at these")
+    turn.images = [ImagePart(media_type="image/png", data="iVBORw0KGgo=", size=8), ImagePart(url="https://e.x/a.jpg")]
+    text = "".join(e.text for e in [e async for e in rt.run_turn(turn)] if isinstance(e, TextDelta))
+    assert text.startswith(
+        'You said: "look at these". I received 2 images (image/png, 8 bytes; a link to https://e.x/a.jpg) '
+        "but I cannot see pictures."
+    )
+    alone = Turn("r2", "s", "")
+    alone.images = [ImagePart(media_type="image/gif", data="R0lGODlh", size=6)]
+    text = "".join(e.text for e in [e async for e in rt.run_turn(alone)] if isinstance(e, TextDelta))
+    assert text.startswith("I received 1 image (image/gif, 6 bytes) but I cannot see pictures.")

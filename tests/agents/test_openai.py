@@ -16,6 +16,7 @@ from agenthub.agents.tools import CalculatorTool
 from agenthub.core.runtime import (
     AgentEvent,
     ChatMessage,
+    ImagePart,
     TextDelta,
     Thinking,
     ToolCallResult,
@@ -318,3 +319,31 @@ async def test_cancel_mid_stream_is_prompt(server: ScriptedServer) -> None:
 
 def test_repr_hides_the_key() -> None:
     assert API_KEY not in repr(OpenAIRuntime("http://localhost:1/v1", API_KEY, "m"))
+
+
+async def test_images_go_as_image_url_parts(server: ScriptedServer) -> None:
+    """A turn with images: the user message is content parts, base64 as a data URL (OpenAI's vision format)."""
+    body = chunk('{"role":"assistant","content":""}') + chunk('{"content":"A red dot."}') + chunk("{}", '"stop"')
+    server.replies.append(Reply((body + "data: [DONE]\n\n").encode()))
+    images = [
+        ImagePart(media_type="image/png", data="iVBORw0KGgo=", size=8),
+        ImagePart(url="https://example.com/cat.jpg"),
+    ]
+    turn = Turn("r", "s", "what is this?", history=[ChatMessage("user", "hi"), ChatMessage("assistant", "hello")])
+    turn.images = images
+    assert runtime(server).accepts_images
+    events = await run(runtime(server), turn)
+    assert events == [TextDelta("A red dot.")]
+    (request,) = server.requests
+    assert request.body["messages"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
+            ],
+        },
+    ]

@@ -318,6 +318,14 @@ class StoreContract:
             await store.put_run(make_run(f"r{i}", status=status))
         assert await store.count_runs_by_status() == {"ok": 3, "error": 1, "running": 1}
 
+    async def test_count_runs_by_status_of_one_owner(self, store: Store) -> None:
+        for i, (status, owner) in enumerate([("ok", "alice"), ("error", "alice"), ("ok", "bob"), ("ok", None)]):
+            await store.put_run(make_run(f"r{i}", status=status, owner=owner))
+        assert await store.count_runs_by_status("alice") == {"ok": 1, "error": 1}
+        assert await store.count_runs_by_status("bob") == {"ok": 1}
+        assert await store.count_runs_by_status("carol") == {}
+        assert await store.count_runs_by_status() == {"ok": 3, "error": 1}
+
     # devices
 
     async def test_get_unknown_device_and_empty_list(self, store: Store) -> None:

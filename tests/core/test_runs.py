@@ -272,3 +272,85 @@ async def test_an_outcome_that_cannot_be_stored_still_ends_the_run(world: Callab
     finally:
         await runs.shutdown()
         await store.close()
+
+
+async def test_the_stored_answer_keeps_its_thinking_and_tool_calls(world: Callable[..., World]) -> None:
+    script = Script(
+        [
+            Thinking("I should "),
+            Thinking("use the calculator."),
+            ToolCallStart("t1", "calculator", {"expression": "12*7"}),
+            ToolCallResult("t1", "calculator", {"value": 84}),
+            ToolCallStart("t2", "lookup", {"q": "x"}),
+            ToolCallResult("t2", "lookup", "no such thing", is_error=True),
+            TextDelta("84"),
+        ]
+    )
+    runs, _, store = await opened(world(script))
+    run = await runs.start("b1", "s", "what is 12*7", "test")
+    await run.done.wait()
+    answer = (await store.history(run.session_key, 10))[-1]
+    assert answer.role == "assistant" and answer.text == "84"
+    assert answer.meta == {
+        "thinking": "I should use the calculator.",
+        "tools": [
+            {
+                "id": "t1",
+                "name": "calculator",
+                "args": {"expression": "12*7"},
+                "result": {"value": 84},
+                "isError": False,
+            },
+            {"id": "t2", "name": "lookup", "args": {"q": "x"}, "result": "no such thing", "isError": True},
+        ],
+    }
+    assert run.blocks is None  # a finished run drops what only its answer needed
+
+
+async def test_stored_blocks_are_bounded_and_say_what_was_cut(world: Callable[..., World]) -> None:
+    script = Script(
+        [
+            Thinking("t" * 500),
+            ToolCallStart("a", "big", {"text": "x" * 50}),
+            ToolCallResult("a", "big", "r" * 500),
+            ToolCallStart("b", "late", {}),
+            ToolCallResult("b", "late", 1),
+            TextDelta("done"),
+            0.0,
+        ]
+    )
+    runs, _, store = await opened(world(script, transcript_blocks_chars=100))
+    run = await runs.start("b2", "s", "go", "test")
+    await run.done.wait()
+    meta = (await store.history(run.session_key, 10))[-1].meta
+    assert meta["thinking"] == "t" * 100 + "…" and meta["thinkingTruncated"] is True
+    [big] = meta["tools"]
+    assert big["args"] == {"text": "x" * 50} and big["truncated"] is True
+    assert isinstance(big["result"], str) and big["result"].startswith('"rrr') and big["result"].endswith("…")
+    assert len(big["result"]) <= 100 and meta["toolsOmitted"] == 1
+
+    runs, _, store = await opened(world(script, transcript_blocks_chars=0))
+    run = await runs.start("b3", "s", "go", "test")
+    await run.done.wait()
+    assert (await store.history(run.session_key, 10))[-1].meta == {}
+
+
+async def test_an_aborted_answer_keeps_its_blocks_with_the_aborted_flag(world: Callable[..., World]) -> None:
+    script = Script([Thinking("hm"), ToolCallStart("t", "slow", {}), TextDelta("partial")], hang=True)
+    runs, _, store = await opened(world(script))
+    answering = asyncio.Event()
+
+    class Watch:
+        def handle_publication(self, pub: Publication) -> None:
+            if pub.event == "agent" and pub.payload.get("stream") == "assistant":
+                answering.set()
+
+    runs.bus.add_listener(Watch())
+    run = await runs.start("b4", "s", "go", "test")
+    async with asyncio.timeout(10):
+        await answering.wait()
+    assert runs.abort("s", "b4") == ["b4"]
+    await run.done.wait()
+    answer = (await store.history(run.session_key, 10))[-1]
+    assert answer.text == "partial"
+    assert answer.meta == {"aborted": True, "thinking": "hm", "tools": [{"id": "t", "name": "slow", "args": {}}]}

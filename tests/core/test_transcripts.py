@@ -376,3 +376,19 @@ async def test_the_gateway_installs_the_cache(tmp_path: Path) -> None:
         assert gw.node is not None and gw.node.store is gw.store
         assert gw.edge is not None and gw.edge.store is gw.store
         assert (gw.transcripts.max_sessions, gw.transcripts.max_messages) == (128, 7)
+
+
+async def test_a_message_meta_counts_toward_the_byte_bound(inner: CountingStore) -> None:
+    """An answer's stored thinking and tool calls live in its meta: the cache's bound must see them."""
+    cache = TranscriptCache(inner, sessions=10, messages=5, max_bytes=10 * RECORD_OVERHEAD)
+    plain = msg("m", "answer", 1_000, role="assistant")
+    await cache.append_message(plain)
+    await cache.history("m", 10)
+    base = cache.cached_bytes
+    assert base == RECORD_OVERHEAD + len("answer")
+    rich = msg("m", "answer", 2_000, role="assistant", meta={"thinking": "z" * 2000})
+    await cache.append_message(rich)
+    assert cache.cached_bytes >= 2 * base + 2000
+    await cache.append_message(msg("m", "x", 3_000, meta={"thinking": "z" * 20 * RECORD_OVERHEAD}))
+    assert "m" not in cache.cached_sessions() and cache.cached_bytes == 0  # past the bound: dropped
+    assert [m.meta for m in await cache.history("m", 10)][1] == {"thinking": "z" * 2000}

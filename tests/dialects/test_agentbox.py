@@ -68,9 +68,9 @@ def _pub(event: str, payload: dict[str, Any], stream: str = "run:task-1.2") -> P
 def test_run_events_translate_under_the_task_topic(
     event: str, payload: dict[str, Any], event_type: str, data: dict[str, Any]
 ) -> None:
-    prepared = ab._prepare(_pub(event, {"runId": "task-1.2", **payload}), lambda run_id: "alice")
+    prepared = ab.prepare(_pub(event, {"runId": "task-1.2", **payload}), lambda run_id: "alice")
     assert prepared is not None and prepared.owner == "alice"
-    frame = json.loads(prepared.frame)
+    frame = json.loads(prepared.frame("task"))
     assert frame["type"] == "event"
     body = frame["payload"]
     assert (body["channel"], body["topic"], body["event_type"]) == ("task", "task-1", event_type)
@@ -80,9 +80,9 @@ def test_run_events_translate_under_the_task_topic(
 
 def test_unowned_runs_and_other_events_are_not_translated() -> None:
     final = {"runId": "r1", "state": "final", "message": {"content": []}}
-    assert ab._prepare(_pub("chat", final), lambda run_id: None) is None  # an operator run
-    assert ab._prepare(_pub("chat", {**final, "state": "delta"}), lambda run_id: "u") is None
-    assert ab._prepare(_pub("presence", {}, "system"), lambda run_id: "u") is None
+    assert ab.prepare(_pub("chat", final), lambda run_id: None) is None  # an operator run
+    assert ab.prepare(_pub("chat", {**final, "state": "delta"}), lambda run_id: "u") is None
+    assert ab.prepare(_pub("presence", {}, "system"), lambda run_id: "u") is None
 
 
 class _Keys:
@@ -116,7 +116,7 @@ class _Sock:
         self.got: list[str] = []
 
     def push(self, prepared: Any, droppable: bool) -> None:
-        self.got.append(json.loads(prepared.frame)["payload"]["event_type"])
+        self.got.append(prepared.event_type)
 
 
 def test_hub_offers_events_only_to_the_owners_sockets_and_alerts_to_all() -> None:
@@ -134,7 +134,7 @@ def test_hub_offers_events_only_to_the_owners_sockets_and_alerts_to_all() -> Non
 
 
 def test_channel_subscription_all_minus_excluded() -> None:
-    sub = ab._ChannelSub(all=True, excluded={"t2"})
+    sub = ab.ChannelSub(all=True, excluded={"t2"})
     assert sub.matches("t1") and not sub.matches("t2")
-    sub = ab._ChannelSub(topics={"t2"})
+    sub = ab.ChannelSub(topics={"t2"})
     assert sub.matches("t2") and not sub.matches("t1")

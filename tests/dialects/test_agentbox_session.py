@@ -184,3 +184,103 @@ async def test_subscribing_to_a_named_task_replays_it_once(world: World) -> None
     await send(session, wire, "subscribe", {"channel": "task"})  # "all" does not replay
     assert [f["type"] for f in wire.frames[before:]] == ["subscribe.result", "subscribe.result"]
     session.closed()
+
+
+async def finished(world: World, run_id: str) -> None:
+    run = world.node.runs.get(run_id)
+    assert run is not None
+    await run.done.wait()
+
+
+async def test_session_channel_replays_then_streams_every_task_of_the_session(world: World) -> None:
+    session, wire = await world.authed("alice")
+    alice = ab.User("alice", frozenset(), "k")
+    sid = (await world.tasks.create_session(alice, "work"))["session_id"]
+    first = (await send(session, wire, "create_task", {"prompt": "one", "session_id": sid}))["payload"]
+    assert first["session_id"] == sid and first["status"] == "queued"
+    await finished(world, first["task_id"])
+    reply_at = len(wire.frames)
+    await send(session, wire, "subscribe", {"channel": "session", "topics": [sid]})
+    reply = wire.frames[reply_at]
+    assert reply["type"] == "subscribe.result" and reply["payload"]["topics"] == [sid]
+    replayed = wire.frames[reply_at + 1 :]  # the finished task, after the reply
+    assert {(f["payload"]["channel"], f["payload"]["topic"]) for f in replayed} == {("session", sid)}
+    assert [f["payload"]["event_type"] for f in replayed][-1] == "task.completed"
+    second = (await send(session, wire, "create_task", {"prompt": "two", "session_id": sid}))["payload"]
+    await until(lambda: any(e["data"]["task_id"] == second["task_id"] for e in wire.events("task.completed")))
+    done = [(e["topic"], e["data"]["task_id"]) for e in wire.events("task.completed")]
+    assert done == [(sid, first["task_id"]), (sid, second["task_id"])]
+    other = (await send(session, wire, "create_task", {"prompt": "elsewhere"}))["payload"]  # its own session
+    await finished(world, other["task_id"])
+    assert all(e["topic"] == sid for e in wire.events())
+    session.closed()
+
+
+async def test_session_channel_is_per_user(world: World) -> None:
+    (a, wa), (b, wb) = await world.authed("alice"), await world.authed("bob")
+    sid = (await world.tasks.create_session(ab.User("alice", frozenset(), "k"), None))["session_id"]
+    reply = await send(b, wb, "subscribe", {"channel": "session", "topics": [sid]})
+    assert reply["payload"] == {"message": f"session not found: {sid}", "code": "not_found"}
+    await send(b, wb, "subscribe", {"channel": "session"})  # all of bob's sessions: none of alice's events
+    task = (await send(a, wa, "create_task", {"prompt": "mine", "session_id": sid}))["payload"]
+    await finished(world, task["task_id"])
+    assert wb.events() == []
+    reply = await send(b, wb, "create_task", {"prompt": "x", "session_id": sid})
+    assert reply["payload"]["code"] == "not_found"
+    a.closed()
+    b.closed()
+
+
+async def test_create_task_validates_like_rest(world: World) -> None:
+    session, wire = await world.authed("alice")
+    for payload, code in (({}, "bad_request"), ({"prompt": ""}, "bad_request"), ({"prompt": 5}, "bad_request")):
+        reply = await send(session, wire, "create_task", payload)
+        assert (reply["type"], reply["payload"]["code"]) == ("error", code), payload
+    world.node.runs.max_message_chars = 10
+    reply = await send(session, wire, "create_task", {"prompt": "x" * 11})
+    assert reply["payload"]["code"] == "bad_request" and "too long" in reply["payload"]["message"]
+    session.closed()
+
+
+async def test_stats_on_subscribe_on_demand_and_on_a_timer(world: World) -> None:
+    world.hub.stats_interval_s = lambda: 0.05
+    session, wire = await world.authed("alice")
+    other, _ = await world.authed("bob")
+    alice = ab.User("alice", frozenset(), "k")
+    task_id = (await world.tasks.create_task(alice, "count me"))["task_id"]
+    await finished(world, task_id)
+    reply = await send(session, wire, "stats")
+    assert reply["type"] == "stats.result"
+    stats = reply["payload"]
+    assert stats["scope"] == "user" and stats["connections"] == {"agentbox": 1}  # bob's socket is not counted
+    assert stats["tasks"] == {"queued": 0, "running": 0, "completed": 1, "failed": 0, "cancelled": 0}
+    assert stats["queue_depth"] == 0 and stats["uptime_s"] >= 0 and stats["interval_s"] == 0.05
+    await send(session, wire, "subscribe", {"channel": "system"})  # "all" does not include stats
+    await asyncio.sleep(0.2)
+    assert wire.events("stats") == []
+    reply_at = len(wire.frames)
+    await send(session, wire, "subscribe", {"channel": "system", "topics": ["stats"]})
+    assert [f["type"] for f in wire.frames[reply_at:]] == ["subscribe.result", "event"]  # one snapshot at once
+    assert wire.frames[-1]["payload"]["topic"] == "stats"
+    await until(lambda: len(wire.events("stats")) >= 3)  # then one per period
+    await send(session, wire, "unsubscribe", {"channel": "system"})
+    await asyncio.sleep(0.1)
+    seen = len(wire.events("stats"))
+    await asyncio.sleep(0.2)
+    assert len(wire.events("stats")) == seen
+    session.closed()
+    other.closed()
+
+
+async def test_admin_stats_cover_the_gateway(world: World) -> None:
+    key, record = ab.new_api_key("root", ["admin"], 1)
+    await world.node.store.put_api_key(record)
+    world.keys["root"] = key
+    (admin, wire), (alice, _) = await world.authed("root"), await world.authed("alice")
+    task_id = (await world.tasks.create_task(ab.User("alice", frozenset(), "k"), "hi"))["task_id"]
+    await finished(world, task_id)
+    stats = (await send(admin, wire, "stats"))["payload"]
+    assert stats["scope"] == "gateway" and stats["connections"] == {"agentbox": 2, "total": 2}
+    assert stats["tasks"]["completed"] == 1
+    admin.closed()
+    alice.closed()

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -115,7 +116,8 @@ class Env:
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     data_dir = tmp_path_factory.mktemp("agentbox")
     port = free_port()
-    gw = GatewayProc(data_dir, ["--agentbox-port", str(port)], {}, {"demo": {"word_delay_ms": 5}})
+    config = {"demo": {"word_delay_ms": 5}, "agentbox": {"stats_interval_s": 0.3}}
+    gw = GatewayProc(data_dir, ["--agentbox-port", str(port)], {}, config)
     gw.start(0)
     try:
         yield Env(gw, port)
@@ -261,6 +263,82 @@ def test_js_errors_reject_with_the_server_message(env: Env) -> None:
     assert "unknown system topic" in out["messages"][2]
     assert out["stillUsable"]["topics"] == ["alerts"]
     assert out["badAuth"] == "invalid API key"
+
+
+async def test_js_socket_only_tasks_session_stream_and_stats(env: Env) -> None:
+    """The seed's class, unmodified, with no HTTP: create_task, the session channel and stats (extensions)."""
+    prompt = "hello socket"
+    out = env.js("socketOnly", prompt=prompt)
+    first, second = out["first"], out["second"]
+    sid = first["session_id"]
+    assert first["status"] == "queued" and sid == first["task_id"] and second["session_id"] == sid
+    assert out["subscribed"] == {"channel": "session", "subscribed": True, "all": False, "topics": [sid]}
+    completed = [e for e in out["events"] if e["event_type"] == "task.completed"]
+    assert [(e["channel"], e["topic"], e["data"]["task_id"]) for e in completed] == [
+        ("session", sid, first["task_id"]),
+        ("session", sid, second["task_id"]),
+    ]
+    assert completed[0]["data"]["result"] == await expected_answer(prompt)
+    assert "42" in completed[1]["data"]["result"]
+    assert {e["channel"] for e in out["events"]} == {"session"}
+    created = env.rest("GET", f"/api/v1/tasks/{second['task_id']}", env.alice).json()
+    assert created["session_id"] == sid and created["status"] == "completed"
+    for stats in (out["stats"][0], out["onDemand"]):
+        assert stats["scope"] == "user" and stats["connections"] == {"agentbox": 1}
+        assert set(stats["tasks"]) == {"queued", "running", "completed", "failed", "cancelled"}
+        assert stats["tasks"]["completed"] >= 2 and stats["interval_s"] == 0.3
+
+
+async def test_stats_arrive_on_a_fixed_interval_and_only_for_their_user(env: Env) -> None:
+    async with AB.open(env.url, env.bob) as b, AB.open(env.url, env.admin) as root:
+        await b.call("subscribe", {"channel": "system", "topics": ["stats"]})
+        await root.call("subscribe", {"channel": "system", "topics": ["stats"]})
+        async with asyncio.timeout(10):
+            while len(seen := [e["payload"] for e in b.events if e["payload"]["topic"] == "stats"]) < 3:
+                msg = await b.recv()
+                if msg.get("type") == "event":
+                    b.events.append(msg)
+        assert [(p["channel"], p["event_type"]) for p in seen] == [("system", "stats")] * 3
+        stamps = [p["data"]["ts"] for p in seen]
+        assert stamps == sorted(stamps) and len(set(stamps)) == 3
+        assert all(p["data"]["scope"] == "user" and p["data"]["connections"] == {"agentbox": 1} for p in seen)
+        gateway = (await root.event(lambda p: p["topic"] == "stats"))["payload"]["data"]
+        assert gateway["scope"] == "gateway" and gateway["connections"]["agentbox"] >= 2
+        assert gateway["connections"]["total"] >= 2
+        res = await b.call("stats")
+        assert res["type"] == "stats.result" and res["payload"]["scope"] == "user"
+
+
+async def test_create_task_over_the_socket_refuses_what_rest_refuses(env: Env) -> None:
+    bob_session = env.rest("POST", "/api/v1/sessions", env.bob, {"title": "b"}).json()["session_id"]
+    async with AB.open(env.url, env.alice) as c:
+        for payload, code in (
+            ({}, "bad_request"),
+            ({"prompt": ""}, "bad_request"),
+            ({"prompt": "x", "session_id": bob_session}, "not_found"),
+        ):
+            res = await c.call("create_task", payload)
+            assert res["type"] == "error" and res["payload"]["code"] == code and res["id"] == f"r{c.n}", res
+            rest = env.rest("POST", "/api/v1/tasks", env.alice, payload)
+            assert rest.json()["code"] == code
+        res = await c.call("subscribe", {"channel": "session", "topics": [bob_session]})
+        assert res["payload"] == {"message": f"session not found: {bob_session}", "code": "not_found"}
+        assert (await c.call("ping"))["type"] == "pong"
+
+
+def test_agentbox_flag_alone_serves_the_seed_port(tmp_path: Path) -> None:
+    """``--agentbox`` listens on 18080. Run in a private network namespace, so the seed's fixed port is
+    free whatever else runs on this machine (needs root, as CI and the dev machines are)."""
+    unshare = shutil.which("unshare")
+    assert unshare is not None, "unshare (util-linux) is needed"
+    script = Path(__file__).with_name("_agentbox_seed_port.py")
+    cmd = [unshare, "-n", "sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable, str(script), str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["auth"]["success"] is True and result["pong"] == "pong"
+    assert result["task_status"] == 201 and result["listening"]
+    assert "Traceback" not in result["log"]
 
 
 # -- other clients of the same runs ------------------------------------------------------

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
+from aiohttp import web
+
+from agenthub.core.runtime import TextDelta, Turn
 
 from ..conftest import GatewayProc, RawClient, require_node_ws, seed_text
 
@@ -143,7 +147,8 @@ async def test_bad_input_gets_errors_and_the_socket_stays_usable(gw: GatewayProc
             ("[1]", "JSON object"),
             (json.dumps({"type": "shout"}), "unknown message type"),
             (json.dumps({"type": "message"}), "message chain"),
-            (json.dumps({"type": "message", "message": [{"type": "Image", "url": "x"}]}), "no Plain text"),
+            (json.dumps({"type": "message", "message": [{"type": "Image", "url": "x"}]}), "must be http"),
+            (json.dumps({"type": "message", "message": [{"type": "Plain", "text": " "}]}), "no text and no image"),
         ):
             await ws.send(bad)
             frame = await _recv(ws)
@@ -160,6 +165,128 @@ async def test_bad_input_gets_errors_and_the_socket_stays_usable(gw: GatewayProc
                 assert code == 4401 and frame["type"] == "error" and frame["data"]["code"] == "unauthorized"
                 await _recv(ws)
             assert info.value.rcvd is not None and info.value.rcvd.code == code and info.value.rcvd.reason
+
+
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(24)).decode()
+
+
+async def test_message_chain_components_reach_the_agent(gw: GatewayProc) -> None:
+    """Mentions and quotes as text context, an image as image content (the demo agent says what it got)."""
+    chain = [
+        {"type": "Source", "id": 77, "time": 1700000000},
+        {"type": "Quote", "id": 76, "sender_id": "alice", "origin": [{"type": "Plain", "text": "the menu?"}]},
+        {"type": "At", "target": 42, "display": "Bob"},
+        {"type": "Plain", "text": " here it is"},
+        {"type": "Image", "base64": PNG},
+    ]
+    async with websockets.connect(_ws(gw, kind="group")) as ws, httpx.AsyncClient() as http:
+        assert (await _recv(ws))["type"] == "connected"
+        await ws.send(json.dumps({"type": "message", "message": chain}))
+        _, final = await _final(ws)
+        assert final["content"].startswith(
+            'You said: "[quoting alice: the menu?] @Bob here it is". '
+            "I received 1 image (image/png, 32 bytes) but I cannot see pictures."
+        )
+        history = (
+            await http.get(
+                f"{gw.http}/api/v1/pipelines/default/ws/messages/group", headers={"Authorization": f"Bearer {TOKEN}"}
+            )
+        ).json()["messages"]
+        user = history[-2]
+        assert user["content"] == "[quoting alice: the menu?]\n@Bob here it is"
+        assert user["message_chain"][:4] == chain[:4]
+        assert user["message_chain"][4] == {"type": "Image", "media_type": "image/png", "size": 32}  # no base64 kept
+
+
+async def test_components_that_cannot_be_carried_are_refused_not_dropped(gw: GatewayProc) -> None:
+    history_url = f"{gw.http}/api/v1/pipelines/default/ws/messages/person"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with websockets.connect(_ws(gw)) as ws, httpx.AsyncClient(headers=auth) as http:
+        assert (await _recv(ws))["type"] == "connected"
+        before = len((await http.get(history_url)).json()["messages"])
+        for component, expected in (
+            ({"type": "Voice", "url": "https://example.com/v.amr"}, "cannot carry Voice components"),
+            ({"type": "File", "name": "report.pdf", "size": 1234}, "cannot carry File components"),
+            ({"type": "Image", "path": "/tmp/cat.png"}, "file on the sender's machine"),
+            ({"type": "Image", "base64": base64.b64encode(b"not an image").decode()}, "unsupported image data"),
+        ):
+            await ws.send(_message("please read this", component))
+            frame = await _recv(ws)
+            assert frame == {"type": "error", "data": {"message": ANY_STR, "code": "unsupported_component"}}, frame
+            assert expected in frame["data"]["message"]
+        await ws.send(json.dumps({"type": "ping"}))
+        assert await _recv(ws) == {"type": "pong"}  # still open
+        await ws.send(_message("and now?"))
+        _, final = await _final(ws)
+        assert final["content"].startswith('You said: "and now?".')
+        after = (await http.get(history_url)).json()["messages"]
+        assert len(after) == before + 2 and after[-2]["content"] == "and now?"  # no run for any refused message
+
+
+class _TextOnly:
+    """An embedder's runtime that reads text only (no ``accepts_images``)."""
+
+    name = "text-only"
+
+    async def run_turn(self, turn: Turn) -> AsyncIterator[TextDelta]:
+        yield TextDelta(f"text: {turn.message}")
+
+
+async def test_images_for_an_agent_that_takes_none_are_refused(tmp_path: Path) -> None:
+    from agenthub.app import Gateway
+
+    overrides = {"port": 0, "data_dir": str(tmp_path), "log_level": "WARNING"}
+    async with Gateway({}, overrides, runtime_factory=lambda s: _TextOnly()) as gateway:  # type: ignore[arg-type,return-value]
+        url = f"ws://127.0.0.1:{gateway.port}/api/v1/pipelines/default/ws/connect?session_type=person"
+        async with websockets.connect(url) as ws:
+            assert (await _recv(ws))["type"] == "connected"
+            await ws.send(_message("see?", {"type": "Image", "base64": PNG}))
+            frame = await _recv(ws)
+            refusal = "this pipeline's agent (text-only) does not take images"
+            assert frame == {"type": "error", "data": {"message": refusal, "code": "unsupported_component"}}
+            await ws.send(_message("words only"))
+            _, final = await _final(ws)
+            assert final["content"] == "text: words only"
+
+
+async def test_images_reach_an_openai_provider_as_image_url_parts(tmp_path: Path) -> None:
+    """A gateway on the OpenAI provider, against a local server speaking OpenAI's streaming wire format."""
+    from ..agents.conftest import Reply, ScriptedServer
+    from ..agents.test_openai import chunk
+
+    scripted = ScriptedServer()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", scripted.handle)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    answer = chunk('{"role":"assistant","content":""}') + chunk('{"content":"A tiny PNG."}') + chunk("{}", '"stop"')
+    scripted.replies.append(Reply((answer + "data: [DONE]\n\n").encode()))
+    config = {"provider": "openai", "openai": {"base_url": f"http://{host}:{port}/v1", "model": "gpt-4o-mini"}}
+    proc = GatewayProc(tmp_path, [], {}, config)
+    proc.start(0)
+    try:
+        async with websockets.connect(_ws(proc, token=None)) as ws:
+            assert (await _recv(ws))["type"] == "connected"
+            image_url = {"type": "Image", "url": "https://example.com/cat.jpg"}
+            await ws.send(_message("what are these?", {"type": "Image", "base64": PNG}, image_url))
+            _, final = await _final(ws)
+            assert final["content"] == "A tiny PNG."
+    finally:
+        proc.stop()
+        await runner.cleanup()
+    (request,) = scripted.requests
+    assert request.path == "/v1/chat/completions"
+    assert request.body["messages"][-1] == {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "what are these?"},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
+        ],
+    }
 
 
 async def test_rest_history_connections_broadcast_reset(gw: GatewayProc) -> None:
@@ -182,7 +309,10 @@ async def test_rest_history_connections_broadcast_reset(gw: GatewayProc) -> None
             history = (await http.get(f"{base}/messages/group", headers=auth)).json()["messages"]
             assert [m["role"] for m in history[-2:]] == ["user", "assistant"]
             assert history[-2]["message_chain"][1] == {"type": "Image", "url": "https://example.com/cat.png"}
-            assert "hello group" in history[-1]["content"]
+            assert (
+                "hello group" in history[-1]["content"]
+                and "a link to https://example.com/cat.png" in history[-1]["content"]
+            )
 
             res = await http.post(f"{base}/broadcast", headers=auth, json={"message": "maintenance at noon"})
             assert res.json() == {"ok": True, "sent": stats["total"]}

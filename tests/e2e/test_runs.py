@@ -199,7 +199,10 @@ async def test_chat_abort_stops_a_running_run(slow: GatewayProc, record_property
         assert again["payload"] == {"ok": True, "aborted": False, "runIds": []}
         history = await c.ok("chat.history", {"sessionKey": "abort"})
         assert user_and_assistant(history) == [("user", message, "abort-1"), ("assistant", partial, "abort-1")]
-        assert history["messages"][1]["meta"] == {"aborted": True}
+        assert history["messages"][1]["meta"] == {
+            "aborted": True,
+            "thinking": "Reading the message. No tool is needed, so I will answer directly.",
+        }  # the turn's thinking is kept
         waited = await c.ok("agent.wait", {"runId": "abort-1", "timeoutMs": 1000})
         assert waited["status"] == "aborted"
         assert len(run.agent) == len(
@@ -654,7 +657,9 @@ async def test_agent_timeout_ends_the_run_as_timed_out_and_keeps_the_partial_tex
     assert final["error"] == "run timed out after 1s" and final["summary"] == partial[:500]
     assert waited["status"] == "timeout" and "endedAt" in waited  # terminal, unlike an expired wait
     assert user_and_assistant(history) == [("user", "[long] take your time", "to-1"), ("assistant", partial, "to-1")]
-    assert history["messages"][1]["meta"] == {"timedOut": True}
+    meta = history["messages"][1]["meta"]  # "take your time" has the demo check the clock first
+    assert meta["timedOut"] is True and meta["thinking"].startswith("Reading the message.")
+    assert [t["name"] for t in meta["tools"]] == ["clock"]
 
 
 async def test_chat_send_timeout_ms_ends_the_run_and_the_stored_outcome_is_timeout(slow: GatewayProc) -> None:

@@ -116,6 +116,27 @@ const scenarios = {
     return { taskId, subscribed, events };
   },
 
+  // No HTTP at all (the seed's "no separate HTTP API needed"): the class's own send() creates the
+  // tasks (the create_task extension), subscribe('session') streams both tasks of one session,
+  // and subscribe('system', ['stats']) gets a snapshot at once.
+  async socketOnly(cfg) {
+    const gw = new AgentBoxGateway(cfg.url, cfg.tokenA);
+    await gw.connect();
+    const events = record(gw);
+    const stats = [];
+    gw.on('stats', (data) => stats.push(data));
+    const first = await gw.send('create_task', { prompt: cfg.prompt });
+    const subscribed = await gw.subscribe('session', [first.session_id]);
+    const second = await gw.send('create_task', { prompt: 'what is 6*7', session_id: first.session_id });
+    await until(() => has(events, 'task.completed', first.session_id) &&
+      events.filter((e) => e.event_type === 'task.completed').length === 2);
+    await gw.subscribe('system', ['stats']);
+    await until(() => stats.length >= 1);
+    const onDemand = await gw.send('stats', {});
+    gw.disconnect();
+    return { first, second, subscribed, events, stats, onDemand };
+  },
+
   // Errors reject the pending promise with the server's message (the seed's client contract).
   async errors(cfg) {
     const gw = new AgentBoxGateway(cfg.url, cfg.tokenA);

@@ -6,27 +6,13 @@ Screenshots of each step go to ``test-output/ui/`` (git-ignored).
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import playwright.sync_api as playwright_sync
 import pytest
 
-CHROMIUM = os.environ.get("AGENTHUB_CHROMIUM", "/usr/bin/chromium")
+from .conftest import send, shot, wait_dot
 
-OUT = Path(__file__).resolve().parents[2] / "test-output" / "ui"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+pytestmark = pytest.mark.browser
 
 # Collects every distinct text the newest assistant bubble shows, as the DOM changes.
 WATCH_RENDERS = """() => {
@@ -42,43 +28,8 @@ WATCH_RENDERS = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not shutil.which(CHROMIUM):  # a failure, not a skip: `make test` installs it
-        pytest.fail(f"no Chromium at {CHROMIUM}: run `make {CHROMIUM}` (part of `make test`)", pytrace=False)
-    with playwright_sync.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    # The tests evaluate JavaScript, which the page's CSP forbids; test_serves_* checks the page under its CSP.
-    ctx = browser.new_context(viewport={"width": 1100, "height": 800}, bypass_csp=True)
-    pg = ctx.new_page()
-    pg.set_default_timeout(20_000)
-    yield pg
-    ctx.close()
-
-
-def shot(page: Any, name: str) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
-
-
 def dot(page: Any) -> Any:
     return page.locator("#status-dot")
-
-
-def wait_dot(page: Any, state: str, timeout: float = 20_000) -> None:
-    page.wait_for_selector(f"#status-dot[data-state='{state}']", timeout=timeout)
-
-
-def send(page: Any, text: str) -> None:
-    box = page.locator("#composer-input")
-    box.fill(text)
-    box.press("Enter")
 
 
 def test_serves_the_ui_and_keeps_the_websocket_path(browser: Any, make_gateway: Any) -> None:
@@ -208,7 +159,8 @@ def test_control_pages_and_narrow_screen(browser: Any, make_gateway: Any) -> Non
         page.get_by_role("button", name="Presence").click()
         page.wait_for_selector("#page-presence-body table")
         page.get_by_role("button", name="Health").click()
-        page.wait_for_selector("#page-health-body pre")
+        page.wait_for_selector("#page-health-body .card")
+        assert page.locator("#page-health-body pre").count() == 0  # cards, not raw JSON
         page.get_by_role("button", name="Devices").click()
         page.wait_for_selector("#page-devices-body p, #page-devices-body table")
         assert "Could not load" not in page.locator("#page-devices-body").inner_text()

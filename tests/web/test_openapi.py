@@ -14,7 +14,8 @@ import pytest
 from openapi_spec_validator import validate
 
 from agenthub.app import Gateway
-from agenthub.web import agentbox, hooks, langbot
+from agenthub.dialects.agentbox import frames as agentbox
+from agenthub.web import hooks, langbot
 from agenthub.web.openapi import OPERATIONS, openapi_document
 from tests.conftest import GatewayProc
 

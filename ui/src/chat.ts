@@ -1,18 +1,20 @@
 // The chat page: session picker, history, send, streamed replies with thinking and
 // tool blocks, abort, reset, and resume after a reconnect without duplicated text.
 
-import { $, h, json, time } from "./dom";
+import { Blocks } from "./blocks";
+import { $, h, time } from "./dom";
 import { EventFrame, Gateway, newId, RpcError } from "./gateway";
+import { installCopyButtons, renderInto } from "./markdown";
 
 interface RunView {
   runId: string;
   el: HTMLElement;
   body: HTMLElement;
-  blocks: HTMLElement;
+  blocks: Blocks;
   badge: HTMLElement;
-  thinking: HTMLPreElement | null;
-  tools: Map<string, HTMLElement>;
   text: string;
+  /** A repaint of the Markdown body is queued for the next animation frame. */
+  paintQueued: boolean;
   /** Highest seq applied, per event family: agent events are numbered 1..n per run, and a
    *  chat event carries the seq of the agent event it derives from. */
   lastSeq: { agent: number; chat: number };
@@ -29,9 +31,10 @@ export class ChatPage {
   private picker = $("session-picker") as HTMLSelectElement;
   private abortBtn = $("abort") as HTMLButtonElement;
   private banner = $("banner");
-  private known = new Set<string>();
+  known = new Set<string>();
 
   constructor(private gw: Gateway) {
+    installCopyButtons(this.log);
     $("composer").addEventListener("submit", (ev) => {
       ev.preventDefault();
       void this.send();
@@ -43,6 +46,7 @@ export class ChatPage {
       }
     });
     this.abortBtn.addEventListener("click", () => void this.abort());
+    $("open-picker").addEventListener("click", () => this.onPick());
     $("new-session").addEventListener("click", () => this.switchTo(`web-${newId().slice(0, 8)}`));
     $("reset-session").addEventListener("click", () => void this.reset());
     this.picker.addEventListener("change", () => this.switchTo(this.picker.value));
@@ -135,10 +139,11 @@ export class ChatPage {
       if (m.role === "user") this.addUser(text, m.timestamp);
       else {
         const view = this.addAssistant(m.runId ?? "", m.timestamp);
+        view.blocks.fromMeta(m.meta);
         view.text = text;
-        view.body.textContent = text;
+        renderInto(view.body, text);
         view.done = true;
-        this.setState(view, m.meta?.aborted ? "aborted" : "final");
+        this.setState(view, m.meta?.aborted ? "aborted" : m.meta?.timedOut ? "timeout" : "final");
       }
     }
     this.syncAbort();
@@ -154,16 +159,26 @@ export class ChatPage {
   private addAssistant(runId: string, ts?: number): RunView {
     const badge = h("span", { class: "badge" });
     const blocks = h("div", { class: "blocks" });
-    const body = h("div", { class: "body", "aria-live": "polite" });
+    const body = h("div", { class: "body markdown" });
     const el = h(
       "article",
-      { class: "msg assistant", "data-run-id": runId, "data-state": "streaming" },
+      { class: "msg assistant", "data-run-id": runId, "data-state": "streaming", "aria-label": "Agent reply" },
       h("div", { class: "meta" }, "Agent ", time(ts), " ", badge),
       blocks,
       body,
     );
     this.log.append(el);
-    const view: RunView = { runId, el, body, blocks, badge, thinking: null, tools: new Map(), text: "", lastSeq: { agent: 0, chat: 0 }, done: false };
+    const view: RunView = {
+      runId,
+      el,
+      body,
+      blocks: new Blocks(blocks),
+      badge,
+      text: "",
+      paintQueued: false,
+      lastSeq: { agent: 0, chat: 0 },
+      done: false,
+    };
     if (runId) this.runs.set(runId, view);
     return view;
   }
@@ -193,12 +208,28 @@ export class ChatPage {
     } catch (e) {
       view.done = true;
       this.setState(view, "error");
-      view.body.textContent = `Not sent: ${(e as Error).message}`;
+      view.text = "";
+      view.body.replaceChildren(h("p", { class: "error-text" }, `Not sent: ${(e as Error).message}`));
       this.syncAbort();
     }
   }
 
-  private async abort(): Promise<void> {
+  /** True while a reply of this session is still running (Esc stops it). */
+  get live(): boolean {
+    return [...this.runs.values()].some((r) => !r.done);
+  }
+
+  /** What the session picker (Ctrl+K) offers: every known session, the current one first. */
+  sessions(): string[] {
+    const keys = new Set(this.known);
+    keys.add(this.sessionKey);
+    return [this.sessionKey, ...[...keys].filter((k) => k !== this.sessionKey).sort()];
+  }
+
+  /** Set by main.ts: opens the session picker dialog. */
+  onPick: () => void = () => {};
+
+  async abort(): Promise<void> {
     const live = [...this.runs.values()].filter((r) => !r.done);
     for (const r of live) {
       try {
@@ -246,19 +277,13 @@ export class ChatPage {
     switch (p.stream) {
       case "assistant":
         view.text = typeof d.text === "string" ? d.text : view.text + (d.delta ?? "");
-        view.body.textContent = view.text;
-        this.scroll();
+        this.paint(view);
         break;
-      case "thinking": {
-        if (!view.thinking) {
-          view.thinking = h("pre", { class: "block-body" });
-          view.blocks.append(h("details", { class: "block thinking" }, h("summary", {}, "Thinking"), view.thinking));
-        }
-        view.thinking.textContent = d.text ?? (view.thinking.textContent ?? "") + (d.delta ?? "");
+      case "thinking":
+        view.blocks.setThinking(typeof d.text === "string" ? d.text : view.blocks.thinkingText + (d.delta ?? ""));
         break;
-      }
       case "tool":
-        this.applyTool(view, d);
+        view.blocks.tool(d);
         break;
       case "lifecycle":
         if (d.phase === "error") this.setState(view, "error");
@@ -266,25 +291,15 @@ export class ChatPage {
     }
   }
 
-  private applyTool(view: RunView, d: any): void {
-    const id = String(d.toolCallId ?? d.name);
-    let el = view.tools.get(id);
-    if (!el) {
-      el = h(
-        "details",
-        { class: "block tool", "data-tool": String(d.name) },
-        h("summary", {}, `Tool: ${d.name} `, h("span", { class: "tool-state" }, "running…")),
-        h("div", { class: "label" }, "Arguments"),
-        h("pre", { class: "block-body tool-args" }, json(d.args ?? {})),
-      );
-      view.tools.set(id, el);
-      view.blocks.append(el);
-    }
-    if (d.phase === "result") {
-      el.querySelector(".tool-state")!.textContent = d.isError ? "failed" : "done";
-      el.append(h("div", { class: "label" }, "Result"), h("pre", { class: "block-body tool-result" }, json(d.result)));
-      if (d.isError) el.classList.add("error");
-    }
+  /** Repaint the Markdown body once per animation frame, however many deltas arrive. */
+  private paint(view: RunView): void {
+    if (view.paintQueued) return;
+    view.paintQueued = true;
+    requestAnimationFrame(() => {
+      view.paintQueued = false;
+      renderInto(view.body, view.text);
+      this.scroll();
+    });
   }
 
   private applyChat(p: any): void {
@@ -294,18 +309,14 @@ export class ChatPage {
     if (p.state === "delta") {
       if (text.length > view.text.length) {
         view.text = text;
-        view.body.textContent = text;
+        this.paint(view);
       }
       return;
     }
     view.done = true;
-    if (p.state === "error") {
-      view.body.textContent = view.text || "";
-      view.body.append(h("div", { class: "error-text" }, p.errorMessage ?? "run failed"));
-    } else if (text) {
-      view.text = text;
-      view.body.textContent = text;
-    }
+    if (text) view.text = text;
+    renderInto(view.body, view.text);
+    if (p.state === "error") view.body.append(h("p", { class: "error-text" }, p.errorMessage ?? "run failed"));
     this.setState(view, p.state);
     this.syncAbort();
     this.scroll();

@@ -3,6 +3,9 @@ import { ChatPage } from "./chat";
 import { ControlPages } from "./control";
 import { $ } from "./dom";
 import { Gateway } from "./gateway";
+import { WebSocketClient } from "./langbot";
+import { renderMarkdown } from "./markdown";
+import { Shortcuts } from "./shortcuts";
 
 const TOKEN_KEY = "agenthub.token";
 
@@ -24,15 +27,34 @@ function renderStatus(): void {
 }
 gw.onStatus(renderStatus);
 
-// -- navigation -----------------------------------------------------------------
+// -- navigation (the page is also in the URL's hash, so a reload or a link keeps it) ---
+const PAGES = [
+  { name: "chat", key: "c", label: "Chat" },
+  { name: "runs", key: "r", label: "Runs" },
+  { name: "presence", key: "p", label: "Presence" },
+  { name: "health", key: "h", label: "Health" },
+  { name: "nodes", key: "n", label: "Nodes" },
+  { name: "devices", key: "d", label: "Devices" },
+  { name: "channels", key: "l", label: "Channels" },
+  { name: "langbot", key: "b", label: "LangBot" },
+  { name: "settings", key: "s", label: "Settings" },
+];
+let currentPage = "";
+
 function show(page: string): void {
+  if (!PAGES.some((p) => p.name === page)) page = "chat";
+  const changed = page !== currentPage;
+  currentPage = page;
   document.querySelectorAll<HTMLElement>("main > section").forEach((s) => (s.hidden = s.id !== `page-${page}`));
   document.querySelectorAll<HTMLElement>("nav [data-page]").forEach((b) => {
     if (b.dataset.page === page) b.setAttribute("aria-current", "page");
     else b.removeAttribute("aria-current");
   });
+  if (location.hash !== `#${page}`) history.replaceState(null, "", `#${page}`);
+  document.title = page === "chat" ? "agenthub" : `${PAGES.find((p) => p.name === page)!.label} · agenthub`;
   if (control.has(page)) void control.show(page);
   else control.hide();
+  if (changed && page !== "chat") $(`page-${page}`).querySelector<HTMLElement>("h2")?.focus();
 }
 document.querySelectorAll<HTMLElement>("nav [data-page]").forEach((b) =>
   b.addEventListener("click", () => show(b.dataset.page!)),
@@ -40,6 +62,10 @@ document.querySelectorAll<HTMLElement>("nav [data-page]").forEach((b) =>
 document.querySelectorAll<HTMLElement>("[data-refresh]").forEach((b) =>
   b.addEventListener("click", () => void control.show(b.dataset.refresh!)),
 );
+window.addEventListener("hashchange", () => {
+  const page = location.hash.slice(1);
+  if (PAGES.some((p) => p.name === page)) show(page);
+});
 
 // -- token ----------------------------------------------------------------------
 const tokenInput = $("token-input") as HTMLInputElement;
@@ -60,7 +86,30 @@ gw.onStatus(() => {
   tokenInput.focus();
 });
 
+// -- keyboard -------------------------------------------------------------------
+const shortcuts = new Shortcuts({
+  pages: PAGES,
+  show,
+  focusComposer: () => {
+    show("chat");
+    $("composer-input").focus();
+  },
+  stop: () => {
+    if (currentPage !== "chat" || !chat.live) return false;
+    void chat.abort();
+    return true;
+  },
+  sessions: () => chat.sessions(),
+  current: () => chat.sessionKey,
+  switchTo: (key) => {
+    show("chat");
+    chat.switchTo(key);
+  },
+});
+chat.onPick = () => shortcuts.openPicker();
+
 renderStatus();
-show("chat");
+show(location.hash.slice(1) || "chat");
 gw.start();
-(window as unknown as { agenthub: unknown }).agenthub = { gw, chat, control };
+// For tests and the console: the live objects, and the seed's LangBot client class.
+(window as unknown as { agenthub: unknown }).agenthub = { gw, chat, control, shortcuts, WebSocketClient, renderMarkdown };

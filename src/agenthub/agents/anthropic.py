@@ -34,6 +34,7 @@ from agenthub.agents._sse import aiter_sse
 from agenthub.core.runtime import (
     AgentEvent,
     ChatMessage,
+    ImagePart,
     TextDelta,
     Thinking,
     Tool,
@@ -65,7 +66,9 @@ class _Message:
     stop_reason: str | None = None
 
 
-def history_messages(history: Sequence[ChatMessage], message: str) -> tuple[str, list[dict[str, Any]]]:
+def history_messages(
+    history: Sequence[ChatMessage], message: str, images: Sequence[ImagePart] = ()
+) -> tuple[str, list[dict[str, Any]]]:
     """Split the transcript into the top-level ``system`` prompt and ``messages``.
 
     Anthropic has no system role inside ``messages`` and rejects empty text;
@@ -83,8 +86,24 @@ def history_messages(history: Sequence[ChatMessage], message: str) -> tuple[str,
             messages.append({"role": "assistant", "content": f"[tool result] {entry.content}"})
         else:
             messages.append({"role": entry.role, "content": entry.content})
-    messages.append({"role": "user", "content": message})
+    messages.append({"role": "user", "content": user_content(message, images)})
     return "\n\n".join(system), messages
+
+
+def user_content(message: str, images: Sequence[ImagePart]) -> str | list[dict[str, Any]]:
+    """The user message's ``content``: the text, or ``image`` blocks then a text block (never an empty one)."""
+    if not images:
+        return message
+    blocks: list[dict[str, Any]] = []
+    for image in images:
+        if image.url is not None:
+            source: dict[str, Any] = {"type": "url", "url": image.url}
+        else:
+            source = {"type": "base64", "media_type": image.media_type, "data": image.data}
+        blocks.append({"type": "image", "source": source})
+    if message:
+        blocks.append({"type": "text", "text": message})
+    return blocks
 
 
 def tool_specs(tools: Sequence[Tool]) -> list[dict[str, Any]]:
@@ -116,6 +135,7 @@ class AnthropicRuntime:
     """Streams Claude's answer and runs the tool-use loop locally."""
 
     name: str = "anthropic"
+    accepts_images: bool = True
 
     def __init__(
         self,
@@ -165,7 +185,7 @@ class AnthropicRuntime:
         return headers
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[AgentEvent]:
-        system, messages = history_messages(turn.history, turn.message)
+        system, messages = history_messages(turn.history, turn.message, turn.images)
         tools = list(turn.tools)
         base: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens, "stream": True}
         if system:

@@ -7,7 +7,9 @@ to 5,000, to test cancellation, backpressure and long replies) and ``[fail]`` (r
 A heartbeat prompt (one that asks for ``HEARTBEAT_OK``) is answered with just
 ``HEARTBEAT_OK``, the silent acknowledgment, unless the turn contains
 ``[alert]`` (in the prompt or a queued system event): then it answers as usual,
-so tests can drive both a silent and a delivered heartbeat.
+so tests can drive both a silent and a delivered heartbeat. Images sent with a
+turn are acknowledged in one sentence (how many, each one's type and size or
+link): the demo cannot see them, but a test can tell that they arrived.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 from agenthub.agents._shared import find_tool, result_text, run_tool
 from agenthub.agents.tools import CalculatorTool, ClockTool
-from agenthub.core.runtime import AgentEvent, TextDelta, Thinking, Tool, ToolCallResult, ToolCallStart, Turn
+from agenthub.core.runtime import AgentEvent, ImagePart, TextDelta, Thinking, Tool, ToolCallResult, ToolCallStart, Turn
 
 __all__ = [
     "ECHO_WORDS",
@@ -152,6 +154,7 @@ class DemoRuntime:
     """A provider that needs no network and answers the same way every time."""
 
     name: str = "demo"
+    accepts_images: bool = True  # it cannot see them, but says what it received (deterministic)
 
     def __init__(self, *, word_delay_s: float = 0.02) -> None:
         if not math.isfinite(word_delay_s) or word_delay_s < 0:
@@ -179,7 +182,9 @@ class DemoRuntime:
             yield TextDelta("HEARTBEAT_OK")
             return
 
-        sentences = [f'You said: "{quote}".']
+        sentences = [f'You said: "{quote}".'] if quote or not turn.images else []
+        if turn.images:
+            sentences.append(self._images_sentence(turn.images))
         calls: list[tuple[str, Mapping[str, Any]]] = []
         if expression is not None:
             calls.append(("calculator", {"expression": expression}))
@@ -205,6 +210,16 @@ class DemoRuntime:
             if i:
                 await asyncio.sleep(self.word_delay_s)
             yield TextDelta(word if i == last else word + " ")
+
+    @staticmethod
+    def _images_sentence(images: Sequence[ImagePart]) -> str:
+        """What the demo says of the turn's images: each one's type and size, or its link."""
+        described = [
+            f"a link to {image.url}" if image.url is not None else f"{image.media_type}, {image.size} bytes"
+            for image in images
+        ]
+        noun = "image" if len(images) == 1 else "images"
+        return f"I received {len(images)} {noun} ({'; '.join(described)}) but I cannot see pictures."
 
     @staticmethod
     def _thinking(arithmetic: bool, clock: bool) -> list[str]:

@@ -37,6 +37,7 @@ from agenthub.agents._sse import aiter_sse
 from agenthub.core.runtime import (
     AgentEvent,
     ChatMessage,
+    ImagePart,
     TextDelta,
     Thinking,
     Tool,
@@ -68,11 +69,14 @@ class _Completion:
     finish_reason: str | None = None
 
 
-def history_messages(history: Sequence[ChatMessage], message: str) -> list[dict[str, Any]]:
+def history_messages(
+    history: Sequence[ChatMessage], message: str, images: Sequence[ImagePart] = ()
+) -> list[dict[str, Any]]:
     """Transcript to chat messages.
 
     ``ChatMessage`` has no tool-call id, and a ``tool`` message without one is
     rejected by OpenAI, so past tool output is replayed as assistant text.
+    The turn's images make the user message a list of content parts.
     """
     messages: list[dict[str, Any]] = []
     for entry in history:
@@ -80,8 +84,19 @@ def history_messages(history: Sequence[ChatMessage], message: str) -> list[dict[
             messages.append({"role": "assistant", "content": f"[tool result] {entry.content}"})
         else:
             messages.append({"role": entry.role, "content": entry.content})
-    messages.append({"role": "user", "content": message})
+    messages.append({"role": "user", "content": user_content(message, images)})
     return messages
+
+
+def user_content(message: str, images: Sequence[ImagePart]) -> str | list[dict[str, Any]]:
+    """The user message's ``content``: the text, or text and ``image_url`` parts (a data URL for base64)."""
+    if not images:
+        return message
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message}] if message else []
+    for image in images:
+        url = image.url if image.url is not None else f"data:{image.media_type};base64,{image.data}"
+        parts.append({"type": "image_url", "image_url": {"url": url}})
+    return parts
 
 
 def tool_specs(tools: Sequence[Tool]) -> list[dict[str, Any]]:
@@ -102,6 +117,7 @@ class OpenAIRuntime:
     """Streams chat completions and runs the tool-call loop locally."""
 
     name: str = "openai"
+    accepts_images: bool = True  # vision models read image_url parts; others answer with an API error
 
     def __init__(
         self,
@@ -145,7 +161,7 @@ class OpenAIRuntime:
         return headers
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[AgentEvent]:
-        messages = history_messages(turn.history, turn.message)
+        messages = history_messages(turn.history, turn.message, turn.images)
         tools = list(turn.tools)
         specs = tool_specs(tools)
         async with client_scope(self._client, self.timeout) as client:

@@ -108,7 +108,7 @@ def check_ports(s: GatewaySettings, running: bool) -> list[Check]:
     ports = [("main port", s.host, s.port)]
     if s.myagent.port is not None:
         ports.append(("MyAgent port", s.myagent.host or s.host, s.myagent.port))
-    if s.agentbox.port is not None:
+    if s.agentbox.enabled:
         ports.append(("AgentBox port", s.host, s.agentbox.port))
     checks = []
     for name, host, port in ports:

@@ -70,6 +70,7 @@ for command in (
     pipelines.pipelines,
     protocol.protocol,
     serve_agent.serve_agent,
+    serve_agent.myagent,
     ws_test.ws_test,
     config.config,
     doctor.doctor,

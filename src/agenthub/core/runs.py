@@ -40,11 +40,13 @@ from typing import Any
 
 from ..protocol._json import wire_safe
 from ..protocol.errors import ErrorCode, RpcError
+from .blocks import AnswerBlocks
 from .bus import EventBus, Fold
 from .observe import LOG_CONTEXT, NULL_OBSERVER, Observer, RunProbe, bind_log_context, new_request_id
 from .runtime import (
     AgentRuntime,
     ChatMessage,
+    ImagePart,
     TextDelta,
     Thinking,
     Tool,
@@ -116,9 +118,11 @@ class Run:
     runtime: AgentRuntime | None = None
     tools: Sequence[Tool] | None = None
     message_meta: dict[str, Any] = field(default_factory=dict)  # stored with the user message
+    images: Sequence[ImagePart] = ()  # sent with the message, to a runtime that takes images (not stored)
     # The caller's limit on the run's execution (agent ``timeout``, chat.send ``timeoutMs``), in seconds.
     timeout_s: float | None = None
     seq: int = 0  # the last agent event's seq
+    blocks: AnswerBlocks | None = None  # tool calls kept for the stored answer (created on the first one)
     # The request that started the run (``<conn_id>/<frame id>``, or minted): every log line of the run has it.
     request_id: str = ""
     probe: RunProbe | None = None
@@ -175,6 +179,7 @@ class RunManager:
         chat_delta_interval_ms: int = 150,
         run_timeout_s: float = 600,
         max_message_chars: int = 100_000,
+        transcript_blocks_chars: int = 4_000,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -183,6 +188,8 @@ class RunManager:
         self.chat_delta_interval_ms = chat_delta_interval_ms
         self.run_timeout_s = run_timeout_s
         self.max_message_chars = max_message_chars
+        # Thinking and tool calls stored with an answer, each up to this many characters (see core.blocks).
+        self.transcript_blocks_chars = transcript_blocks_chars
         self.runs: dict[str, Run] = {}
         self.finished: dict[str, Run] = {}
         self.totals: dict[str, int] = {s.value: 0 for s in RunStatus}
@@ -232,6 +239,7 @@ class RunManager:
         tools: Sequence[Tool] | None = None,
         owner: str | None = None,
         message_meta: dict[str, Any] | None = None,
+        images: Sequence[ImagePart] = (),
         timeout_s: float | None = None,
         launch: bool = True,
     ) -> Run:
@@ -239,7 +247,8 @@ class RunManager:
 
         ``runtime`` and ``tools`` override the configured agent for this run only;
         ``owner`` is recorded with the run so per-user visibility survives a restart;
-        ``timeout_s`` ends the run as timed out that long after it starts executing.
+        ``timeout_s`` ends the run as timed out that long after it starts executing;
+        ``images`` go with the message to the provider (the caller checks ``takes_images``).
         With ``launch=False`` nothing runs (or is published) until ``launch(run)``:
         a request handler launches after its response is written.
 
@@ -258,6 +267,7 @@ class RunManager:
             tools=tools,
             owner=owner,
             message_meta=message_meta or {},
+            images=tuple(images),
             timeout_s=self.timeout_for(timeout_s),
             request_id=LOG_CONTEXT.get().request_id or new_request_id(),
         )
@@ -392,6 +402,7 @@ class RunManager:
             message=run.message,
             history=[ChatMessage(m.role, m.text) for m in history if m.role in ("user", "assistant")],  # type: ignore[arg-type]
             tools=self.tools(run) if run.tools is None else run.tools,
+            images=run.images,
         )
         events = (run.runtime or self.runtime()).run_turn(turn)
         limit = run.timeout_s or self.run_timeout_s
@@ -423,12 +434,16 @@ class RunManager:
             run.thinking += ev.text
             self._agent(run, "thinking", {"text": run.thinking, "delta": ev.text}, droppable=True, fold=THINKING_TEXT)
         elif isinstance(ev, ToolCallStart):
+            args = wire_safe(dict(ev.args))
+            self._blocks(run).tool_start(ev.tool_call_id, ev.name, args)
             self._agent(
                 run,
                 "tool",
-                {"phase": "start", "name": ev.name, "toolCallId": ev.tool_call_id, "args": wire_safe(dict(ev.args))},
+                {"phase": "start", "name": ev.name, "toolCallId": ev.tool_call_id, "args": args},
             )
         elif isinstance(ev, ToolCallResult):
+            result = wire_safe(ev.result)
+            self._blocks(run).tool_result(ev.tool_call_id, ev.name, result, ev.is_error)
             self._agent(
                 run,
                 "tool",
@@ -436,10 +451,20 @@ class RunManager:
                     "phase": "result",
                     "name": ev.name,
                     "toolCallId": ev.tool_call_id,
-                    "result": wire_safe(ev.result),
+                    "result": result,
                     "isError": ev.is_error,
                 },
             )
+
+    def _blocks(self, run: Run) -> AnswerBlocks:
+        if run.blocks is None:
+            run.blocks = AnswerBlocks(self.transcript_blocks_chars)
+        return run.blocks
+
+    def _answer_meta(self, run: Run, meta: dict[str, Any]) -> dict[str, Any]:
+        """The stored answer's ``meta``: the outcome flags, plus the turn's thinking and tool calls."""
+        blocks = run.blocks or AnswerBlocks(self.transcript_blocks_chars)
+        return {**meta, **blocks.meta(run.thinking)}
 
     async def _end(
         self, run: Run, status: RunStatus, *, error: str | None = None, answer_meta: dict[str, Any] | None = None
@@ -451,8 +476,9 @@ class RunManager:
         """
         try:
             if answer_meta is not None and run.text:
+                meta = self._answer_meta(run, answer_meta)
                 await self.store.append_message(
-                    MessageRecord(run.session_key, "assistant", run.text, now_ms(), run.run_id, answer_meta)
+                    MessageRecord(run.session_key, "assistant", run.text, now_ms(), run.run_id, meta)
                 )
             run.status = status
             run.ended_ms = now_ms()
@@ -534,6 +560,8 @@ class RunManager:
         # A finished run is kept for retries, waits and replies; what only the turn needed goes.
         run.message = run.thinking = ""
         run.message_meta = {}
+        run.images = ()
+        run.blocks = None
         run.runtime = None
         run.tools = None
         run.done.set()

@@ -16,6 +16,7 @@ __all__ = [
     "AgentEvent",
     "AgentRuntime",
     "ChatMessage",
+    "ImagePart",
     "Lifecycle",
     "TextDelta",
     "Thinking",
@@ -23,6 +24,7 @@ __all__ = [
     "ToolCallResult",
     "ToolCallStart",
     "Turn",
+    "takes_images",
 ]
 
 Role = Literal["user", "assistant", "system", "tool"]
@@ -89,6 +91,19 @@ class Tool(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image the user sent with the turn: base64 ``data`` of ``media_type``, or an http(s) ``url``.
+
+    The gateway never fetches a URL itself: it is handed to the provider as is.
+    """
+
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+    size: int = 0  # decoded bytes of ``data`` (0 for a URL)
+
+
 @dataclass(slots=True)
 class Turn:
     """Everything a provider needs for one turn."""
@@ -98,13 +113,24 @@ class Turn:
     message: str
     history: Sequence[ChatMessage] = ()
     tools: Sequence[Tool] = field(default_factory=tuple)
+    # Images sent with this turn's message; only for a runtime that ``takes_images``.
+    images: Sequence[ImagePart] = ()
 
 
 class AgentRuntime(Protocol):
-    """A provider: ``demo``, ``openai``, ``anthropic``, or a test's own."""
+    """A provider: ``demo``, ``openai``, ``anthropic``, or a test's own.
+
+    A runtime that can read images sets ``accepts_images = True``; the others
+    never get a turn with images (``takes_images``).
+    """
 
     name: str
 
     def run_turn(self, turn: Turn) -> AsyncIterator[AgentEvent]:
         """Stream the events of one turn; raising ends the run with an error."""
         ...
+
+
+def takes_images(runtime: object) -> bool:
+    """Whether a runtime reads ``Turn.images`` (its ``accepts_images`` attribute; absent means no)."""
+    return bool(getattr(runtime, "accepts_images", False))

@@ -82,7 +82,8 @@ RECORD_OVERHEAD = 400  # bytes a cached message costs besides its text (record, 
 
 
 def _cost(m: MessageRecord) -> int:
-    return len(m.text) + RECORD_OVERHEAD
+    """Approximate bytes a cached message holds: its text, its meta (an answer's thinking and tools), overhead."""
+    return len(m.text) + (len(_json.dumps(m.meta)) if m.meta else 0) + RECORD_OVERHEAD
 
 
 def _copy(m: MessageRecord) -> MessageRecord:
@@ -162,7 +163,7 @@ class TranscriptCache:
 
     @property
     def cached_bytes(self) -> int:
-        """Approximate bytes held (message text plus a fixed overhead per message)."""
+        """Approximate bytes held (message text and meta, plus a fixed overhead per message)."""
         return self._bytes
 
     def resize(self, sessions: int, messages: int, max_bytes: int | None = None) -> None:
@@ -362,8 +363,8 @@ class TranscriptCache:
     async def fail_interrupted_runs(self, reason: str, now_ms: int) -> int:
         return await self._store.fail_interrupted_runs(reason, now_ms)
 
-    async def count_runs_by_status(self) -> dict[str, int]:
-        return await self._store.count_runs_by_status()
+    async def count_runs_by_status(self, owner: str | None = None) -> dict[str, int]:
+        return await self._store.count_runs_by_status(owner)
 
     async def get_device(self, device_id: str) -> DeviceRecord | None:
         return await self._store.get_device(device_id)

@@ -56,13 +56,17 @@ class AgentWebSocketServer:
         self.gateway = gateway
         if gateway.edge is not None:
             self.port = gateway.edge.bound.get("myagent", self.port)
-        log.info("MyAgent server on ws://%s:%d", self.host, self.port)
+        log.info("MyAgent server on %s://%s:%d", gateway.scheme, self.host, self.port)
 
     async def start_server(self) -> None:
-        """Start, then serve until ``shutdown()``."""
+        """Start, then serve until ``shutdown()``; cancelled (Ctrl+C under ``asyncio.run``), it shuts down first."""
         self._stopped.clear()
         await self.start()
-        await self._stopped.wait()
+        try:
+            await self._stopped.wait()
+        finally:
+            if self.gateway is not None:
+                await self.shutdown()
 
     async def shutdown(self) -> None:
         gateway, self.gateway = self.gateway, None

@@ -181,6 +181,9 @@ _FAIL_INTERRUPTED = (
     .values(status="error", error=bindparam("reason", type_=Text), ended_ms=bindparam("now_ms", type_=BigInteger))
 )
 _COUNT_RUNS = select(runs.c.status, func.count()).group_by(runs.c.status)
+_COUNT_OWNER_RUNS = (
+    select(runs.c.status, func.count()).where(runs.c.owner == bindparam("owner")).group_by(runs.c.status)
+)
 _COUNT_SESSIONS = select(func.count()).select_from(sessions)
 
 _GET_DEVICE = select(*devices.c).where(devices.c.device_id == bindparam("device_id"))
@@ -677,8 +680,12 @@ class SqlStore:
         """Mark runs a previous process left queued/running as errors (at start-up)."""
         return await self._write(_rowcount, _FAIL_INTERRUPTED, {"reason": reason, "now_ms": now_ms})
 
-    async def count_runs_by_status(self) -> dict[str, int]:
-        rows = await self._read(_all, _COUNT_RUNS, {})
+    async def count_runs_by_status(self, owner: str | None = None) -> dict[str, int]:
+        """Runs by status; with ``owner``, only that user's (``ix_runs_owner``)."""
+        if owner is None:
+            rows = await self._read(_all, _COUNT_RUNS, {})
+        else:
+            rows = await self._read(_all, _COUNT_OWNER_RUNS, {"owner": owner})
         return {status: int(count) for status, count in rows}
 
     # devices

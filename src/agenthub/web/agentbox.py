@@ -1,7 +1,8 @@
 """AgentBox edge (seed 002): the gateway WebSocket and the task REST API.
 
-Served on the main listener, and also on ``--agentbox-port`` when set, with the
-same routes on both: ``/api/v1/gateway/ws`` and ``/api/v1/{tasks,agents,
+Served on the main listener, and also on its own port with ``--agentbox``
+(``agentbox.port``, the seed's 18080; ``--agentbox-port N`` alone turns it on
+too), with the same routes on both: ``/api/v1/gateway/ws`` and ``/api/v1/{tasks,agents,
 sessions,batches,alerts}``. REST calls take the same ``ab_`` API key as a
 Bearer token, checked under the gateway's one auth limiter: wrong keys count
 as failed guesses per IP, and a locked-out IP gets 429 with ``Retry-After``.
@@ -12,10 +13,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from ..core.node import Node
 from ..dialects import agentbox as ab
@@ -29,38 +30,7 @@ __all__ = ["WS_PATH", "mount"]
 log = logging.getLogger(__name__)
 
 WS_PATH = "/api/v1/gateway/ws"
-Prompt = Annotated[str, Field(min_length=1, max_length=100_000)]
 M = TypeVar("M", bound=BaseModel)
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class CreateTask(_Body):
-    prompt: Prompt
-    agent: str | None = None
-    session_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-
-
-class CreateSession(_Body):
-    title: str | None = None
-
-
-class CreateAgent(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
-    name: Annotated[str, Field(min_length=1, max_length=256)]
-
-
-class CreateBatch(_Body):
-    prompts: Annotated[list[Prompt], Field(min_length=1, max_length=100)]
-    agent: str | None = None
-
-
-class CreateAlert(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
-    message: Annotated[str, Field(min_length=1, max_length=10_000)]
-    level: str = "info"
 
 
 Endpoint = Callable[[web.Request, ab.User], Awaitable[tuple[int, dict[str, Any]]]]
@@ -102,26 +72,26 @@ async def _body(request: web.Request, model: type[M]) -> M:
 
 def _routes(node: Node, tasks: ab.Tasks, hub: ab.AgentBoxHub, counters: FrameCounters) -> list[web.RouteDef]:
     async def create_task(request: web.Request, user: ab.User) -> tuple[int, dict[str, Any]]:
-        b = await _body(request, CreateTask)
+        b = await _body(request, ab.CreateTask)
         return 201, await tasks.create_task(user, b.prompt, b.agent, b.session_id)
 
     async def get_task(request: web.Request, user: ab.User) -> tuple[int, dict[str, Any]]:
         return 200, await tasks.get_task(user, request.match_info["task_id"])
 
     async def create_session(request: web.Request, user: ab.User) -> tuple[int, dict[str, Any]]:
-        b = await _body(request, CreateSession)
+        b = await _body(request, ab.CreateSession)
         return 201, await tasks.create_session(user, b.title)
 
     async def create_agent(request: web.Request, user: ab.User) -> tuple[int, dict[str, Any]]:
-        b = await _body(request, CreateAgent)
+        b = await _body(request, ab.CreateAgent)
         return 201, tasks.create_agent(user, b.model_dump(mode="json"))
 
     async def create_batch(request: web.Request, user: ab.User) -> tuple[int, dict[str, Any]]:
-        b = await _body(request, CreateBatch)
+        b = await _body(request, ab.CreateBatch)
         return 201, await tasks.create_batch(user, list(b.prompts), b.agent)
 
     async def create_alert(request: web.Request, user: ab.User) -> tuple[int, dict[str, Any]]:
-        b = await _body(request, CreateAlert)
+        b = await _body(request, ab.CreateAlert)
         return 201, tasks.alert(user, b.model_dump(mode="json"))
 
     async def socket(request: web.Request) -> web.StreamResponse:
@@ -145,14 +115,19 @@ def _routes(node: Node, tasks: ab.Tasks, hub: ab.AgentBoxHub, counters: FrameCou
 
 
 def mount(edge: Edge) -> None:
-    """Add the routes to the main listener, and to an own listener if ``agentbox.port`` is set."""
+    """Add the routes to the main listener, and to an own listener with ``agentbox.enabled``."""
     node = edge.node
-    hub = ab.AgentBoxHub(node)
+    hub = ab.AgentBoxHub(node, lambda: float(edge.config.settings.agentbox.stats_interval_s))
     node.hub.add(hub)
     routes = _routes(node, ab.Tasks(node), hub, edge.counters)
     edge.app.add_routes(routes)
-    port = edge.settings.agentbox.port
-    if port is not None:
+    edge.app.on_cleanup.append(lambda _app: _stop(hub))
+    settings = edge.settings.agentbox
+    if settings.enabled:
         app = web.Application(client_max_size=node.limits.max_payload)
         app.add_routes(routes)
-        edge.listeners.append(Listener(app, edge.settings.host, port, "agentbox"))
+        edge.listeners.append(Listener(app, edge.settings.host, settings.port, "agentbox"))
+
+
+async def _stop(hub: ab.AgentBoxHub) -> None:
+    hub.stop()

@@ -7,6 +7,7 @@ adds routes to ``edge.app`` (the main listener) or adds its own listener to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,12 +23,17 @@ __all__ = ["Edge", "Listener"]
 
 @dataclass(slots=True)
 class Listener:
-    """An extra port served by its own aiohttp application."""
+    """An extra port served by its own aiohttp application.
+
+    ``also_origin`` lets browser pages of other origins open sockets on this
+    port, beyond the gateway's allow-list (the MyAgent port in ``--dev``).
+    """
 
     app: web.Application
     host: str
     port: int
     name: str
+    also_origin: Callable[[str], bool] | None = None
 
 
 @dataclass(slots=True)

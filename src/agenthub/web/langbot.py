@@ -38,7 +38,7 @@ from ..core.bus import Publication
 from ..core.connection import Connection, ConnState
 from ..core.node import Node
 from ..core.runs import now_ms
-from ..core.runtime import AgentRuntime
+from ..core.runtime import AgentRuntime, takes_images
 from ..dialects import langbot as lb
 from ..protocol import _json
 from ..storage.pipelines import Pipeline, SqlitePipelines
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 CLOSE_UNKNOWN_PIPELINE = 4404
 CLOSE_BAD_REQUEST = 4400
 CLOSE_IDLE = 4408
+UNSUPPORTED = "unsupported_component"
 PREFIX = "/api/v1/pipelines/{uuid}/ws"
 
 
@@ -259,13 +260,19 @@ def mount(edge: Edge) -> None:
         sock.send(lb.encode_connected(conn.conn_id, pipeline.uuid, session_type))
 
         async def on_text(data: str | bytes) -> None:
+            settings = edge.config.settings.langbot
             try:
-                cmd = lb.decode(data)
+                cmd = lb.decode(data, lb.ChainLimits(settings.max_images, settings.max_image_bytes))
             except lb.LangBotInputError as exc:
-                sock.send(lb.encode_error(str(exc)))
+                sock.send(lb.encode_error(str(exc), exc.code))
                 return
             if isinstance(cmd, lb.Ping):
                 sock.send(lb.PONG)
+                return
+            runtime = _runtime_for(edge, pipeline, runtimes)
+            if cmd.images and not takes_images(runtime or node.runs.runtime()):
+                name = (runtime or node.runs.runtime()).name
+                sock.send(lb.encode_error(f"this pipeline's agent ({name}) does not take images", UNSUPPORTED))
                 return
             run_id = secrets.token_hex(8)
             hub.track(sock, run_id)
@@ -275,8 +282,9 @@ def mount(edge: Edge) -> None:
                     key,
                     cmd.text,
                     f"langbot:{conn.conn_id}",
-                    runtime=_runtime_for(edge, pipeline, runtimes),
+                    runtime=runtime,
                     message_meta={"message_chain": cmd.chain},
+                    images=cmd.images,
                 )
             except Exception as exc:
                 log.warning("langbot run refused: %s", exc)

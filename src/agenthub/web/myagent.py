@@ -23,6 +23,12 @@ clients take the URL, so ``ws://host:port/?token=...`` works unchanged) or
 wrong secrets count against the IP in the gateway's one auth limiter. A
 refused socket gets ``system.error`` (``metadata.code``: ``unauthorized``,
 ``rate_limited`` or ``too_many_connections``), then close 4401 or 4429.
+
+Browsers: the port takes the gateway's allowed origins (by default its own
+pages), so a page elsewhere gets HTTP 403 on the upgrade. In ``--dev`` on a
+loopback address it also takes pages opened from a file (``Origin: null``, the
+seed's quickstart HTML) and pages on any loopback port, and says so in the log
+at start. With ``--tls-cert/--tls-key`` the port serves ``wss://``.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from ..protocol import _json
 from ..protocol.errors import RpcError
 from .access import AccessDenied, Gatekeeper
 from .edge import Edge, Listener
+from .origin import is_loopback_host, local_page_origin
 from .ws import accept, read_frames
 
 __all__ = ["AgentSpec", "MyAgentBridge", "mount"]
@@ -513,4 +520,13 @@ def mount(edge: Edge) -> None:
     app = web.Application(client_max_size=node.limits.max_payload)
     app.router.add_get("/", handle)
     app.router.add_get("/ws", handle)
-    edge.listeners.append(Listener(app, settings.host or edge.settings.host, settings.port, "myagent"))
+    host = settings.host or edge.settings.host
+    also_origin = None
+    if edge.settings.dev and is_loopback_host(host):
+        also_origin = local_page_origin
+        log.warning(
+            "myagent: --dev on loopback: the MyAgent port also accepts browser pages opened from a file "
+            "(Origin: null) and pages from any loopback port (http://localhost:*, http://127.0.0.1:*); "
+            "without --dev, or on another address, only the gateway's allowed origins may"
+        )
+    edge.listeners.append(Listener(app, host, settings.port, "myagent", also_origin))

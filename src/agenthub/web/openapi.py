@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from .. import __version__
+from ..dialects.agentbox.frames import CreateAgent, CreateAlert, CreateBatch, CreateSession, CreateTask
 from ..protocol import _json
-from .agentbox import CreateAgent, CreateAlert, CreateBatch, CreateSession, CreateTask
 from .edge import Edge
 from .hooks import HookAccepted, HookAgentBody, HookWakeBody
 from .langbot import BroadcastBody

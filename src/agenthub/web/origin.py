@@ -38,6 +38,8 @@ __all__ = [
     "accepts_body",
     "forwarded_client",
     "forwarded_middleware",
+    "is_loopback_host",
+    "local_page_origin",
     "origin_allowed",
     "origin_middleware",
     "own_origins",
@@ -139,13 +141,18 @@ async def _preflight(request: web.Request, handler: Handler, origin: str) -> web
     )
 
 
-def origin_middleware(allowed: Sequence[str], host: str, port: Callable[[], int]) -> Middleware:
-    """Checks every WebSocket upgrade and state-changing request on an application, and answers CORS."""
+def origin_middleware(
+    allowed: Sequence[str], host: str, port: Callable[[], int], also: Callable[[str], bool] | None = None
+) -> Middleware:
+    """Checks every WebSocket upgrade and state-changing request on an application, and answers CORS.
+
+    ``also``: origins this application takes beyond the allow-list (see ``local_page_origin``).
+    """
 
     @web.middleware
     async def check_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
-        trusted = origin is None or origin_allowed(origin, allowed, host, port())
+        trusted = origin is None or origin_allowed(origin, allowed, host, port()) or (also is not None and also(origin))
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
         preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
         if not trusted and (upgrade or preflight or request.method in UNSAFE_METHODS):
@@ -169,6 +176,37 @@ def origin_middleware(allowed: Sequence[str], host: str, port: Callable[[], int]
         return response
 
     return check_origin
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+def local_page_origin(origin: str) -> bool:
+    """A page opened from a file (``Origin: null``) or served from any loopback port.
+
+    What a developer's own pages send: the MyAgent quickstart's HTML opened
+    from disk, or a dev server on another local port. Only ever added to a
+    loopback listener in ``--dev``: a sandboxed frame of any site also says
+    ``null``.
+    """
+    value = origin.strip().rstrip("/").lower()
+    if value == "null":
+        return True
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme not in ("http", "https") or "/" in rest:
+        return False
+    host = rest.rsplit(":", 1)[0] if not rest.endswith("]") and ":" in rest else rest
+    return host in _LOOPBACK_HOSTS
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (an empty host or a wildcard is not)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _forbidden_origin() -> web.Response:
