@@ -27,11 +27,13 @@ WEATHER: dict[str, tuple[str, int, int]] = {
 class WeatherTool(BaseTool):
     name = "get_weather"
     description = "Current weather for a city (offline table)."
-    parameters = MappingProxyType({
-        "type": "object",
-        "properties": {"city": {"type": "string", "description": "city name, e.g. Paris"}},
-        "required": ["city"],
-    })
+    parameters = MappingProxyType(
+        {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "city name, e.g. Paris"}},
+            "required": ["city"],
+        }
+    )
 
     async def execute(self, **kwargs: Any) -> ToolResult:
         city = str(kwargs.get("city", "")).strip()

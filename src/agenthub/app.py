@@ -52,6 +52,7 @@ from .core.logbuffer import LogBuffer
 from .core.node import Node, NodeLimits
 from .core.node_pairing import register_node_pairing_handlers
 from .core.nodes import NodeRegistry, register_node_handlers
+from .core.observe import Observer, Observers
 from .core.outbound import Outbound
 from .core.pairing import PairingService, register_pairing_handlers
 from .core.ratelimit import AuthLimiter, SecurityLimits
@@ -74,11 +75,14 @@ from .web import agentbox as agentbox_edge
 from .web import hooks as hooks_edge
 from .web import langbot as langbot_edge
 from .web import myagent as myagent_edge
+from .web import openapi as openapi_edge
 from .web import ui as ui_edge
+from .web.access import AccessDenied, Gatekeeper
 from .web.canvas import CanvasAuth, CanvasHost
 from .web.edge import Edge
-from .web.http import healthz, metrics_handler
+from .web.http import GatewayCollector, healthz, metrics_handler
 from .web.listener import ConnectionDoor, DoorLimits, GuardedSite, fit_to_descriptors
+from .web.metrics import GatewayMetrics
 from .web.origin import forwarded_middleware, origin_middleware, proxy_identity
 from .web.ws import FrameCounters, native_handler
 
@@ -89,6 +93,7 @@ MOUNTS: list[Callable[[Edge], None]] = [
     myagent_edge.mount,
     ui_edge.mount,
     hooks_edge.mount,
+    openapi_edge.mount,
 ]
 
 __all__ = ["ConfigError", "Gateway", "SettingsService", "check_startup"]
@@ -582,6 +587,8 @@ class Gateway:
         self.config.store = self.store
         self.runtime_factory = runtime_factory
         self.counters = FrameCounters()
+        # /metrics: histograms fed by the core (RPCs, runs, bus), store timings, per-dialect connections.
+        self.metrics = GatewayMetrics()
         self.node: Node | None = None
         self.nodes: NodeRegistry | None = None
         self.scheduler: Scheduler | None = None
@@ -731,15 +738,16 @@ class Gateway:
             canvas_tool = CanvasWriteTool(self._canvas_root(s), s.canvas.max_file_bytes)
             extra_tools.append(lambda: [canvas_tool])
         self.config.listeners.append(lambda new: self._apply(new))
+        self._observe(s, node, runs)
         node.start()
 
         # Every WebSocket upgrade on the main listener (native and dialect routes) passes the Origin check.
         app = web.Application(
             client_max_size=s.limits.max_payload,
-            middlewares=self._door(),
+            middlewares=[*self._door(), self.metrics.middleware("main")],
         )
         app.router.add_get("/healthz", healthz(node))
-        app.router.add_get("/metrics", metrics_handler(node, self.counters, self.transcripts, self.door))
+        app.router.add_get("/metrics", metrics_handler(self.metrics.registry, self._metrics_guard(s, node)))
         self.edge = Edge(
             node, self.store, s, self.config, self.counters, app, options=self.edge_options, scheduler=scheduler
         )
@@ -764,8 +772,8 @@ class Gateway:
         for extra in self.edge.listeners:
             # Dialect ports (--agentbox, --myagent-port) get the same Origin allow-list (the gateway's own
             # pages live on the main port, so by default only those may open sockets here, plus what the
-            # listener itself allows) and, with --tls-cert, the same TLS.
-            extra.app.middlewares.extend(self._door(extra.also_origin))
+            # listener itself allows) and, with --tls-cert, the same TLS; their sockets are counted per dialect.
+            extra.app.middlewares.extend([*self._door(extra.also_origin), self.metrics.middleware(extra.name)])
             await self._serve(extra.app, extra.host, extra.port, extra.name, tls)
             log.info("%s listening on %s://%s:%d", extra.name, self.scheme, extra.host, self.edge.bound[extra.name])
         if s.canvas.enabled:
@@ -855,6 +863,34 @@ class Gateway:
 
         task = asyncio.get_running_loop().create_task(watch(), name="database-probe")
         self._stack.callback(task.cancel)
+    def _observe(self, s: GatewaySettings, node: Node, runs: RunManager) -> None:
+        """Plug metrics (and, with ``otel.enabled``, traces) into the core's observation points."""
+        self.metrics.registry.register(GatewayCollector(node, self.counters, self.transcripts, self.door))
+        engine = getattr(self.store, "engine", None)
+        if engine is not None:
+            self.metrics.watch_engine(engine)
+        observers: list[Observer] = [self.metrics]
+        if s.otel.enabled:
+            try:
+                from .tracing import install
+            except ImportError:
+                raise ConfigError("otel.enabled needs the otel extra: pip install 'agenthub[otel]'") from None
+            observers.append(install(s.otel.service_name, self._stack))
+        observer: Observer = observers[0] if len(observers) == 1 else Observers(observers)
+        node.dispatcher.observer = observer
+        runs.observer = observer
+
+    def _metrics_guard(self, s: GatewaySettings, node: Node) -> Callable[[web.Request], Awaitable[None]] | None:
+        """``/metrics`` asks for the gateway's credential when there is one, unless ``security.metrics_public``."""
+        if s.security.metrics_public or not node.auth.requires_credential:
+            return None
+        gate = Gatekeeper(node, s.security.trusted_proxies)
+
+        async def guard(request: web.Request) -> None:
+            if not await gate.check(request):
+                raise AccessDenied("unauthorized", "credential required: Authorization: Bearer <gateway token>")
+
+        return guard
 
     def _canvas_root(self, s: GatewaySettings) -> Path:
         return (s.canvas.root or s.resolved_data_dir / "canvas").expanduser()

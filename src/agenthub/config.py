@@ -54,6 +54,7 @@ __all__ = [
     "Limits",
     "MyAgentSettings",
     "OpenAISettings",
+    "OtelSettings",
     "SecuritySettings",
     "SlackSettings",
     "TelegramSettings",
@@ -313,6 +314,11 @@ class SecuritySettings(_Section):
         None,
         "the LangBot 'default' pipeline takes sockets without a credential (unset: only when the gateway has no auth)",
     )
+    metrics_public: bool = _f(
+        False,
+        "serve /metrics without the gateway credential (for scrapers that cannot send a Bearer token)",
+        flag="--metrics-public",
+    )
 
     @field_validator("allowed_origins")
     @classmethod
@@ -351,6 +357,18 @@ class RedisSettings(_Section):
     firehose_len: int = _f(100_000, "entries kept in the shared log every process reads (MAXLEN ~)", ge=1000)
     max_pending: int = _f(100_000, "events queued for Redis per process before they go to local clients only", ge=100)
     lock_ttl_ms: int = _f(30_000, "lease of a cross-process lock (idempotency keys)", ge=1000)
+
+
+class OtelSettings(_Section):
+    """OpenTelemetry traces (``pip install 'agenthub[otel]'``): a span per RPC and per run.
+
+    Spans go to an OTLP/HTTP collector configured the OpenTelemetry way
+    (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_HEADERS``, ...); an
+    embedding program that installed its own tracer provider keeps it.
+    """
+
+    enabled: bool = _f(False, "export OpenTelemetry traces (needs the otel extra)", flag="--otel")
+    service_name: str = _f("agenthub", "the service.name resource attribute of the spans", min_length=1)
 
 
 class CronSettings(_Section):
@@ -679,6 +697,7 @@ class GatewaySettings(BaseSettings):
     heartbeat: HeartbeatSettings = _f(HeartbeatSettings, "heartbeat turns")
     hooks: HooksSettings = _f(HooksSettings, "inbound webhooks")
     canvas: CanvasSettings = _f(CanvasSettings, "the canvas host")
+    otel: OtelSettings = _f(OtelSettings, "OpenTelemetry traces")
     channels: ChannelsSettings = _f(ChannelsSettings, "messaging channels (Telegram, Slack, Discord, WebChat)")
 
     @classmethod
@@ -740,6 +759,7 @@ RESTART_FIELDS = frozenset(
         "hooks",
         "canvas",
         "channels",
+        "otel",
     }
 )
 

@@ -150,7 +150,7 @@ async def test_sessions_archive_delete_compact(gw: GatewayProc, remote: OpenClaw
 async def test_models_logs_and_follow(gw: GatewayProc, remote: OpenClaw) -> None:
     models = json.loads(remote.ok("models", "list", "--json"))
     assert [m["key"] for m in models["models"]] == ["demo/demo"] and models["models"][0]["available"] is True
-    records = [json.loads(line) for line in remote.ok("logs", "--limit", "50", "--json").splitlines()]
+    records = [json.loads(line) for line in remote.ok("logs", "--limit", "500", "--json").splitlines()]
     assert any(r.get("type") == "log" and "listening on" in r.get("message", "") for r in records)
 
     follow = remote.popen("logs", "--follow", "--json", "--interval", "300")

@@ -13,7 +13,7 @@ import click
 from pydantic import ValidationError
 
 from ..config import GatewaySettings, env_layer, merge_layers, validation_messages
-from ..log import configure
+from ..log import announce, configure
 from .options import CliError, flag_layer, settings_options, shared, shared_options
 from .workers import WORKER_READY
 
@@ -34,6 +34,15 @@ def settings_layers(
         raise CliError(f"invalid environment setting: {exc}", 2) from None
     flags = flag_layer(ctx, params)
     return base, env, flags
+
+
+def _browser_host(host: str) -> str:
+    """Where a browser on this machine reaches a gateway bound to ``host`` (a wildcard is not an address)."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 def validate_layers(layers: dict[str, dict[str, Any]]) -> GatewaySettings:
@@ -86,23 +95,26 @@ def gateway(ctx: click.Context, /, **params: Any) -> int:
         try:
             async with Gateway(base, overrides, env=env, worker=worker, worker_of=worker_of) as gw:
                 url = f"{gw.scheme}://{gw.settings.host}:{gw.port}"
-                if worker is not None:  # the supervisor prints the gateway's one ready line
+                if worker is not None:  # plain text: the supervisor matches it and prints the gateway's ready line
                     print(WORKER_READY.format(index=worker, pid=os.getpid(), url=url), flush=True)
                 else:
-                    print(f"agenthub gateway ready on {url}", flush=True)
+                    # tests/conftest.py and scripts read "ready on ws://HOST:PORT" from this line (both log formats).
+                    announce(f"agenthub gateway ready on {url}")
                 for name, port in gw.edge.bound.items() if gw.edge else ():
                     if name != "main":
-                        print(f"agenthub {name} listener on port {port}", flush=True)
+                        announce(f"agenthub {name} listener on port {port}")
+                web = "https" if gw.scheme == "wss" else "http"
+                announce(f"Control UI: {web}://{_browser_host(gw.settings.host)}:{gw.port}/")
                 await stop.wait()
                 log.info("stopping")
         except ConfigError as exc:
-            print(f"agenthub: {exc}", file=sys.stderr)
+            announce(f"agenthub: {exc}", level="error", stream=sys.stderr)
             return 2
         except StoreOpenError as exc:  # the message names the database and what to do; no traceback
-            print(f"agenthub: {exc}", file=sys.stderr)
+            announce(f"agenthub: {exc}", level="error", stream=sys.stderr)
             return 1
         except OSError as exc:
-            print(f"agenthub: cannot start: {exc}", file=sys.stderr)
+            announce(f"agenthub: cannot start: {exc}", level="error", stream=sys.stderr)
             return 1
         log.info("stopped")
         return 0

@@ -94,6 +94,13 @@ class Connection:
         if self.state is ConnState.CLOSED or self.state is ConnState.CLOSING:
             return False
         if self.transport.buffered() + len(data) > self.max_buffered_bytes:
+            log.warning(
+                "slow consumer: conn=%s ip=%s has %d bytes unread (limits.max_buffered_bytes %d): closing",
+                self.conn_id,
+                self.remote_ip,
+                self.transport.buffered(),
+                self.max_buffered_bytes,
+            )
             self.close(CloseCode.POLICY_VIOLATION, "slow consumer")
             return False
         self.transport.write(data)

@@ -139,7 +139,25 @@ class Node:
 
     async def authenticate(self, conn: Connection, accepted: Accepted) -> Principal:
         """Run auth for a validated connect; on success the connection is OPEN."""
-        principal = await self.auth.authenticate(accepted, conn.remote_ip, now_ms(), conn.proxy_user)
+        try:
+            principal = await self.auth.authenticate(accepted, conn.remote_ip, now_ms(), conn.proxy_user)
+        except HandshakeError as exc:
+            log.warning(
+                "auth failed: conn=%s ip=%s client=%s: %s %s",
+                conn.conn_id,
+                conn.remote_ip,
+                accepted.params.client.id,
+                exc.code,
+                (exc.details or {}).get("code", exc.message),
+            )
+            raise
+        log.info(
+            "authenticated: conn=%s ip=%s role=%s device=%s",
+            conn.conn_id,
+            conn.remote_ip,
+            principal.role,
+            principal.device_id or "-",
+        )
         if conn.state is not ConnState.AWAITING_CONNECT:
             raise HandshakeError(ErrorCode.UNAVAILABLE, "connection closed during connect")
         conn.principal = principal

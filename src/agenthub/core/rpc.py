@@ -21,6 +21,7 @@ from ..protocol.errors import ErrorCode, RpcError
 from ..protocol.frames import describe_validation_error
 from ..protocol.methods import METHODS, MethodSpec
 from .connection import Connection
+from .observe import LOG_CONTEXT, NULL_OBSERVER, LogContext, Observer
 
 __all__ = ["Call", "Dispatcher", "Handler"]
 
@@ -65,6 +66,7 @@ class Dispatcher:
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
         self.idempotency: Callable[[Call, Any, Handler], Awaitable[Any]] | None = None
+        self.observer: Observer = NULL_OBSERVER  # RPC latency and spans (the composition root sets it)
 
     def register(self, method: str, handler: Handler) -> None:
         if method not in METHODS:
@@ -110,18 +112,34 @@ class Dispatcher:
         return spec, model, handler
 
     async def dispatch(self, call: Call, params: Any) -> tuple[bool, Any]:
-        """Run one call; returns ``(ok, payload)`` or ``(False, error shape)``."""
+        """Run one call; returns ``(ok, payload)`` or ``(False, error shape)``.
+
+        The call runs under its request id (``<conn_id>/<frame id>``) in the log context, so
+        every line it logs, and the run it starts, carries that id.
+        """
+        conn_id = call.conn.conn_id
+        request_id = f"{conn_id}/{call.request_id[:64]}"
+        token = LOG_CONTEXT.set(LogContext(request_id=request_id, conn_id=conn_id))
+        probe = self.observer.rpc(call.method, conn_id, request_id)
+        ok, code = False, None
         try:
             _, model, handler = self.check(call, params)
             if self.idempotency is not None and hasattr(model, "idempotencyKey"):
                 result = await self.idempotency(call, model, handler)
             else:
                 result = await handler(call, model)
+            ok = True
             return True, result
         except RpcError as exc:
+            code = exc.code.value
             return False, exc.to_shape()
         except asyncio.CancelledError:
+            code = "CANCELLED"
             raise
         except Exception:
             log.exception("method %s failed", call.method)
+            code = ErrorCode.UNAVAILABLE.value
             return False, RpcError(ErrorCode.UNAVAILABLE, "internal error", retryable=True).to_shape()
+        finally:
+            probe.end(ok, code)
+            LOG_CONTEXT.reset(token)

@@ -43,6 +43,7 @@ from ..protocol.errors import ErrorCode, RpcError
 from .blocks import AnswerBlocks
 from .bus import EventBus, Fold
 from .cluster import Cluster, LocalCluster
+from .observe import LOG_CONTEXT, NULL_OBSERVER, Observer, RunProbe, bind_log_context, new_request_id
 from .runtime import (
     AgentRuntime,
     ChatMessage,
@@ -123,6 +124,9 @@ class Run:
     timeout_s: float | None = None
     seq: int = 0  # the last agent event's seq
     blocks: AnswerBlocks | None = None  # tool calls kept for the stored answer (created on the first one)
+    # The request that started the run (``<conn_id>/<frame id>``, or minted): every log line of the run has it.
+    request_id: str = ""
+    probe: RunProbe | None = None
     task: asyncio.Task[None] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     on_done: list[Callable[[Run], None]] = field(default_factory=list)
@@ -198,6 +202,7 @@ class RunManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
         self._keep_finished = 1000
+        self.observer: Observer = NULL_OBSERVER  # run latency and spans (the composition root sets it)
 
     # -- public API ---------------------------------------------------------
     def get(self, run_id: str) -> Run | None:
@@ -271,6 +276,7 @@ class RunManager:
             message_meta=message_meta or {},
             images=tuple(images),
             timeout_s=self.timeout_for(timeout_s),
+            request_id=LOG_CONTEXT.get().request_id or new_request_id(),
         )
         self.runs[run_id] = run
         try:
@@ -282,6 +288,8 @@ class RunManager:
             self.runs.pop(run_id, None)
             raise
         self.totals[RunStatus.QUEUED] += 1
+        run.probe = self.observer.run(run_id, session_key, origin, run.request_id)
+        log.info("run %s accepted (session=%s origin=%s)", run_id, session_key, origin)
 
         def create_task() -> None:
             run.task = task = asyncio.get_running_loop().create_task(self._drive(run), name=f"run:{run_id}")
@@ -398,6 +406,7 @@ class RunManager:
             end.add_done_callback(_ENDING.discard)
 
     async def _drive(self, run: Run) -> None:
+        bind_log_context(request_id=run.request_id, run_id=run.run_id)  # this task's log lines name the run
         key = run.session_key
         lock = self._locks.get(key)
         if lock is None:
@@ -422,6 +431,8 @@ class RunManager:
         history = await self.store.history(run.session_key, HISTORY_TURNS)
         run.status = RunStatus.RUNNING
         run.started_ms = now_ms()
+        if run.probe is not None:
+            run.probe.started()
         await self.store.append_message(
             MessageRecord(run.session_key, "user", run.message, run.started_ms, run.run_id, run.message_meta)
         )
@@ -573,6 +584,17 @@ class RunManager:
             self._agent(run, "lifecycle", {"phase": "error", "endedAt": run.ended_ms, "error": run.error})
             self._chat(run, {**base, "state": "error", "errorMessage": run.error or "run failed"})
         self.totals[status] += 1
+        if run.probe is not None:
+            probe, run.probe = run.probe, None
+            probe.end(status.value, run.error)
+            log.info(
+                "run %s ended: %s in %d ms%s",
+                run.run_id,
+                status.value,
+                run.ended_ms - (run.started_ms or run.created_ms),
+                f" ({run.error})" if run.error else "",
+                extra={"run_id": run.run_id, "request_id": run.request_id},
+            )
         self.runs.pop(run.run_id, None)
         self.finished[run.run_id] = run
         while len(self.finished) > self._keep_finished:
@@ -647,11 +669,15 @@ class RunManager:
             "data": data,
             **event_session_fields(run.session_key),
         }
+        t0 = time.perf_counter()
         self.bus.publish(run_stream(run.run_id), "agent", payload, droppable=droppable, seq=run.seq, fold=fold)
+        self.observer.bus_published(time.perf_counter() - t0)
 
     def _chat(self, run: Run, payload: dict[str, Any], *, droppable: bool = False, fold: Fold | None = None) -> None:
         """Publish a chat event derived from the latest agent event (it carries that event's seq)."""
+        t0 = time.perf_counter()
         self.bus.publish(run_stream(run.run_id), "chat", payload, droppable=droppable, seq=run.seq, fold=fold)
+        self.observer.bus_published(time.perf_counter() - t0)
 
     def _chat_delta_soon(self, run: Run) -> None:
         if run._chat_timer is not None:

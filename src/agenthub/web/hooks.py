@@ -24,9 +24,10 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..core.auth import hash_secret, secret_matches
 from ..core.outbound import OutboundError
@@ -34,7 +35,15 @@ from ..core.runs import Run, RunStatus, now_ms
 from ..protocol import _json
 from .edge import Edge
 
-__all__ = ["TOKEN_ENV", "mount", "render_template", "resolve_token_hash"]
+__all__ = [
+    "TOKEN_ENV",
+    "HookAccepted",
+    "HookAgentBody",
+    "HookWakeBody",
+    "mount",
+    "render_template",
+    "resolve_token_hash",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,51 @@ def resolve_token_hash(hooks: Any, env: Mapping[str, str]) -> str | None:
         return hash_secret(token) if token else None
     token = env.get(TOKEN_ENV, "").strip()
     return hash_secret(token) if token else None
+
+
+_Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+
+
+class HookAgentBody(BaseModel):
+    """``POST /hooks/agent``: one agent turn (OpenClaw's fields; others are ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+    message: Annotated[str, Field(min_length=1, max_length=MAX_TEXT, pattern=r"\S")]
+    name: _Text | None = None
+    sessionKey: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    idempotencyKey: _Text | None = None
+    deliver: bool | None = None
+    channel: _Text | None = None
+    to: _Text | None = None
+    timeoutSeconds: Annotated[float, Field(gt=0)] | None = None
+
+
+class HookWakeBody(BaseModel):
+    """``POST /hooks/wake``: queue a system event, run it now or at the next heartbeat."""
+
+    model_config = ConfigDict(extra="allow")
+    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT, pattern=r"\S")]
+    mode: Literal["now", "next-heartbeat"] = "now"
+    sessionKey: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+
+
+class HookAccepted(BaseModel):
+    """A hook's answer: the run it started (``agent``), or what was queued (``wake``)."""
+
+    model_config = ConfigDict(extra="allow")
+    ok: bool
+    runId: str | None = None
+    sessionKey: str | None = None
+
+
+def _validated(model: type[BaseModel], payload: Mapping[str, Any]) -> None:
+    """The direct hooks' bodies go through their models first: one typed 400 naming the field."""
+    try:
+        model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise _HookError(400, f"{where}: {first['msg']}") from None
 
 
 def _lookup(root: Mapping[str, Any], expr: str) -> Any:
@@ -130,8 +184,10 @@ class _Hooks:
         try:
             payload = await self._read_json(request)
             if name == "agent":
+                _validated(HookAgentBody, payload)
                 return web.json_response(await self._agent(name, payload, payload))
             if name == "wake":
+                _validated(HookWakeBody, payload)
                 return web.json_response(self._wake(payload, payload))
             return web.json_response(await self._mapped(request, name, payload))
         except _HookError as exc:

@@ -1,19 +1,26 @@
-"""Plain HTTP on the gateway's port: liveness and Prometheus metrics."""
+"""Plain HTTP on the gateway's port: liveness and Prometheus metrics.
+
+``/metrics`` needs the gateway's credential (``Authorization: Bearer``) when the
+gateway has one, unless ``security.metrics_public`` opens it to scrapers that
+cannot send one; a gateway without authentication binds loopback only anyway.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 from .. import __version__
 from ..core.node import Node
 from ..core.transcripts import TranscriptCache
 from ..protocol import _json
+from .access import AccessDenied
 from .listener import ConnectionDoor
 from .ws import FrameCounters
 
@@ -145,21 +152,20 @@ class GatewayCollector(Collector):
 
 
 def metrics_handler(
-    node: Node,
-    counters: FrameCounters,
-    transcripts: TranscriptCache | None = None,
-    door: ConnectionDoor | None = None,
+    registry: CollectorRegistry, guard: Callable[[web.Request], Awaitable[None]] | None = None
 ) -> Handler:
-    registry = CollectorRegistry()
-    registry.register(GatewayCollector(node, counters, transcripts, door))
+    """Serves ``registry`` in Prometheus' text format; ``guard`` raises ``AccessDenied`` to refuse."""
 
     async def metrics(request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(registry),
-            content_type="text/plain",
-            charset="utf-8",
-            headers={"X-Prometheus-Format": "0.0.4"},
-        )
+        if guard is not None:
+            try:
+                await guard(request)
+            except AccessDenied as exc:
+                headers = {"WWW-Authenticate": 'Bearer realm="agenthub"', **exc.headers()}
+                return web.json_response(
+                    {"error": {"code": exc.code, "message": exc.message}}, status=exc.http_status, headers=headers
+                )
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
     return metrics
 

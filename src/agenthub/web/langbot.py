@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..agents import build_runtime
 from ..core.bus import Publication
@@ -45,7 +46,7 @@ from .access import AccessDenied, Gatekeeper
 from .edge import Edge
 from .ws import FrameCounters, accept
 
-__all__ = ["LangBotHub", "mount"]
+__all__ = ["BroadcastBody", "LangBotHub", "mount"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,13 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_IDLE = 4408
 UNSUPPORTED = "unsupported_component"
 PREFIX = "/api/v1/pipelines/{uuid}/ws"
+
+
+class BroadcastBody(BaseModel):
+    """``POST .../ws/broadcast``: ``message`` (any JSON) goes to every socket of the pipeline."""
+
+    model_config = ConfigDict(extra="ignore")
+    message: Any
 
 
 @dataclass(eq=False, slots=True)
@@ -342,12 +350,12 @@ def mount(edge: Edge) -> None:
 
     async def broadcast(request: web.Request, pipeline: Pipeline) -> web.StreamResponse:
         try:
-            body = _json.loads(await request.read())
+            body = BroadcastBody.model_validate(_json.loads(await request.read()))
         except _json.JSONDecodeError:
             return _json_response({"error": "body must be JSON"}, 400)
-        if not isinstance(body, dict) or "message" not in body:
+        except ValidationError:
             return _json_response({"error": "body must be an object with 'message'"}, 400)
-        frame = lb.encode_broadcast(body["message"], now_ms())  # encoded once for every socket
+        frame = lb.encode_broadcast(body.message, now_ms())  # encoded once for every socket
         socks = hub.of(pipeline.uuid)
         for sock in socks:
             sock.send(frame)

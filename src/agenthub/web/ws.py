@@ -20,6 +20,7 @@ from aiohttp.typedefs import Handler
 
 from ..core.connection import Connection
 from ..core.node import Node
+from ..core.observe import bind_log_context
 from ..dialects.native import NativeSession
 
 __all__ = [
@@ -154,9 +155,15 @@ def native_handler(
             return ws
         if identify is not None:
             conn.proxy_user = identify(request)
+        bind_log_context(conn_id=conn.conn_id)  # every line this socket's task logs names the connection
+        # DEBUG: the "authenticated" line (core.node) says it at INFO once the peer proved who it is.
+        log.debug("connection open: conn=%s dialect=native ip=%s", conn.conn_id, conn.remote_ip)
         session = NativeSession(node, conn)
         session.open()
-        await run_socket(ws, session, counters)
+        try:
+            await run_socket(ws, session, counters)
+        finally:
+            log.info("connection closed: conn=%s code=%s", conn.conn_id, ws.close_code)
         return ws
 
     return handle
