@@ -114,7 +114,7 @@ def test_the_dockerfile_builds_what_compose_asks_for(compose: dict[str, Any]) ->
     assert build["context"] == ".." and '"asyncpg>=' in text and "COPY src ./src" in text
     # The compose file's data dir is the image's volume, which its user owns.
     command = compose["services"]["gateway"]["command"]
-    assert command[command.index("--data-dir") + 1] == "/data" and "VOLUME [\"/data\"]" in text
+    assert command[command.index("--data-dir") + 1] == "/data" and 'VOLUME ["/data"]' in text
 
 
 def test_the_systemd_unit_runs_several_workers_with_what_the_cli_accepts() -> None:

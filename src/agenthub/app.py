@@ -863,6 +863,7 @@ class Gateway:
 
         task = asyncio.get_running_loop().create_task(watch(), name="database-probe")
         self._stack.callback(task.cancel)
+
     def _observe(self, s: GatewaySettings, node: Node, runs: RunManager) -> None:
         """Plug metrics (and, with ``otel.enabled``, traces) into the core's observation points."""
         self.metrics.registry.register(GatewayCollector(node, self.counters, self.transcripts, self.door))
