@@ -40,8 +40,8 @@ from websockets.sync.client import ClientConnection, connect
 from agenthub.dialects import agentbox as ab
 from agenthub.dialects import langbot as lb
 from agenthub.dialects import myagent as ma
+from agenthub.dialects.agentbox import frames as ab_frames
 from agenthub.protocol import _json
-from agenthub.web import agentbox as ab_web
 
 from ..conftest import GatewayProc, connect_params
 from ..dialects.test_fuzz_decoders import AGENTBOX, LANGBOT, MYAGENT
@@ -374,11 +374,11 @@ bodies = st.one_of(
     st.just(b""),
 )
 AGENTBOX_ROUTES = {
-    "/api/v1/tasks": (ab_web.CreateTask, 201),
-    "/api/v1/sessions": (ab_web.CreateSession, 201),
-    "/api/v1/agents": (ab_web.CreateAgent, 201),
-    "/api/v1/batches": (ab_web.CreateBatch, 201),
-    "/api/v1/alerts": (ab_web.CreateAlert, 403),  # a valid alert needs the admin scope, which the fuzzer lacks
+    "/api/v1/tasks": (ab_frames.CreateTask, 201),
+    "/api/v1/sessions": (ab_frames.CreateSession, 201),
+    "/api/v1/agents": (ab_frames.CreateAgent, 201),
+    "/api/v1/batches": (ab_frames.CreateBatch, 201),
+    "/api/v1/alerts": (ab_frames.CreateAlert, 403),  # a valid alert needs the admin scope, which the fuzzer lacks
 }
 
 
@@ -414,7 +414,7 @@ def _agentbox_status(route: str, ctype: str | None, body: bytes) -> int:
         parsed = model.model_validate(data)
     except ValueError:
         return 400
-    if isinstance(parsed, ab_web.CreateTask) and parsed.session_id is not None:
+    if isinstance(parsed, ab_frames.CreateTask) and parsed.session_id is not None:
         return 404  # a session the fuzzer never created
     return success
 
