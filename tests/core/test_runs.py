@@ -349,7 +349,7 @@ async def test_an_aborted_answer_keeps_its_blocks_with_the_aborted_flag(world: C
     run = await runs.start("b4", "s", "go", "test")
     async with asyncio.timeout(10):
         await answering.wait()
-    assert runs.abort("s", "b4") == ["b4"]
+    assert await runs.abort("s", "b4") == ["b4"]
     await run.done.wait()
     answer = (await store.history(run.session_key, 10))[-1]
     assert answer.text == "partial"

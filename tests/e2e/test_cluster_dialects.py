@@ -96,7 +96,7 @@ async def test_agentbox_subscribe_on_b_follows_a_task_running_on_a(
             if msg.get("type") == "event" and msg["payload"]["topic"] == task_id:
                 types.append(msg["payload"]["event_type"])
     # History from Redis, then live from A through Redis: started once, completed once, nothing twice.
-    assert types[0] == "task.started" and types.count("task.started") == 1
+    assert types[0] == "task.started" and types.count("task.started") == 1, types
     assert types[-1] == "task.completed" and types.count("task.completed") == 1
 
 

@@ -139,7 +139,7 @@ def prepare(pub: Publication, owner_of: Callable[[str], str | None]) -> Prepared
         return None
     run_id = p.get("runId", "")
     owner = owner_of(run_id)
-    if owner is None and pub.remote:  # a run of another gateway process: its session key names the user
+    if owner is None:  # a run of another gateway process (live, or its history read back): the key names the user
         owner = owner_from_session_key(p.get("sessionKey"))
     translated = _translate_run(pub) if owner is not None else None
     if owner is None or translated is None:
