@@ -117,7 +117,14 @@ test("a dropped socket mid-run: reconnects and replays what it missed, nothing t
     const items = await collect(client.runAgent("tell me about the gateway", { sessionKey: "ts-replay" }), (item) => {
       if (!dropped && item.type === "event" && item.event === "agent" && item.payload.seq === 3) {
         dropped = true;
-        client.reconnect(); // the socket goes; events published meanwhile come back through agent.replay
+        // Hold this client's loop (the gateway is another process and keeps streaming into the old
+        // socket) so the run surely publishes while the socket is gone, then drop it: what the old
+        // socket still holds is discarded and must come back through agent.replay.
+        const until = Date.now() + 300;
+        while (Date.now() < until) {
+          // busy: no timer may run, no message may be read
+        }
+        client.reconnect();
       }
     });
     assert.ok(dropped);
