@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import pytest
 
-from agenthub.core.store import MessageRecord, Store
+from agenthub.core.store import MessageRecord, SessionRecord, Store
 from agenthub.core.transcripts import RECORD_OVERHEAD, TranscriptCache, message_view
 from agenthub.storage.sqlite import SqliteStore
 from tests.core.store_contract import StoreContract, StoreFactory, msg
@@ -28,6 +28,17 @@ class CountingStore(SqliteStore):
         self.hold: asyncio.Event | None = None  # set: the next read returns only once it is set
         self.held = asyncio.Event()  # set once that read has read
         self.fail_append = False  # append commits, then raises (a store failing after the fact)
+        self.row_reads = 0
+        self.hold_row: asyncio.Event | None = None  # as ``hold``, for the next get_session
+
+    async def get_session(self, key: str) -> SessionRecord | None:
+        self.row_reads += 1
+        record = await super().get_session(key)
+        hold, self.hold_row = self.hold_row, None
+        if hold is not None:
+            self.held.set()
+            await hold.wait()
+        return record
 
     async def history(self, session_key: str, limit: int) -> list[MessageRecord]:
         self.reads += 1
@@ -392,3 +403,64 @@ async def test_a_message_meta_counts_toward_the_byte_bound(inner: CountingStore)
     await cache.append_message(msg("m", "x", 3_000, meta={"thinking": "z" * 20 * RECORD_OVERHEAD}))
     assert "m" not in cache.cached_sessions() and cache.cached_bytes == 0  # past the bound: dropped
     assert [m.meta for m in await cache.history("m", 10)][1] == {"thinking": "z" * 2000}
+
+
+async def _row(inner: CountingStore, key: str) -> tuple[SessionRecord | None, dict[str, Any]]:
+    record = await inner.get_session(key)
+    return record, (await inner.get_session_meta([key])).get(key, {}) if record is not None else {}
+
+
+async def test_session_info_is_read_once_and_follows_every_row_write(
+    cache: TranscriptCache, inner: CountingStore
+) -> None:
+    assert await cache.session_info("main") == (None, {})
+    await fill(cache, "main", 2)
+    first = await cache.session_info("main")
+    reads = inner.row_reads
+    assert await cache.session_info("main") == first and inner.row_reads == reads  # a hit
+    assert first == await _row(inner, "main") and first[0] is not None and first[0].message_count == 2
+    steps: list[Any] = [
+        lambda: fill(cache, "main", 1, start=2),
+        lambda: cache.put_session_meta("main", {"label": "renamed"}, 5_000),
+        lambda: cache.trim_session("main", 1),
+        lambda: cache.reset_session("main", 6_000),
+        lambda: cache.delete_session("main"),
+        lambda: cache.ensure_session("main", 7_000),
+    ]
+    for step in steps:
+        await step()
+        got = await cache.session_info("main")
+        assert got == await _row(inner, "main")
+        assert await cache.session_info("main") == got  # and cached again until the next write
+    assert got[0] is not None and got[0].created_ms == 7_000 and got[1] == {}
+
+
+async def test_a_row_read_that_raced_a_write_is_not_installed(cache: TranscriptCache, inner: CountingStore) -> None:
+    await fill(cache, "main", 1)
+    inner.hold_row = release = asyncio.Event()
+    inner.held.clear()
+    early = asyncio.ensure_future(cache.session_info("main"))
+    await inner.held.wait()  # the row is read (1 message); its metadata is not yet
+    await fill(cache, "main", 1, start=1)
+    release.set()
+    await early  # it may show either...
+    record = (await cache.session_info("main"))[0]  # ...but it is not kept
+    assert record is not None and record.message_count == 2
+
+
+async def test_session_info_forget_and_the_cache_off(inner: CountingStore, tmp_path: Path) -> None:
+    cache = TranscriptCache(inner, sessions=3, messages=5)
+    await fill(cache, "main", 1)
+    await cache.session_info("main")
+    writes: list[str] = []
+    cache.on_write = writes.append
+    await inner.put_session_meta("main", {"label": "from another process"}, 1)  # behind the cache's back
+    cache.forget("main")  # what the cluster's invalidation does
+    assert (await cache.session_info("main"))[1] == {"label": "from another process"}
+    await cache.put_session_meta("main", {}, 2)
+    assert writes == ["main"]  # other processes are told
+    off = TranscriptCache(inner, sessions=0, messages=5)
+    reads = inner.row_reads
+    await off.session_info("main")
+    await off.session_info("main")
+    assert inner.row_reads == reads + 2

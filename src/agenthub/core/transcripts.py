@@ -42,6 +42,8 @@ from .store import ApiKeyRecord, DeviceRecord, MessageRecord, RunRecord, Session
 __all__ = ["TranscriptCache", "message_view"]
 
 T = TypeVar("T")
+# A session's row as chat.history shows it: its record (None: unknown) and its metadata.
+SessionInfo = tuple[SessionRecord | None, dict[str, Any]]
 
 
 def message_view(m: MessageRecord) -> dict[str, Any]:
@@ -140,9 +142,14 @@ class TranscriptCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._loading: dict[str, asyncio.Task[_Entry]] = {}
         self._writing: dict[str, int] = {}  # session -> transcript writes in flight
+        # chat.history also shows the session's row (record and metadata): kept beside the transcript,
+        # dropped by every write that can change it (transcript writes, ensure_session, put_session_meta).
+        self._infos: OrderedDict[str, SessionInfo] = OrderedDict()
+        self._info_loading: dict[str, object] = {}  # session -> token of the read in flight
+        self._info_writing: dict[str, int] = {}  # session -> row writes in flight
         self.hits = 0
         self.misses = 0
-        # Called with a session's key after each write of its transcript (the composition root
+        # Called with a session's key after each write of its transcript or row (the composition root
         # tells the other gateway processes, whose cached copy is now stale: ``forget``).
         self.on_write: Callable[[str], object] | None = None
 
@@ -181,20 +188,29 @@ class TranscriptCache:
         self._evict()
 
     def forget(self, key: str) -> None:
-        """Drop one session's cached transcript (another gateway process wrote it)."""
+        """Drop one session's cached transcript and row (another gateway process wrote it)."""
         self._drop(key)
         self._loading.pop(key, None)
+        self._stale_info(key)
 
     def clear(self) -> None:
         self._entries.clear()
         self._bytes = 0
         self._loading.clear()  # loads in flight are not installed
+        self._infos.clear()
+        self._info_loading.clear()
 
     def _evict(self) -> None:
         """Drop least recently read sessions past the session or byte bound."""
         while self._entries and (len(self._entries) > self._max_sessions or self._bytes > self._max_bytes):
             _, entry = self._entries.popitem(last=False)
             self._bytes -= entry.size
+        while len(self._infos) > self._max_sessions:
+            self._infos.popitem(last=False)
+
+    def _stale_info(self, key: str) -> None:
+        self._infos.pop(key, None)
+        self._info_loading.pop(key, None)  # a read in flight may have read before the write: not installed
 
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
@@ -225,6 +241,47 @@ class TranscriptCache:
         if views is None:
             views = entry.views = [message_view(m) for m in entry.records]
         return views[-limit:]
+
+    async def session_info(self, key: str) -> SessionInfo:
+        """The session's record (None: unknown) and metadata, as ``get_session`` and ``get_session_meta`` give them.
+
+        Treat both as read-only: they are shared with later callers until a write drops them.
+        """
+        info = self._infos.get(key)
+        if info is not None:
+            self._infos.move_to_end(key)
+            return info
+        token = object()
+        self._info_loading[key] = token
+        try:
+            record = await self._store.get_session(key)
+            meta = (await self._store.get_session_meta([key])).get(key, {}) if record is not None else {}
+        finally:
+            current = self._info_loading.get(key)
+            if current is token:
+                del self._info_loading[key]
+        info = (record, meta)
+        if current is token and key not in self._writing and key not in self._info_writing and self._max_sessions:
+            self._infos[key] = info
+            self._evict()
+        return info
+
+    async def _row_write(self, key: str, op: Coroutine[Any, Any, T]) -> T:
+        """A write of the session's row: no read in flight or before it is kept, and other processes hear of it."""
+        self._info_writing[key] = self._info_writing.get(key, 0) + 1
+        self._stale_info(key)
+        try:
+            result = await op
+        finally:
+            others = self._info_writing[key] - 1
+            if others:
+                self._info_writing[key] = others
+            else:
+                del self._info_writing[key]
+            self._stale_info(key)
+        if self.on_write is not None:
+            self.on_write(key)
+        return result
 
     async def _lookup(self, key: str, limit: int) -> _Entry | None:
         """The entry that can answer ``history(key, limit)``, loading it on a miss; None: ask the store."""
@@ -323,6 +380,7 @@ class TranscriptCache:
         else:
             del self._writing[key]
         self._loading.pop(key, None)  # a load begun during the write may have read before its commit
+        self._stale_info(key)  # the row moved too (count, updated, last run), and a read may predate it
         if not failed and self.on_write is not None:
             self.on_write(key)
         entry = self._entries.get(key)
@@ -347,7 +405,7 @@ class TranscriptCache:
         await self._store.close()
 
     async def ensure_session(self, key: str, now_ms: int) -> SessionRecord:
-        return await self._store.ensure_session(key, now_ms)
+        return await self._row_write(key, self._store.ensure_session(key, now_ms))
 
     async def get_session(self, key: str) -> SessionRecord | None:
         return await self._store.get_session(key)
@@ -362,7 +420,7 @@ class TranscriptCache:
         return await self._store.get_session_meta(keys)
 
     async def put_session_meta(self, key: str, meta: dict[str, Any], now_ms: int) -> None:
-        await self._store.put_session_meta(key, meta, now_ms)
+        await self._row_write(key, self._store.put_session_meta(key, meta, now_ms))
 
     async def put_run(self, run: RunRecord) -> None:
         await self._store.put_run(run)

@@ -41,9 +41,12 @@ async def history_payload(ctx: ApiContext, key: str, limit: int, *, receipts: bo
     if receipts:
         out["inputReceipts"] = []
         out["inputConsumptions"] = []
-    record = await store.get_session(key)
+    if transcripts is not None:
+        record, meta = await transcripts.session_info(key)
+    else:
+        record = await store.get_session(key)
+        meta = (await store.get_session_meta([key])).get(key, {}) if record is not None else {}
     if record is not None:
-        meta = (await store.get_session_meta([key])).get(key, {})
         out["sessionId"] = session_id_of(record)
         out["sessionInfo"] = session_row(record, meta, ctx.runs.active(key), ctx.model_ref())
     return out
