@@ -37,6 +37,7 @@ from agenthub.app import Gateway
 from agenthub.config import GatewaySettings, load_file
 from agenthub.core.connection import Connection
 from agenthub.core.runtime import AgentEvent, TextDelta, Turn
+from agenthub.core.sessions import canonical_session_key
 from agenthub.core.store import MessageRecord
 
 from .control import WORD, FanoutFrame, backlogged, emit, produce, raise_nofile_limit, serve_commands
@@ -110,10 +111,13 @@ async def main(args: argparse.Namespace) -> None:
         node = gw.node
         assert node is not None
         store = gw.store
-        await store.ensure_session(HISTORY_SESSION, time.time_ns() // 1_000_000)
-        if worker in (None, 0) and not await store.history(HISTORY_SESSION, 1):
+        # Under the key chat.history reads: the client's "bench-history" is agent:main:bench-history, as in
+        # OpenClaw (seeding the bare key left agenthub answering an empty transcript).
+        history_key = canonical_session_key(HISTORY_SESSION)
+        await store.ensure_session(history_key, time.time_ns() // 1_000_000)
+        if worker in (None, 0) and not await store.history(history_key, 1):
             for i, (role, text) in enumerate(history_messages()):
-                await store.append_message(MessageRecord(HISTORY_SESSION, role, text, 1_700_000_000_000 + i))
+                await store.append_message(MessageRecord(history_key, role, text, 1_700_000_000_000 + i))
         frame = FanoutFrame(100)
         published = 0
         must_every = 0  # every n-th event must be delivered (not droppable); 0: all droppable

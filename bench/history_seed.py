@@ -20,7 +20,7 @@ import websockets
 
 from agenthub.client.identity import DeviceIdentity
 
-__all__ = ["HISTORY_SESSION", "history_messages", "seed_openclaw"]
+__all__ = ["HISTORY_SESSION", "count_history", "history_messages", "seed_openclaw"]
 
 HISTORY_SESSION = "bench-history"
 HISTORY_COUNT = 200
@@ -128,3 +128,17 @@ async def _seed_openclaw(url: str, token: str, deadline_s: float) -> int:
 def seed_openclaw(url: str, token: str, deadline_s: float = 60) -> int:
     """Give OpenClaw's ``bench-history`` the 200 messages (once); returns how many chat.history then shows."""
     return asyncio.run(_seed_openclaw(url, token, deadline_s))
+
+
+async def _count_history(url: str, token: str) -> int:
+    ws, rpc = await _connect(url, token)
+    try:
+        history = await rpc.ok("chat.history", {"sessionKey": HISTORY_SESSION, "limit": HISTORY_COUNT})
+        return len(history.get("messages") or [])
+    finally:
+        await ws.close()
+
+
+def count_history(url: str, token: str) -> int:
+    """How many messages chat.history of ``bench-history`` shows: S5 measures a full transcript or nothing."""
+    return asyncio.run(_count_history(url, token))

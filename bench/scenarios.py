@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .control import WORD
-from .history_seed import HISTORY_COUNT, HISTORY_SESSION, seed_openclaw
+from .history_seed import HISTORY_COUNT, HISTORY_SESSION, count_history, seed_openclaw
 from .procs import TOKEN, ClientPool, Server
 
 __all__ = [
@@ -895,6 +895,9 @@ def s5_requests(server: Server, pool: ClientPool, plan: Plan, step: Progress) ->
         "openclaw",
     ):  # baselines (a) and (b) answer every request with a canned {"ok": true}
         calls.append(("chat.history", {"sessionKey": HISTORY_SESSION, "limit": 200}, plan.s5_history_seconds))
+        shown = seeded if name == "openclaw" else count_history(server.url, TOKEN)
+        if shown != HISTORY_COUNT:  # an empty transcript is cheap to serve: that would not be S5
+            raise RuntimeError(f"S5 {name}: chat.history shows {shown} of the {HISTORY_COUNT} seeded messages")
     for method, params, seconds in calls:
         step(f"S5 {name}: {method} {seconds:g}s")
         win = Window(server, pool)
@@ -912,7 +915,7 @@ def s5_requests(server: Server, pool: ClientPool, plan: Plan, step: Progress) ->
         if errors and err_text:
             note += f" (first: {err_text[0][:120]})"
         if method == "chat.history":
-            note += f"; the session holds {seeded or HISTORY_COUNT} messages"
+            note += f"; the session holds {HISTORY_COUNT} messages (checked with one chat.history first)"
         figs += [
             Figure(
                 "S5 requests",

@@ -249,6 +249,11 @@ class SettingsService:
     def public(self) -> dict[str, Any]:
         return self.settings.public_dict()
 
+    def agent_model(self) -> tuple[str, str | None]:
+        provider = self.settings.provider
+        model = getattr(getattr(self.settings, provider, None), "model", None)
+        return provider, model if isinstance(model, str) else None
+
     def warnings(self) -> list[str]:
         """Stored overrides that shadow the config file, are shadowed themselves, or touch security."""
         out = list(self.notes)

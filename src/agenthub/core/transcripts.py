@@ -145,7 +145,7 @@ class TranscriptCache:
         # chat.history also shows the session's row (record and metadata): kept beside the transcript,
         # dropped by every write that can change it (transcript writes, ensure_session, put_session_meta).
         self._infos: OrderedDict[str, SessionInfo] = OrderedDict()
-        self._info_loading: dict[str, object] = {}  # session -> token of the read in flight
+        self._info_loading: dict[str, asyncio.Task[SessionInfo]] = {}  # session -> its read in flight
         self._info_writing: dict[str, int] = {}  # session -> row writes in flight
         self.hits = 0
         self.misses = 0
@@ -251,20 +251,27 @@ class TranscriptCache:
         if info is not None:
             self._infos.move_to_end(key)
             return info
-        token = object()
-        self._info_loading[key] = token
-        try:
-            record = await self._store.get_session(key)
-            meta = (await self._store.get_session_meta([key])).get(key, {}) if record is not None else {}
-        finally:
-            current = self._info_loading.get(key)
-            if current is token:
-                del self._info_loading[key]
-        info = (record, meta)
-        if current is token and key not in self._writing and key not in self._info_writing and self._max_sessions:
-            self._infos[key] = info
-            self._evict()
-        return info
+        task = self._info_loading.get(key)
+        if task is None:  # one read for every concurrent miss (else each new miss would outdate the last)
+            task = asyncio.ensure_future(self._read_info(key))
+            self._info_loading[key] = task
+            task.add_done_callback(partial(self._info_loaded, key))
+        return await asyncio.shield(task)
+
+    async def _read_info(self, key: str) -> SessionInfo:
+        record = await self._store.get_session(key)
+        meta = (await self._store.get_session_meta([key])).get(key, {}) if record is not None else {}
+        return record, meta
+
+    def _info_loaded(self, key: str, task: asyncio.Task[SessionInfo]) -> None:
+        failed = task.cancelled() or task.exception() is not None  # (marks a failure as seen)
+        if self._info_loading.get(key) is not task:
+            return  # a write (or clear) began meanwhile: the result may predate it
+        del self._info_loading[key]
+        if failed or key in self._writing or key in self._info_writing or not self._max_sessions:
+            return
+        self._infos[key] = task.result()
+        self._evict()
 
     async def _row_write(self, key: str, op: Coroutine[Any, Any, T]) -> T:
         """A write of the session's row: no read in flight or before it is kept, and other processes hear of it."""

@@ -30,6 +30,10 @@ class ConfigService(Protocol):
 
     def public(self) -> dict[str, Any]: ...
 
+    def agent_model(self) -> tuple[str, str | None]:
+        """``(provider, model or None)`` as configured: cheap, unlike ``public()`` (read per request)."""
+        ...
+
     def describe(self) -> dict[str, Any]:
         """``{"config", "sources", "warnings"}``: what ``config.get`` answers."""
         ...
@@ -87,11 +91,9 @@ class ApiContext:
 
     def model_ref(self) -> tuple[str, str]:
         """``(provider, model)`` of the configured agent, as the settings name them."""
-        public = self.config.public()
-        provider = str(public.get("provider") or self.node.provider_name())
-        section = public.get(provider)
-        model = section.get("model") if isinstance(section, dict) else None
-        return provider, str(model or provider)
+        provider, model = self.config.agent_model()
+        provider = provider or self.node.provider_name()
+        return provider, model or provider
 
     @staticmethod
     def final_reply(call: Call) -> Callable[[Run], None]:
