@@ -119,10 +119,15 @@ async def _seed_openclaw(url: str, token: str, deadline_s: float) -> int:
             await rpc.ok_all(
                 "chat.inject", [{"sessionKey": HISTORY_SESSION, "message": text} for _role, text in history_messages()]
             )
-        history = await rpc.ok("chat.history", {"sessionKey": HISTORY_SESSION, "limit": HISTORY_COUNT})
-        return len(history.get("messages") or [])
+        return await _shown(rpc)
     finally:
         await ws.close()
+
+
+async def _shown(rpc: _Rpc) -> int:
+    """How many messages chat.history of ``bench-history`` shows."""
+    history = await rpc.ok("chat.history", {"sessionKey": HISTORY_SESSION, "limit": HISTORY_COUNT})
+    return len(history.get("messages") or [])
 
 
 def seed_openclaw(url: str, token: str, deadline_s: float = 60) -> int:
@@ -133,8 +138,7 @@ def seed_openclaw(url: str, token: str, deadline_s: float = 60) -> int:
 async def _count_history(url: str, token: str) -> int:
     ws, rpc = await _connect(url, token)
     try:
-        history = await rpc.ok("chat.history", {"sessionKey": HISTORY_SESSION, "limit": HISTORY_COUNT})
-        return len(history.get("messages") or [])
+        return await _shown(rpc)
     finally:
         await ws.close()
 

@@ -702,17 +702,22 @@ def s3_agent(server: Server, pool: ClientPool, plan: Plan, step: Progress) -> li
                 f"({len(rates)} runs, from the emit stamps of each run's first and last delta)"
             ),
         ),
-        Figure(
-            "S3 agent streaming",
-            "dropped + reordered events",
-            server.name,
-            float(gaps + reorders + (expected - marked)),
-            "events",
-            LOWER,
-            gen_cpu_pct=gen_cpu,
-            note=f"gaps {gaps}, reorders {reorders}, missing {expected - marked}",
-        ),
+        _s3_losses(server.name, gaps, reorders, expected - marked, gen_cpu),
     ]
+
+
+def _s3_losses(name: str, gaps: int, reorders: int, missing: int, gen_cpu: float | None) -> Figure:
+    """S3's "dropped + reordered events" figure (one process, or across processes)."""
+    return Figure(
+        "S3 agent streaming",
+        "dropped + reordered events",
+        name,
+        float(gaps + reorders + missing),
+        "events",
+        LOWER,
+        gen_cpu_pct=gen_cpu,
+        note=f"gaps {gaps}, reorders {reorders}, missing {missing}",
+    )
 
 
 def s3_across(server: Server, pool: ClientPool, plan: Plan, step: Progress) -> list[Figure]:
@@ -792,16 +797,7 @@ def s3_across(server: Server, pool: ClientPool, plan: Plan, step: Progress) -> l
             gen_cpu_pct=gen_cpu,
             note="operators on A, the runs' own worker (through Redis too: every process delivers from it)",
         ),
-        Figure(
-            "S3 agent streaming",
-            "dropped + reordered events",
-            name,
-            float(gaps + reorders + (expected - marked)),
-            "events",
-            LOWER,
-            gen_cpu_pct=gen_cpu,
-            note=f"gaps {gaps}, reorders {reorders}, missing {expected - marked}",
-        ),
+        _s3_losses(name, gaps, reorders, expected - marked, gen_cpu),
     ]
 
 
