@@ -312,6 +312,61 @@ class StoreContract:
         assert await store.get_run("aborted") == aborted
         assert await store.fail_interrupted_runs("again", 10_000) == 0
 
+    async def test_put_and_get_run_with_its_pending_message(self, store: Store) -> None:
+        run = make_run("r1", message="hello ✓ \n", message_meta=dict(UNICODE_META))
+        await store.put_run(run)
+        assert await store.get_run("r1") == run
+        run.message = run.message_meta = None  # what put_run stores once the message is in the transcript
+        await store.put_run(run)
+        assert await store.get_run("r1") == run
+
+    async def test_fail_interrupted_runs_keeps_their_acknowledged_messages(self, store: Store) -> None:
+        """A run killed before its message reached the transcript: the restart puts it there, once."""
+        await store.append_message(msg("s", "earlier", 500))
+        assert [m.text for m in await store.history("s", 10)] == ["earlier"]  # a cached transcript, if any
+        await store.put_run(make_run("queued", session_key="s", message="behind", message_meta={"via": "ui"}))
+        await store.put_run(make_run("no-text", session_key="s", status="running", started_ms=1_100))
+        # Killed between appending its message and clearing it from the run: not appended twice.
+        await store.append_message(msg("s", "both", 1_050, run_id="both"))
+        await store.put_run(make_run("both", session_key="s", created_ms=1_050, message="both"))
+        await store.put_run(make_run("done", session_key="s", status="ok", ended_ms=2, message="never pending"))
+
+        assert await store.fail_interrupted_runs("gateway restarted", 9_000) == 3
+
+        history = await store.history("s", 10)
+        assert [(m.role, m.text, m.run_id, m.ts_ms, m.meta) for m in history] == [
+            ("user", "earlier", None, 500, {}),
+            ("user", "both", "both", 1_050, {}),
+            ("user", "behind", "queued", 1_000, {"via": "ui"}),
+        ]
+        session = await store.get_session("s")
+        assert session is not None and session.message_count == 3
+        for run_id in ("queued", "no-text", "both"):
+            failed = await store.get_run(run_id)
+            assert failed is not None
+            assert (failed.status, failed.error, failed.message, failed.message_meta) == (
+                "error",
+                "gateway restarted",
+                None,
+                None,
+            )
+        assert await store.fail_interrupted_runs("again", 10_000) == 0
+        assert len(await store.history("s", 10)) == 3
+
+    async def test_fail_run_ends_one_run_and_keeps_its_message(self, store: Store) -> None:
+        assert [m.text for m in await store.history("s", 10)] == []
+        await store.put_run(make_run("orphan", session_key="s", message="lost?"))
+        await store.put_run(make_run("other", session_key="s", message="still queued"))
+        failed = await store.fail_run("orphan", "its gateway process died", 5_000)
+        assert failed == make_run(
+            "orphan", session_key="s", status="error", ended_ms=5_000, error="its gateway process died"
+        )
+        assert [(m.text, m.run_id) for m in await store.history("s", 10)] == [("lost?", "orphan")]
+        assert await store.fail_run("orphan", "twice", 6_000) is None
+        assert await store.fail_run("unknown", "never", 6_000) is None
+        other = await store.get_run("other")
+        assert other is not None and (other.status, other.message) == ("queued", "still queued")
+
     async def test_count_runs_by_status(self, store: Store) -> None:
         assert await store.count_runs_by_status() == {}
         for i, status in enumerate(["ok", "ok", "error", "running", "ok"]):

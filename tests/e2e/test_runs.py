@@ -381,11 +381,40 @@ async def test_crash_mid_run_leaves_run_in_error(slow: GatewayProc) -> None:
         assert unknown["ok"] is False and unknown["error"]["details"]["reason"].endswith("_NOT_FOUND")
 
 
+async def test_crash_keeps_a_message_acknowledged_behind_a_running_turn(slow: GatewayProc) -> None:
+    """The second message waits for the session's running turn; a SIGKILL then must not lose it."""
+    gw = slow
+    async with Client.open_connected(gw.url) as c:
+        await start_agent(c, "[long] first, still answering", "queued-1", session="queued-crash")
+        await c.until(lambda f: f.get("event") == "agent" and f["payload"]["stream"] == "assistant")
+        params = {"sessionKey": "queued-crash", "message": "second, acknowledged", "idempotencyKey": "queued-2"}
+        assert await c.ok("chat.send", params) == {"runId": "queued-2", "status": "started"}
+        port = gw.port
+        gw.kill()
+        assert (await c.closed())[0] in (None, 1006)
+    gw.start(port)
+    async with Client.open_connected(gw.url) as c:
+        history = await c.ok("chat.history", {"sessionKey": "queued-crash"})
+        assert user_and_assistant(history) == [
+            ("user", "[long] first, still answering", "queued-1"),
+            ("user", "second, acknowledged", "queued-2"),
+        ]
+        for run_id in ("queued-1", "queued-2"):
+            waited = await c.ok("agent.wait", {"runId": run_id, "timeoutMs": 100})
+            assert (waited["status"], waited["error"]) == ("error", "gateway restarted while the run was active")
+        retried = await c.ok("chat.send", params)  # the retry reports the stored outcome, and adds nothing
+        assert retried["status"] == "error"
+        again = await c.ok("chat.history", {"sessionKey": "queued-crash"})
+        assert user_and_assistant(again) == user_and_assistant(history)
+
+
 async def test_graceful_stop_mid_run_fails_the_run_and_tells_clients(slow: GatewayProc) -> None:
     gw = slow
     async with Client.open_connected(gw.url) as c:
         rid, _ = await start_agent(c, "[long] stop me", "stopped-1", session="graceful")
         await c.until(lambda f: f.get("event") == "agent" and f["payload"]["stream"] == "assistant")
+        queued = {"sessionKey": "graceful", "message": "waiting my turn", "idempotencyKey": "stopped-2"}
+        assert (await c.ok("chat.send", queued))["status"] == "started"
         port = gw.port
         loop = asyncio.get_running_loop()
         stopping = loop.run_in_executor(None, gw.stop)
@@ -406,7 +435,15 @@ async def test_graceful_stop_mid_run_fails_the_run_and_tells_clients(slow: Gatew
     gw.start(port)
     async with Client.open_connected(gw.url) as c:
         waited = await c.ok("agent.wait", {"runId": "stopped-1", "timeoutMs": 100})
+        queued_outcome = await c.ok("agent.wait", {"runId": "stopped-2", "timeoutMs": 100})
+        history = await c.ok("chat.history", {"sessionKey": "graceful"})
     assert waited["status"] == "error" and waited["error"] == "gateway stopped during the run"
+    assert queued_outcome["status"] == "error"
+    # The message acknowledged behind the running turn is kept, though its turn never came.
+    assert [(role, text, run_id) for role, text, run_id in user_and_assistant(history) if role == "user"] == [
+        ("user", "[long] stop me", "stopped-1"),
+        ("user", "waiting my turn", "stopped-2"),
+    ]
 
 
 # -- 5. observers ------------------------------------------------------------------------

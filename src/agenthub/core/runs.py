@@ -119,6 +119,8 @@ class Run:
     runtime: AgentRuntime | None = None
     tools: Sequence[Tool] | None = None
     message_meta: dict[str, Any] = field(default_factory=dict)  # stored with the user message
+    # The acknowledged message is not in the transcript yet: the run record carries it meanwhile.
+    pending: bool = True
     images: Sequence[ImagePart] = ()  # sent with the message, to a runtime that takes images (not stored)
     # The caller's limit on the run's execution (agent ``timeout``, chat.send ``timeoutMs``), in seconds.
     timeout_s: float | None = None
@@ -160,7 +162,15 @@ class Run:
             summary=self.text[:500] or None,
             origin=self.origin,
             owner=self.owner,
+            # Until the transcript has it, the acknowledged message lives with the run, so a
+            # restart that finds the run interrupted can still store it (fail_interrupted_runs).
+            message=self.message if self._holds_message else None,
+            message_meta=(self.message_meta or None) if self._holds_message else None,
         )
+
+    @property
+    def _holds_message(self) -> bool:
+        return self.pending and self.status not in TERMINAL
 
 
 def _message(text: str, ts: int) -> dict[str, Any]:
@@ -433,9 +443,7 @@ class RunManager:
         run.started_ms = now_ms()
         if run.probe is not None:
             run.probe.started()
-        await self.store.append_message(
-            MessageRecord(run.session_key, "user", run.message, run.started_ms, run.run_id, run.message_meta)
-        )
+        await self._store_message(run)
         await self.store.put_run(run.record())
         self._agent(run, "lifecycle", {"phase": "start", "startedAt": run.started_ms})
         turn = Turn(
@@ -462,6 +470,15 @@ class RunManager:
             )
             return
         await self._end(run, RunStatus.OK, answer_meta={})
+
+    async def _store_message(self, run: Run) -> None:
+        """Append the run's user message to its transcript (once)."""
+        if run.pending:
+            ts = run.started_ms or run.created_ms
+            await self.store.append_message(
+                MessageRecord(run.session_key, "user", run.message, ts, run.run_id, run.message_meta)
+            )
+            run.pending = False
 
     def _publish_event(self, run: Run, ev: object) -> None:
         if isinstance(ev, TextDelta):
@@ -517,6 +534,8 @@ class RunManager:
         event (``status``, ``chat.history``, a restart) already sees it stored.
         """
         try:
+            if not (status is RunStatus.ABORTED and run.started_ms is None):  # not withdrawn before it began
+                await self._store_message(run)  # e.g. the gateway stops while the run waits its turn
             if answer_meta is not None and run.text:
                 meta = self._answer_meta(run, answer_meta)
                 await self.store.append_message(
@@ -629,14 +648,10 @@ class RunManager:
         so a client following the run from another process sees it end.
         Returns False when the run had already ended.
         """
-        record = await self.store.get_run(run_id)
-        if record is None or record.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
-            return False
         ended = now_ms()
-        record.status = RunStatus.ERROR.value
-        record.error = reason
-        record.ended_ms = ended
-        await self.store.put_run(record)
+        record = await self.store.fail_run(run_id, reason, ended)
+        if record is None:
+            return False
         pos = await self.bus.position(run_stream(run_id))
         seq = (pos.seq if pos is not None else 0) + 1
         fields = event_session_fields(record.session_key)

@@ -103,6 +103,10 @@ class RunRecord:
     summary: str | None = None
     origin: str = ""
     owner: str | None = None
+    # The acknowledged user message while it is not yet in the transcript (and its meta):
+    # what a restart stores for a run it finds interrupted, so no acknowledged message is lost.
+    message: str | None = None
+    message_meta: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -169,7 +173,13 @@ class Store(Protocol):
 
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
-    async def fail_interrupted_runs(self, reason: str, now_ms: int) -> int: ...
+    async def fail_interrupted_runs(self, reason: str, now_ms: int) -> int:
+        """Mark runs a previous process left queued/running as errors, storing their pending messages."""
+        ...
+
+    async def fail_run(self, run_id: str, reason: str, now_ms: int) -> RunRecord | None:
+        """Mark one queued/running run as an error, storing its pending message; None if it had ended."""
+        ...
 
     async def count_runs_by_status(self, owner: str | None = None) -> dict[str, int]:
         """Runs by status; with ``owner``, only that user's (AgentBox stats)."""

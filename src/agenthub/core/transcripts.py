@@ -436,7 +436,16 @@ class TranscriptCache:
         return await self._store.get_run(run_id)
 
     async def fail_interrupted_runs(self, reason: str, now_ms: int) -> int:
-        return await self._store.fail_interrupted_runs(reason, now_ms)
+        failed = await self._store.fail_interrupted_runs(reason, now_ms)
+        if failed:
+            self.clear()  # their pending messages joined transcripts behind the cache's back
+        return failed
+
+    async def fail_run(self, run_id: str, reason: str, now_ms: int) -> RunRecord | None:
+        failed = await self._store.fail_run(run_id, reason, now_ms)
+        if failed is not None:
+            self.forget(failed.session_key)  # its pending message may have joined the transcript
+        return failed
 
     async def count_runs_by_status(self, owner: str | None = None) -> dict[str, int]:
         return await self._store.count_runs_by_status(owner)

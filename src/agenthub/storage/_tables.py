@@ -52,6 +52,8 @@ runs = Table(
     Column("summary", Text),
     Column("origin", String, nullable=False),
     Column("owner", String),
+    Column("message", Text),  # the user message while it is not yet in the transcript (m0009)
+    Column("message_meta", Text),
 )
 
 api_keys = Table(

@@ -46,6 +46,7 @@ from sqlalchemy import (
     Executable,
     Insert,
     Integer,
+    Select,
     String,
     Table,
     Text,
@@ -176,10 +177,29 @@ _HISTORY = (
 )
 
 _GET_RUN = select(*runs.c).where(runs.c.run_id == bindparam("run_id"))
-_FAIL_INTERRUPTED = (
+# Row locks on PostgreSQL, where two processes may notice one dead owner at once; SQLite's
+# write transaction already holds the whole database (the clause compiles to nothing there).
+_INTERRUPTED_RUNS = select(*runs.c).where(runs.c.status.in_(_INTERRUPTIBLE)).with_for_update()
+_INTERRUPTED_RUN = _INTERRUPTED_RUNS.where(runs.c.run_id == bindparam("run_id"))
+_FAIL_RUN = (
     update(runs)
-    .where(runs.c.status.in_(_INTERRUPTIBLE))
-    .values(status="error", error=bindparam("reason", type_=Text), ended_ms=bindparam("now_ms", type_=BigInteger))
+    .where(runs.c.run_id == bindparam("id_"))
+    .values(
+        status="error",
+        error=bindparam("reason", type_=Text),
+        ended_ms=bindparam("now_ms", type_=BigInteger),
+        message=None,
+        message_meta=None,
+    )
+)
+_USER_MESSAGE_OF_RUN = (
+    select(messages.c.id)
+    .where(
+        messages.c.session_key == bindparam("session_key"),  # ix_messages_session_id narrows the scan
+        messages.c.run_id == bindparam("run_id"),
+        messages.c.role == "user",
+    )
+    .limit(1)
 )
 _COUNT_RUNS = select(runs.c.status, func.count()).group_by(runs.c.status)
 _COUNT_OWNER_RUNS = (
@@ -365,6 +385,27 @@ def _append_message(conn: Connection, session: dict[str, Any], message: dict[str
     return int(primary_key[0])
 
 
+def _fail_runs(
+    conn: Connection, query: Select[Any], params: dict[str, Any], reason: str, now_ms: int
+) -> list[RunRecord]:
+    """End the interrupted runs ``query`` selects as errors, in one transaction.
+
+    A run still holding its acknowledged user message (it never started, or its
+    process died between storing the message and clearing it) gets that message
+    appended to its transcript first, so a crash loses no acknowledged message.
+    """
+    failed = [_run(row) for row in conn.execute(query, params)]
+    for run in failed:
+        if run.message is not None:
+            mine = {"session_key": run.session_key, "run_id": run.run_id}
+            if conn.execute(_USER_MESSAGE_OF_RUN, mine).first() is None:
+                message = MessageRecord(run.session_key, "user", run.message, run.created_ms, run.run_id)
+                _append_message(conn, *_message_rows(message, run.message_meta or {}))
+        conn.execute(_FAIL_RUN, {"id_": run.run_id, "reason": reason, "now_ms": now_ms})
+        run.status, run.error, run.ended_ms, run.message, run.message_meta = "error", reason, now_ms, None, None
+    return failed
+
+
 def _reset_session(conn: Connection, key: str, now_ms: int) -> bool:
     if conn.execute(_RESET_SESSION, {"session_key": key, "now_ms": now_ms}).rowcount == 0:
         return False
@@ -410,6 +451,34 @@ def _messages(rows: Sequence[Sequence[Any]]) -> list[MessageRecord]:
         MessageRecord(key, role, text, ts_ms, run_id, {} if meta == "{}" else _json.loads(meta), id_)
         for id_, key, role, text, ts_ms, run_id, meta in reversed(rows)
     ]
+
+
+def _run(row: Sequence[Any]) -> RunRecord:
+    """A ``runs`` row as its record (``message_meta`` is JSON text)."""
+    record = RunRecord(*row)
+    meta: str | None = row[-1]
+    record.message_meta = None if meta is None else _json.loads(meta)
+    return record
+
+
+def _message_rows(msg: MessageRecord, meta: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The session bump and the message row ``_append_message`` writes for ``msg``."""
+    session = {
+        "key": msg.session_key,
+        "created_ms": msg.ts_ms,
+        "updated_ms": msg.ts_ms,
+        "message_count": 1,
+        "last_run_id": msg.run_id,
+    }
+    message = {
+        "session_key": msg.session_key,
+        "role": msg.role,
+        "text": msg.text,
+        "ts_ms": msg.ts_ms,
+        "run_id": msg.run_id,
+        "meta": _dumps(meta) if meta else "{}",
+    }
+    return session, message
 
 
 def _api_key(row: Sequence[Any]) -> ApiKeyRecord:
@@ -650,22 +719,7 @@ class SqlStore:
         NUL is refused (``StoreValueError``) on every engine, as PostgreSQL must.
         """
         _refuse_nul(msg.session_key, msg.role, msg.text, msg.run_id)
-        session = {
-            "key": msg.session_key,
-            "created_ms": msg.ts_ms,
-            "updated_ms": msg.ts_ms,
-            "message_count": 1,
-            "last_run_id": msg.run_id,
-        }
-        message = {
-            "session_key": msg.session_key,
-            "role": msg.role,
-            "text": msg.text,
-            "ts_ms": msg.ts_ms,
-            "run_id": msg.run_id,
-            "meta": _dumps(msg.meta) if msg.meta else "{}",
-        }
-        return await self._write(_append_message, session, message)
+        return await self._write(_append_message, *_message_rows(msg, msg.meta))
 
     async def history(self, session_key: str, limit: int) -> list[MessageRecord]:
         """The last ``limit`` messages of the session, oldest first."""
@@ -689,16 +743,25 @@ class SqlStore:
             "summary": run.summary,
             "origin": run.origin,
             "owner": run.owner,
+            "message": run.message,
+            "message_meta": None if run.message_meta is None else _dumps(run.message_meta),
         }
+        if run.message is not None:
+            _refuse_nul(run.message)  # it will be a transcript row: refused now, not at a restart
         await self._write(_upsert, runs, values)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         row = await self._read(_first, _GET_RUN, {"run_id": run_id})
-        return None if row is None else RunRecord(*row)
+        return None if row is None else _run(row)
 
     async def fail_interrupted_runs(self, reason: str, now_ms: int) -> int:
-        """Mark runs a previous process left queued/running as errors (at start-up)."""
-        return await self._write(_rowcount, _FAIL_INTERRUPTED, {"reason": reason, "now_ms": now_ms})
+        """Mark runs a previous process left queued/running as errors (at start-up), storing their messages."""
+        return len(await self._write(_fail_runs, _INTERRUPTED_RUNS, {}, reason, now_ms))
+
+    async def fail_run(self, run_id: str, reason: str, now_ms: int) -> RunRecord | None:
+        """Mark one queued/running run as an error (its owner died), storing its message; None if it had ended."""
+        failed = await self._write(_fail_runs, _INTERRUPTED_RUN, {"run_id": run_id}, reason, now_ms)
+        return failed[0] if failed else None
 
     async def count_runs_by_status(self, owner: str | None = None) -> dict[str, int]:
         """Runs by status; with ``owner``, only that user's (``ix_runs_owner``)."""
