@@ -81,7 +81,7 @@ from .web.access import AccessDenied, Gatekeeper
 from .web.canvas import CanvasAuth, CanvasHost
 from .web.edge import Edge
 from .web.http import GatewayCollector, healthz, metrics_handler
-from .web.listener import ConnectionDoor, DoorLimits, GuardedSite, fit_to_descriptors
+from .web.listener import ConnectionDoor, DoorLimits, GuardedSite, fit_to_descriptors, peer_gone_middleware
 from .web.metrics import GatewayMetrics
 from .web.origin import forwarded_middleware, origin_middleware, proxy_identity
 from .web.ws import FrameCounters, native_handler
@@ -971,10 +971,13 @@ class Gateway:
         return ConfigError(f"cannot use data dir {self.data_dir}: {exc.strerror or exc}")
 
     def _door(self, also_origin: Callable[[str], bool] | None = None) -> list[Middleware]:
-        """Every listener's middlewares: the forwarded client (behind trusted proxies), then the Origin check."""
+        """Every listener's middlewares: a client gone mid-request, the forwarded client (behind trusted
+        proxies), then the Origin check."""
         sec = self.settings.security
         door = [origin_middleware(sec.allowed_origins, self.settings.host, lambda: self.port, also_origin)]
-        return [forwarded_middleware(sec.trusted_proxies), *door] if sec.trusted_proxies else door
+        if sec.trusted_proxies:
+            door.insert(0, forwarded_middleware(sec.trusted_proxies))
+        return [peer_gone_middleware, *door]
 
     @property
     def scheme(self) -> str:

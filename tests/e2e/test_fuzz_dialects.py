@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -51,6 +52,7 @@ TOKEN = "fuzz-token"
 HOOK_TOKEN = "fuzz-hook-token"
 EXAMPLES = 40
 FRAMES_PER_EXAMPLE = 10
+JSON_TYPE = {"Content-Type": "application/json"}
 ANSWER_TIMEOUT_S = 30  # generous: a shared, loaded CI box can stall a process for seconds
 CLEAN_CLOSES = {1000, 1008, 1009}
 AGENTBOX_CODES = {c.value for c in ab.Code} - {ab.Code.INTERNAL.value}
@@ -532,3 +534,37 @@ def test_fuzz_hooks(edges: Edges) -> None:
         with watched(edges):
             example()
     assert seen.get(200, 0) > 0 and seen.get(400, 0) > 0, seen
+
+
+# -- a client that hangs up mid-body ------------------------------------------------------------
+
+
+def test_a_client_hanging_up_mid_body_is_no_server_error(edges: Edges) -> None:
+    """Every route that reads a body: the client promises more than it sends and goes; no traceback.
+
+    The soak found it: hooks logged aiohttp's "Error handling request" with a
+    ConnectionResetError when a hostile client left mid-body.
+    """
+    ab_base = edges.agentbox.replace("ws://", "").replace("/api/v1/gateway/ws", "")
+    gw_base = edges.gw.http.replace("http://", "")
+    routes = [
+        (ab_base, "/api/v1/tasks", f"Bearer {edges.fuzzer_key}"),
+        (gw_base, f"/api/v1/pipelines/{edges.pipeline}/ws/broadcast", f"Bearer {TOKEN}"),
+        (gw_base, "/hooks/agent", f"Bearer {HOOK_TOKEN}"),
+    ]
+    mark = len(edges.gw.log)
+    for hostport, path, auth in routes:
+        host, port = hostport.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=ANSWER_TIMEOUT_S) as sock:
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: {auth}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+            )
+            sock.sendall(head.encode() + b'{"message": "' + b"x" * 70_000)
+            time.sleep(0.2)  # the handler is reading the body when the client goes
+    with httpx.Client(timeout=ANSWER_TIMEOUT_S) as http, watched(edges):
+        for hostport, path, auth in routes:  # each route still answers
+            res = http.post(f"http://{hostport}{path}", content=b"[]", headers={"Authorization": auth} | JSON_TYPE)
+            assert res.status_code == 400, (path, res.status_code, res.text)
+    time.sleep(0.5)  # the log lines of the three hang-ups are written by now
+    assert edges.gw.tracebacks(mark) == []

@@ -37,8 +37,9 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
-__all__ = ["ConnectionDoor", "DoorLimits", "GuardedSite", "fit_to_descriptors"]
+__all__ = ["ConnectionDoor", "DoorLimits", "GuardedSite", "fit_to_descriptors", "peer_gone_middleware"]
 
 log = logging.getLogger(__name__)
 
@@ -278,3 +279,22 @@ def fit_to_descriptors(limits: DoorLimits) -> DoorLimits:
         soft,
     )
     return DoorLimits(limits.header_timeout_s, fitted, min(limits.max_connections_per_listener, fitted))
+
+
+@web.middleware
+async def peer_gone_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A client that hangs up mid-request is its own doing, not a server error.
+
+    aiohttp ends the body of a request whose connection was lost with
+    ``ConnectionResetError``, and a handler reading it would reach aiohttp's
+    "Error handling request" traceback (a hostile client could fill the log
+    with them). Nobody is left to answer; the line says so at DEBUG.
+    """
+    try:
+        return await handler(request)
+    except ConnectionResetError:
+        transport = request.transport
+        if transport is not None and not transport.is_closing():
+            raise  # the connection is fine: a real error of the handler's
+        log.debug("%s %s from %s: the client went away mid-request", request.method, request.path, request.remote)
+        return web.Response(status=499)  # nginx's "client closed request"; never sent
