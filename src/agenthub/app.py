@@ -42,6 +42,7 @@ from .config import (
     security_paths,
     value_sources,
 )
+from .core.allocator import trim_periodically
 from .core.api import register_handlers
 from .core.approvals import ApprovalService, node_tools, register_approval_handlers
 from .core.auth import Authenticator
@@ -676,6 +677,8 @@ class Gateway:
             max_message_chars=s.limits.max_message_chars,
             cluster=cluster,
             transcript_blocks_chars=s.limits.transcript_blocks_chars,
+            finished_runs=s.limits.finished_runs,
+            finished_runs_bytes=s.limits.finished_runs_bytes,
         )
         sec = s.security
         mode = sec.resolved_auth_mode(s.token)
@@ -790,6 +793,10 @@ class Gateway:
         self._stack.push_async_callback(scheduler.stop)
         self._purge = asyncio.get_running_loop().create_task(self._purge_loop())
         self._stack.callback(self._purge.cancel)
+        trim = asyncio.get_running_loop().create_task(
+            trim_periodically(lambda: self.settings.limits.malloc_trim_interval_s), name="malloc-trim"
+        )
+        self._stack.callback(trim.cancel)
         log.info(
             "agenthub gateway listening on %s://%s:%d (provider=%s, auth=%s, data=%s, database=%s)",
             self.scheme,
@@ -1033,6 +1040,8 @@ class Gateway:
         node.runs.run_timeout_s = settings.limits.run_timeout_s
         node.runs.max_message_chars = settings.limits.max_message_chars
         node.runs.transcript_blocks_chars = settings.limits.transcript_blocks_chars
+        node.runs.finished_runs = settings.limits.finished_runs
+        node.runs.finished_runs_bytes = settings.limits.finished_runs_bytes
         lim = settings.limits
         self.transcripts.resize(
             lim.transcript_cache_sessions, lim.transcript_cache_messages, lim.transcript_cache_bytes

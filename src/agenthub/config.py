@@ -168,6 +168,28 @@ class Limits(_Section):
     log_buffer_bytes: int = _f(
         1024 * 1024, "newest log lines kept in memory for logs.tail (openclaw logs); 0: off", ge=0
     )
+    finished_runs: int = _f(
+        1_000, "ended runs kept in memory for retries and agent.wait (older ones are read from the store)", ge=1
+    )
+    finished_runs_bytes: int = _f(
+        16 * 1024 * 1024,
+        "memory the ended runs kept for retries and agent.wait may hold (answers + overhead); the oldest go first",
+        ge=64 * 1024,
+    )
+    malloc_arenas: int = _f(
+        1,
+        "glibc malloc arenas the gateway's threads share (set at start; MALLOC_ARENA_MAX wins); a thread's own "
+        "arena keeps what it freed out of malloc_trim's reach; 0: glibc's default, 8 per core",
+        ge=0,
+        le=1024,
+    )
+    malloc_trim_interval_s: float = _f(
+        5,
+        "how often memory the gateway freed is handed back to the OS (glibc malloc_trim: its arenas keep what a "
+        "burst of load freed); 0: never",
+        ge=0,
+        le=3600,
+    )
     transcript_cache_bytes: int = _f(
         64 * 1024 * 1024, "approximate memory the transcript cache may hold (text + overhead)", ge=0
     )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
+import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from agenthub.core.bus import MemoryBus, Publication
-from agenthub.core.runs import RunManager, RunStatus
+from agenthub.core.runs import FINISHED_RUN_OVERHEAD, RunManager, RunStatus
 from agenthub.core.runtime import AgentEvent, TextDelta, Thinking, ToolCallResult, ToolCallStart, Turn
 from agenthub.protocol.errors import RpcError
 from agenthub.storage.sqlite import SqliteStore
@@ -354,3 +357,41 @@ async def test_an_aborted_answer_keeps_its_blocks_with_the_aborted_flag(world: C
     answer = (await store.history(run.session_key, 10))[-1]
     assert answer.text == "partial"
     assert answer.meta == {"aborted": True, "thinking": "hm", "tools": [{"id": "t", "name": "slow", "args": {}}]}
+
+
+async def test_finished_runs_are_bounded_in_bytes_not_only_in_count(world: Callable[..., World]) -> None:
+    # 100 answers of 256 KiB: 25 MiB if every finished run were kept (the count bound alone, 1000, keeps them all).
+    answer = "x" * (256 * 1024)
+    runs, _, store = await opened(world(Script([TextDelta(answer[:10]), TextDelta(answer[10:])])))
+    for n in range(100):
+        run = await runs.start(f"long{n}", f"s{n % 4}", "a long answer please", "test")
+        await run.done.wait()
+        assert run.text == answer
+    held = sum(sys.getsizeof(r.text) + FINISHED_RUN_OVERHEAD for r in runs.finished.values())
+    assert held <= runs.finished_runs_bytes == 16 * 1024 * 1024
+    assert held == runs.finished_bytes()
+    assert 32 <= len(runs.finished) < 100
+    # The newest are kept (retries, agent.wait); the oldest went, and are read from the store.
+    assert runs.get("long99") is not None and runs.get("long0") is None
+    stored = await store.get_run("long0")
+    assert stored is not None and stored.status == "ok"
+
+
+async def test_the_finished_runs_overhead_is_counted_honestly(world: Callable[..., World]) -> None:
+    runs, _, _ = await opened(world(Script([TextDelta("an "), TextDelta("answer")])))
+    for n in range(20):  # warm up what every run shares (interned names, caches)
+        await (await runs.start(f"warm{n}", "s", "hi", "test")).done.wait()
+    n_runs = 200
+    tracemalloc.start()
+    try:
+        for n in range(n_runs):
+            await (await runs.start(f"r{n}", f"s{n % 8}", "hi", "test")).done.wait()
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0]
+        runs.finished.clear()
+        gc.collect()
+        freed = kept - tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    per_run = freed / n_runs  # the warm-up runs were allocated before tracing: freeing them counts nothing
+    assert FINISHED_RUN_OVERHEAD / 2 <= per_run <= FINISHED_RUN_OVERHEAD, per_run

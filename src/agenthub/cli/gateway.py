@@ -13,6 +13,7 @@ import click
 from pydantic import ValidationError
 
 from ..config import GatewaySettings, env_layer, merge_layers, validation_messages
+from ..core.allocator import cap_arenas
 from ..log import announce, configure
 from .options import CliError, flag_layer, settings_options, shared, shared_options
 from .workers import WORKER_READY
@@ -75,6 +76,8 @@ def gateway(ctx: click.Context, /, **params: Any) -> int:
     base, env, overrides = settings_layers(ctx, params)
     first = validate_layers({"file": base, "env": env, "flag": overrides})
     configure(first.log_format, first.log_level)
+    # Before any thread of the gateway allocates (the database's, the executor's): see core.allocator.
+    cap_arenas(first.limits.malloc_arenas)
     workers = first.resolved_workers
     if worker is None and workers > 1:
         if not first.redis_url:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ log = logging.getLogger(__name__)
 _ENDING: set[asyncio.Task[None]] = set()
 
 HISTORY_TURNS = 200  # transcript messages handed to the provider as context
+# What a finished run costs beyond its text and error: the Run, its done Task and Event, its ids and
+# log context (about 3.5 KiB, measured with tracemalloc in tests/core/test_runs.py: the byte bound is honest).
+FINISHED_RUN_OVERHEAD = 4096
 
 
 def now_ms() -> int:
@@ -136,6 +140,7 @@ class Run:
     _chat_at: float = 0.0
     _chat_timer: asyncio.TimerHandle | None = None
     _launch: Callable[[], None] | None = None  # what launch() does (start the task, or publish a reply)
+    _kept_bytes: int = 0  # counted against RunManager.finished_runs_bytes while finished
 
     def result(self) -> dict[str, Any]:
         """The payload of the final ``agent`` response and of ``agent.wait``."""
@@ -192,6 +197,8 @@ class RunManager:
         max_message_chars: int = 100_000,
         cluster: Cluster | None = None,
         transcript_blocks_chars: int = 4_000,
+        finished_runs: int = 1_000,
+        finished_runs_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.bus = bus
         # The other gateway processes (run ownership, forwarded aborts); alone: LocalCluster.
@@ -211,7 +218,11 @@ class RunManager:
         self.totals: dict[str, int] = {s.value: 0 for s in RunStatus}
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
-        self._keep_finished = 1000
+        # Finished runs kept for retries, waits and replies, bounded in runs and in bytes (their
+        # answers can be long): the oldest go first, and are then looked up in the store.
+        self.finished_runs = finished_runs
+        self.finished_runs_bytes = finished_runs_bytes
+        self._finished_bytes = 0
         self.observer: Observer = NULL_OBSERVER  # run latency and spans (the composition root sets it)
 
     # -- public API ---------------------------------------------------------
@@ -615,9 +626,6 @@ class RunManager:
                 extra={"run_id": run.run_id, "request_id": run.request_id},
             )
         self.runs.pop(run.run_id, None)
-        self.finished[run.run_id] = run
-        while len(self.finished) > self._keep_finished:
-            self.finished.pop(next(iter(self.finished)))
         # A finished run is kept for retries, waits and replies; what only the turn needed goes.
         run.message = run.thinking = ""
         run.message_meta = {}
@@ -625,10 +633,37 @@ class RunManager:
         run.blocks = None
         run.runtime = None
         run.tools = None
+        self._keep_finished(run)
         self.cluster.run_ended(run.run_id, run.session_key)
         # Waiters (a final ``res``, agent.wait) are released once the terminal events reached
         # this process's clients: with a cluster bus they go out after a round trip.
         self.bus.when_delivered(lambda: self._release(run))
+
+    @staticmethod
+    def _finished_size(run: Run) -> int:
+        """What a finished run holds, in bytes: its answer can be megabytes, so a count alone bounds nothing."""
+        return FINISHED_RUN_OVERHEAD + sys.getsizeof(run.text) + (sys.getsizeof(run.error) if run.error else 0)
+
+    def _keep_finished(self, run: Run) -> None:
+        """Keep ``run`` among the finished ones; the oldest go past ``finished_runs`` or ``finished_runs_bytes``.
+
+        The run just ended is always kept (its waiters are released after this).
+        """
+        old = self.finished.pop(run.run_id, None)
+        if old is not None:
+            self._finished_bytes -= old._kept_bytes
+        run._kept_bytes = self._finished_size(run)
+        self.finished[run.run_id] = run
+        self._finished_bytes += run._kept_bytes
+        while len(self.finished) > 1 and (
+            len(self.finished) > self.finished_runs or self._finished_bytes > self.finished_runs_bytes
+        ):
+            oldest = self.finished.pop(next(iter(self.finished)))
+            self._finished_bytes -= oldest._kept_bytes
+
+    def finished_bytes(self) -> int:
+        """The finished runs' bytes, as counted against ``finished_runs_bytes``."""
+        return self._finished_bytes
 
     @staticmethod
     def _release(run: Run) -> None:
