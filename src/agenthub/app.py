@@ -930,9 +930,7 @@ class Gateway:
             force_polling=s.canvas.force_polling,
             poll_delay_ms=s.canvas.poll_delay_ms,
         )
-        door: list[Middleware] = [origin_middleware(sec.allowed_origins, host, lambda: self._bound("canvas"))]
-        if sec.trusted_proxies:
-            door.insert(0, forwarded_middleware(sec.trusted_proxies))
+        door = self._door(origin_host=host, origin_port=lambda: self._bound("canvas"))
         await canvas.start()
         self._stack.push_async_callback(canvas.stop)
         await self._serve(canvas.application(list(door)), host, s.canvas.port, "canvas")
@@ -977,14 +975,20 @@ class Gateway:
             return open_error(exc, self.data_dir / "agenthub.db")
         return ConfigError(f"cannot use data dir {self.data_dir}: {exc.strerror or exc}")
 
-    def _door(self, also_origin: Callable[[str], bool] | None = None) -> list[Middleware]:
+    def _door(
+        self,
+        also_origin: Callable[[str], bool] | None = None,
+        *,
+        origin_host: str | None = None,
+        origin_port: Callable[[], int] | None = None,
+    ) -> list[Middleware]:
         """Every listener's middlewares: a client gone mid-request, the forwarded client (behind trusted
-        proxies), then the Origin check."""
+        proxies), then the Origin check (against the main port's own origin, or the canvas host's)."""
         sec = self.settings.security
-        door = [origin_middleware(sec.allowed_origins, self.settings.host, lambda: self.port, also_origin)]
-        if sec.trusted_proxies:
-            door.insert(0, forwarded_middleware(sec.trusted_proxies))
-        return [peer_gone_middleware, *door]
+        host = origin_host or self.settings.host
+        origin = origin_middleware(sec.allowed_origins, host, origin_port or (lambda: self.port), also_origin)
+        forwarded = [forwarded_middleware(sec.trusted_proxies)] if sec.trusted_proxies else []
+        return [peer_gone_middleware, *forwarded, origin]
 
     @property
     def scheme(self) -> str:
